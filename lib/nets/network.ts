@@ -1,0 +1,62 @@
+/**
+ * A network = a validated config + its forward, with cached shape listings (probe-able layers for an input
+ * size, parameters with PyTorch shapes). No weights live here: they are values passed to each forward.
+ */
+import {
+  isVgg,
+  type NetConfig,
+  netConfig,
+  type NetConfigInput,
+  type ResNetArch,
+  type VggArch,
+} from "./config.ts";
+import { InvalidInputError, UnknownLayerError } from "./errors.ts";
+import type { Forward } from "./ops.ts";
+import { resnetForward } from "./resnet.ts";
+import { type LayerInfo, type ParamInfo, ShapeOps } from "./shape_ops.ts";
+import { vggForward } from "./vgg.ts";
+
+export interface Network {
+  readonly config: NetConfig;
+  readonly forward: Forward;
+  /** Every parameter with its PyTorch-layout shape, in forward order. */
+  readonly params: readonly ParamInfo[];
+  /** Every probe-able layer name ("" = input), in forward order. */
+  readonly layerNames: readonly string[];
+  /** Probe-able layers with their NHWC output shapes for an input of [height, width] (default: config). */
+  layers(inputSize?: [number, number], batch?: number): LayerInfo[];
+  /** Throws UnknownLayerError (listing every valid name) unless every name is a layer of this network. */
+  assertLayers(names: Iterable<string>): void;
+}
+
+export function buildNetwork(partial: NetConfigInput): Network {
+  const config = netConfig(partial);
+  const forward = isVgg(config.arch)
+    ? vggForward(config as NetConfig & { arch: VggArch })
+    : resnetForward(config as NetConfig & { arch: ResNetArch });
+  const trace = (size: [number, number], batch: number): ShapeOps => {
+    const ops = new ShapeOps();
+    forward(ops, [batch, size[0], size[1], 3]);
+    return ops;
+  };
+  // Parameters and names do not depend on the input size, but a tiny input may not fit: trace at 224+.
+  const reference = trace([Math.max(224, config.inputSize[0]), Math.max(224, config.inputSize[1])], 1);
+  const layerNames = [...new Set(reference.layers.map((l) => l.name))];
+  const known = new Set(layerNames);
+  return {
+    config,
+    forward,
+    params: reference.params,
+    layerNames,
+    layers: (inputSize = config.inputSize, batch = 1) => {
+      if (inputSize.some((s) => !Number.isInteger(s) || s < 1)) {
+        throw new InvalidInputError(`input size must be two positive integers, got [${inputSize}]`);
+      }
+      return trace(inputSize, batch).layers;
+    },
+    assertLayers: (names) => {
+      const unknown = [...names].filter((n) => !known.has(n));
+      if (unknown.length) throw new UnknownLayerError(unknown, layerNames);
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The vocabulary networks are written in. An architecture is a function `forward(ops, x)` over this
+ * interface, generic in the value type: ShapeOps runs it on shapes (layer and parameter listings, no
+ * compute), TensorOps on tfjs tensors (with probes and swappable backward rules). Names are torchvision
+ * module names; each op that owns parameters fetches `<name>.weight` / `<name>.bias` / BN statistics itself.
+ * Values are NHWC.
+ */
+
+export interface Conv2dSpec {
+  inChannels: number;
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  /** Symmetric zero padding in pixels. */
+  padding: number;
+  dilation: number;
+  bias: boolean;
+}
+
+export interface LinearSpec {
+  inFeatures: number;
+  outFeatures: number;
+}
+
+export interface PoolSpec {
+  kernel: number;
+  stride: number;
+  /** Symmetric padding (max pool pads with -inf, as PyTorch does). Average pools take 0 only. */
+  padding: number;
+  /** PyTorch's ceil_mode. */
+  ceil: boolean;
+}
+
+export interface NetOps<T> {
+  conv2d(name: string, x: T, spec: Conv2dSpec): T;
+  linear(name: string, x: T, spec: LinearSpec): T;
+  /** Eval-mode batch norm with running statistics (eps 1e-5). */
+  batchNorm(name: string, x: T, channels: number): T;
+  relu(x: T): T;
+  maxPool(x: T, spec: PoolSpec): T;
+  avgPool(x: T, spec: PoolSpec): T;
+  /** PyTorch AdaptiveAvgPool2d to [outH, outW]. */
+  adaptiveAvgPool(x: T, outSize: [number, number]): T;
+  add(a: T, b: T): T;
+  /** [N, H, W, C] -> [N, C*H*W] in PyTorch's (C, H, W) order, so torchvision Linear weights apply as-is. */
+  flatten(x: T): T;
+  /** A named, probe-able point: the output of the torchvision module `name` ("" is the network input). */
+  probe(name: string, x: T): T;
+}
+
+/** A network forward written once for every NetOps implementation. */
+export type Forward = <T>(ops: NetOps<T>, x: T) => T;
+
+export const BN_EPSILON = 1e-5;
+
+/** Output size of a conv or pool along one axis, with PyTorch's floor / ceil_mode rules. */
+export function pooledSize(
+  size: number,
+  kernel: number,
+  stride: number,
+  padding: number,
+  dilation: number,
+  ceil: boolean,
+): number {
+  const span = size + 2 * padding - dilation * (kernel - 1) - 1;
+  let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+  // PyTorch: in ceil mode the last window must start inside the input or the left padding.
+  if (ceil && (out - 1) * stride >= size + padding) out -= 1;
+  return out;
+}

@@ -1,0 +1,148 @@
+/**
+ * The probe context: one forward (and at most one backward) pass of a network that records activations at
+ * named layers, returns dS/dx at any set of named layers and at the input ("") from ONE backward pass, and
+ * optionally dS/dW for named parameters, under a chosen backward-rule set.
+ *
+ * How the gradients come out of one pass: at each requested layer the forward adds a zero-valued "tap"
+ * tensor to the activation. The taps (and requested weights) are the xs of one tfjs gradients() call, so
+ * the backward stops at the earliest tap and yields dS/dtap = dS/dx at every requested layer.
+ */
+import { type Tensor, tf } from "../runtime/tf.ts";
+import { InvalidInputError, UnknownParameterError } from "./errors.ts";
+import type { BackwardRules } from "./layer_ops.ts";
+import type { Network } from "./network.ts";
+import { TensorOps } from "./tensor_ops.ts";
+import type { NetWeights } from "./weights.ts";
+
+export interface ProbeOptions {
+  /** Layers whose activations to return (torchvision names, "" = input). */
+  record?: readonly string[];
+  /** Layers at which to return dS/dx ("" = the input). */
+  gradients?: readonly string[];
+  /** Parameters (torchvision names) at which to return dS/dW, in retrace layout (conv HWIO, linear [in, out]). */
+  weightGradients?: readonly string[];
+  /** Backward-rule set; default the standard gradient. */
+  rules?: BackwardRules;
+  /**
+   * The backpropagated objective S as a scalar function of the network output (logits [N, K] or a score map
+   * [N, h, w, K]). Required when any gradient is asked for. Whatever it computes from the output is
+   * differentiated too: wrap a seed that must be constant in a stop-gradient.
+   */
+  objective?: (output: Tensor) => Tensor;
+  /** See TensorOpsOptions.maxBindingBytes. */
+  maxBindingBytes?: number;
+}
+
+/** Everything a probed pass returns. The caller owns every tensor in it: call dispose() when done. */
+export interface ProbeResult {
+  output: Tensor;
+  /** S, when gradients were asked for. */
+  objective: Tensor | null;
+  activations: Map<string, Tensor>;
+  gradients: Map<string, Tensor>;
+  weightGradients: Map<string, Tensor>;
+  dispose(): void;
+}
+
+/**
+ * Runs `net` on `input` ([N, H, W, 3], float32, already normalised) with `weights`. Validates every name
+ * first (UnknownLayerError lists the valid ones). Does not dispose `input` or `weights`.
+ */
+export function runProbed(
+  net: Network,
+  weights: NetWeights,
+  input: Tensor,
+  options: ProbeOptions = {},
+): ProbeResult {
+  const record = new Set(options.record ?? []);
+  const wanted = new Set(options.gradients ?? []);
+  const weightNames = [...new Set(options.weightGradients ?? [])];
+  net.assertLayers([...record, ...wanted]);
+  checkInput(input);
+  const paramNames = net.params.filter((p) => !p.optional).map((p) => p.name);
+  const unknownParams = weightNames.filter((n) => !paramNames.includes(n));
+  if (unknownParams.length) throw new UnknownParameterError(unknownParams, paramNames);
+  const backward = wanted.size > 0 || weightNames.length > 0;
+  if (backward && !options.objective) {
+    throw new Error("runProbed: gradients were asked for without an objective");
+  }
+
+  const activations = new Map<string, Tensor>();
+  const taps: { name: string; tap: Tensor }[] = [];
+  const probe = (name: string, x: Tensor): Tensor => {
+    if (record.has(name) && !activations.has(name)) activations.set(name, tf.keep(tf.clone(x)));
+    if (!wanted.has(name) || taps.some((t) => t.name === name)) return x;
+    const tap = tf.keep(tf.zerosLike(x));
+    taps.push({ name, tap });
+    return tf.add(x, tap);
+  };
+  const ops = new TensorOps(weights, {
+    rules: options.rules,
+    probe,
+    maxBindingBytes: options.maxBindingBytes,
+  });
+  const result: ProbeResult = {
+    output: null as unknown as Tensor,
+    objective: null,
+    activations,
+    gradients: new Map(),
+    weightGradients: new Map(),
+    dispose() {
+      const all = [this.output, this.objective, ...activations.values(), ...this.gradients.values()];
+      for (const t of [...all, ...this.weightGradients.values()]) t?.dispose();
+    },
+  };
+  try {
+    if (!backward) {
+      result.output = tf.tidy(() => net.forward(ops, input));
+      return result;
+    }
+    const weightTensors = weightNames.map((n) => weights.get(n));
+    // tfjs reads xs after f has run, so the taps created during the forward can be appended to it. It also
+    // insists on a non-empty xs up front: with no weights asked for, a scalar outside the graph holds the place.
+    const placeholder = weightTensors.length ? null : tf.scalar(0);
+    const xs: Tensor[] = placeholder ? [placeholder] : [...weightTensors];
+    const offset = placeholder ? 1 : 0;
+    const f = () => {
+      const out = net.forward(ops, input);
+      result.output = tf.keep(out);
+      xs.push(...taps.map((t) => t.tap));
+      return options.objective!(out);
+    };
+    try {
+      const { value, grads } = tf.engine().gradients(f, xs, undefined, true);
+      result.objective = value;
+      grads.forEach((g, i) => {
+        const j = i - offset;
+        if (j < 0) return;
+        if (j < weightNames.length) setGrad(result.weightGradients, weightNames[j], g, weightTensors[j]);
+        else {setGrad(
+            result.gradients,
+            taps[j - weightNames.length].name,
+            g,
+            taps[j - weightNames.length].tap,
+          );}
+      });
+    } finally {
+      placeholder?.dispose();
+    }
+    return result;
+  } catch (e) {
+    result.dispose();
+    throw e;
+  } finally {
+    for (const t of taps) t.tap.dispose();
+  }
+}
+
+/** A parameter or layer that S does not depend on gets an explicit zero gradient rather than a hole. */
+function setGrad(into: Map<string, Tensor>, name: string, g: Tensor | undefined, like: Tensor): void {
+  into.set(name, g ?? tf.zerosLike(like));
+}
+
+function checkInput(input: Tensor): void {
+  if (input.rank !== 4 || input.shape[3] !== 3) {
+    throw new InvalidInputError(`input must be [N, H, W, 3] (NHWC, RGB), got [${input.shape}]`);
+  }
+  if (input.dtype !== "float32") throw new InvalidInputError(`input must be float32, got ${input.dtype}`);
+}

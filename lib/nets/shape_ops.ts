@@ -1,0 +1,103 @@
+/**
+ * NetOps over shapes: runs an architecture without computing anything, to list its probe-able layers with
+ * their output shapes and its parameters with their torchvision (PyTorch-layout) shapes.
+ */
+import { InvalidInputError } from "./errors.ts";
+import { type Conv2dSpec, type LinearSpec, type NetOps, pooledSize, type PoolSpec } from "./ops.ts";
+
+/** NHWC shape. */
+export type Shape = number[];
+
+export interface LayerInfo {
+  name: string;
+  /** Output shape, NHWC. */
+  shape: Shape;
+}
+
+export interface ParamInfo {
+  name: string;
+  /** Shape in PyTorch layout (conv OIHW, linear [out, in]). */
+  shape: number[];
+  /** True for the int64 BN counters that state_dicts carry and the forward never reads. */
+  optional?: boolean;
+}
+
+export class ShapeOps implements NetOps<Shape> {
+  readonly layers: LayerInfo[] = [];
+  readonly params: ParamInfo[] = [];
+
+  conv2d(name: string, x: Shape, s: Conv2dSpec): Shape {
+    this.expectChannels(name, x, s.inChannels);
+    this.params.push({ name: `${name}.weight`, shape: [s.outChannels, s.inChannels, s.kernel, s.kernel] });
+    if (s.bias) this.params.push({ name: `${name}.bias`, shape: [s.outChannels] });
+    const h = pooledSize(x[1], s.kernel, s.stride, s.padding, s.dilation, false);
+    const w = pooledSize(x[2], s.kernel, s.stride, s.padding, s.dilation, false);
+    return this.spatial(name, [x[0], h, w, s.outChannels]);
+  }
+
+  linear(name: string, x: Shape, s: LinearSpec): Shape {
+    this.expectChannels(name, x, s.inFeatures);
+    this.params.push({ name: `${name}.weight`, shape: [s.outFeatures, s.inFeatures] });
+    this.params.push({ name: `${name}.bias`, shape: [s.outFeatures] });
+    return [x[0], s.outFeatures];
+  }
+
+  batchNorm(name: string, x: Shape, channels: number): Shape {
+    this.expectChannels(name, x, channels);
+    for (const p of ["weight", "bias", "running_mean", "running_var"]) {
+      this.params.push({ name: `${name}.${p}`, shape: [channels] });
+    }
+    this.params.push({ name: `${name}.num_batches_tracked`, shape: [], optional: true });
+    return x;
+  }
+
+  relu(x: Shape): Shape {
+    return x;
+  }
+
+  maxPool(x: Shape, s: PoolSpec): Shape {
+    return this.pool("max pool", x, s);
+  }
+
+  avgPool(x: Shape, s: PoolSpec): Shape {
+    return this.pool("average pool", x, s);
+  }
+
+  adaptiveAvgPool(x: Shape, out: [number, number]): Shape {
+    return [x[0], out[0], out[1], x[3]];
+  }
+
+  add(a: Shape, b: Shape): Shape {
+    if (a.join() !== b.join()) throw new InvalidInputError(`residual add of shapes [${a}] and [${b}]`);
+    return a;
+  }
+
+  flatten(x: Shape): Shape {
+    return [x[0], x.slice(1).reduce((p, v) => p * v, 1)];
+  }
+
+  probe(name: string, x: Shape): Shape {
+    this.layers.push({ name, shape: [...x] });
+    return x;
+  }
+
+  private pool(what: string, x: Shape, s: PoolSpec): Shape {
+    const h = pooledSize(x[1], s.kernel, s.stride, s.padding, 1, s.ceil);
+    const w = pooledSize(x[2], s.kernel, s.stride, s.padding, 1, s.ceil);
+    return this.spatial(what, [x[0], h, w, x[3]]);
+  }
+
+  private spatial(where: string, shape: Shape): Shape {
+    if (shape[1] < 1 || shape[2] < 1) {
+      throw new InvalidInputError(
+        `the input is too small: at ${where} the feature map would be ${shape[1]}x${shape[2]}`,
+      );
+    }
+    return shape;
+  }
+
+  private expectChannels(name: string, x: Shape, c: number): void {
+    const got = x[x.length - 1];
+    if (got !== c) throw new InvalidInputError(`${name} expects ${c} input channels, got ${got}`);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * NetOps over tfjs tensors: fetches each op's parameters from NetWeights, dispatches to the backward-rule
+ * set (or the standard ops), splits weights too big for one GPU buffer binding into input-axis chunks whose
+ * partial results are summed, and hands every named point to a probe callback.
+ */
+import { type Tensor, tf } from "../runtime/tf.ts";
+import { InvalidInputError } from "./errors.ts";
+import {
+  adaptiveAvgPool,
+  type BackwardRules,
+  type ConvParams,
+  flattenTorchOrder,
+  type LayerOps,
+  standardOps,
+} from "./layer_ops.ts";
+import { BN_EPSILON, type Conv2dSpec, type LinearSpec, type NetOps, type PoolSpec } from "./ops.ts";
+import type { NetWeights } from "./weights.ts";
+
+export interface TensorOpsOptions {
+  rules?: BackwardRules;
+  /** Called at every named point with its value; returns the value the forward continues with. */
+  probe?: (name: string, x: Tensor) => Tensor;
+  /** Largest weight, in bytes, bound as one buffer (webgpu's maxStorageBufferBindingSize); default unlimited. */
+  maxBindingBytes?: number;
+}
+
+export class TensorOps implements NetOps<Tensor> {
+  readonly #ops: LayerOps;
+  readonly #probe: (name: string, x: Tensor) => Tensor;
+  readonly #maxBytes: number;
+
+  constructor(readonly weights: NetWeights, options: TensorOpsOptions = {}) {
+    this.#ops = { ...standardOps, ...options.rules };
+    this.#probe = options.probe ?? ((_, x) => x);
+    this.#maxBytes = options.maxBindingBytes ?? Infinity;
+  }
+
+  conv2d(name: string, x: Tensor, s: Conv2dSpec): Tensor {
+    const got = x.shape[3];
+    if (got !== s.inChannels) {
+      throw new InvalidInputError(`${name} expects ${s.inChannels} channels, got ${got}`);
+    }
+    const bias = s.bias ? this.weights.get(`${name}.bias`) : null;
+    const p = (weight: Tensor, b: Tensor | null): ConvParams => ({
+      weight,
+      bias: b,
+      stride: s.stride,
+      padding: s.padding,
+      dilation: s.dilation,
+    });
+    return this.#chunked(name, x, 3, (xs, w, first) => this.#ops.conv2d(xs, p(w, first ? bias : null)));
+  }
+
+  linear(name: string, x: Tensor, _s: LinearSpec): Tensor {
+    const bias = this.weights.get(`${name}.bias`);
+    return this.#chunked(name, x, 1, (xs, w, first) => this.#ops.linear(xs, w, first ? bias : null));
+  }
+
+  batchNorm(name: string, x: Tensor, _channels: number): Tensor {
+    return this.#ops.batchNorm(x, {
+      gamma: this.weights.get(`${name}.weight`),
+      beta: this.weights.get(`${name}.bias`),
+      mean: this.weights.get(`${name}.running_mean`),
+      variance: this.weights.get(`${name}.running_var`),
+      epsilon: BN_EPSILON,
+    });
+  }
+
+  relu(x: Tensor): Tensor {
+    return this.#ops.relu(x);
+  }
+
+  maxPool(x: Tensor, s: PoolSpec): Tensor {
+    return this.#ops.maxPool(x, s);
+  }
+
+  avgPool(x: Tensor, s: PoolSpec): Tensor {
+    return this.#ops.avgPool(x, s);
+  }
+
+  adaptiveAvgPool(x: Tensor, out: [number, number]): Tensor {
+    return adaptiveAvgPool(x, out);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.#ops.add(a, b);
+  }
+
+  flatten(x: Tensor): Tensor {
+    return flattenTorchOrder(x);
+  }
+
+  probe(name: string, x: Tensor): Tensor {
+    return this.#probe(name, x);
+  }
+
+  /** Runs `op` on the whole weight, or on input-axis chunks of it (summing the partial outputs). */
+  #chunked(
+    name: string,
+    x: Tensor,
+    channelAxis: number,
+    op: (x: Tensor, w: Tensor, first: boolean) => Tensor,
+  ): Tensor {
+    const weight = this.weights.get(`${name}.weight`);
+    if (weight.size * 4 <= this.#maxBytes) return op(x, weight, true);
+    const parts = this.weights.chunks(`${name}.weight`, this.#maxBytes);
+    const wAxis = weight.rank === 4 ? 2 : 0;
+    let start = 0;
+    let sum: Tensor | null = null;
+    const xShape = x.shape as number[];
+    parts.forEach((w, i) => {
+      const rows = (w.shape as number[])[wAxis];
+      const begin = xShape.map((_, d) => (d === channelAxis ? start : 0));
+      const size = xShape.map((s, d) => (d === channelAxis ? rows : s));
+      const y = op(tf.slice(x, begin, size), w, i === 0);
+      sum = sum ? tf.add(sum, y) : y;
+      start += rows;
+    });
+    return sum!;
+  }
+}
