@@ -1,0 +1,64 @@
+/**
+ * Full-size network timings (issue 2): VGG16 and ResNet50 at 224x224, batch 1, random weights — forward,
+ * input gradient, gradients at every paper layer (METHODS.md §2.1–2.2) from one backward pass, and all weight
+ * gradients. Backend from RETRACE_BACKEND (default wasm here), e.g.
+ *   deno bench -A bench/nets_bench.ts                              # wasm
+ *   RETRACE_BACKEND=webgpu deno bench -A bench/nets_bench.ts       # webgpu
+ * Compare with `/usr/bin/python3 ../shared/bench/pytorch_baseline.py` on the same machine
+ * (forward, gradient, multi-layer, weight-grads).
+ */
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
+import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { buildNetwork } from "../lib/nets/network.ts";
+import { runProbed } from "../lib/nets/probes.ts";
+import { randomWeights } from "../lib/nets/weights.ts";
+
+const pref = parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm");
+const info = await initBackend(pref);
+const runs = Number(Deno.env.get("BENCH_RUNS") ?? 5);
+const only = (Deno.env.get("BENCH_MODELS") ?? "vgg16,resnet50").split(",");
+
+const PAPER_LAYERS: Record<string, string[]> = {
+  vgg16: ["", "features.3", "features.8", "features.15", "features.22", "features.29"],
+  resnet50: ["", "layer1", "layer2", "layer3", "layer4"],
+};
+
+for (const arch of only) {
+  const net = buildNetwork({ arch });
+  const weights = randomWeights(net, 0);
+  const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
+  const target = 37;
+  const objective = (out: Tensor) => tf.sum(tf.slice(out, [0, target], [1, 1]));
+  const crossEntropy = (out: Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot([target], 1000), out);
+  const params = net.params.filter((p) => !p.optional && !p.name.includes("running_")).map((p) => p.name);
+  const maxBindingBytes = info.maxBindingBytes;
+  const sync = async (t: Tensor) => void (await t.data());
+  const group = `${arch} ${info.backend} 224 b1`;
+  const bench = (name: string, fn: () => Promise<void>) =>
+    Deno.bench({ name: `${arch} ${name}`, group, n: runs, warmup: 1 }, fn);
+
+  bench("forward", async () => {
+    const r = runProbed(net, weights, input, { maxBindingBytes });
+    await sync(r.output);
+    r.dispose();
+  });
+  bench("input gradient", async () => {
+    const r = runProbed(net, weights, input, { gradients: [""], objective, maxBindingBytes });
+    await sync(r.gradients.get("")!);
+    r.dispose();
+  });
+  bench("all paper layers (x and g, one pass)", async () => {
+    const layers = PAPER_LAYERS[arch];
+    const r = runProbed(net, weights, input, { record: layers, gradients: layers, objective, maxBindingBytes });
+    for (const g of r.gradients.values()) await sync(g);
+    r.dispose();
+  });
+  if (info.backend !== "webgpu" || arch !== "vgg16") {
+    // VGG16's classifier.0 weight gradient (411 MB) cannot be bound on webgpu adapters with a 128 MiB limit.
+    bench("weight gradients (all)", async () => {
+      const r = runProbed(net, weights, input, { weightGradients: params, objective: crossEntropy, maxBindingBytes });
+      for (const g of r.weightGradients.values()) await sync(g);
+      r.dispose();
+    });
+  }
+}
