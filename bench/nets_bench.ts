@@ -49,14 +49,23 @@ for (const arch of only) {
   });
   bench("all paper layers (x and g, one pass)", async () => {
     const layers = PAPER_LAYERS[arch];
-    const r = runProbed(net, weights, input, { record: layers, gradients: layers, objective, maxBindingBytes });
+    const r = runProbed(net, weights, input, {
+      record: layers,
+      gradients: layers,
+      objective,
+      maxBindingBytes,
+    });
     for (const g of r.gradients.values()) await sync(g);
     r.dispose();
   });
   if (info.backend !== "webgpu" || arch !== "vgg16") {
     // VGG16's classifier.0 weight gradient (411 MB) cannot be bound on webgpu adapters with a 128 MiB limit.
     bench("weight gradients (all)", async () => {
-      const r = runProbed(net, weights, input, { weightGradients: params, objective: crossEntropy, maxBindingBytes });
+      const r = runProbed(net, weights, input, {
+        weightGradients: params,
+        objective: crossEntropy,
+        maxBindingBytes,
+      });
       for (const g of r.weightGradients.values()) await sync(g);
       r.dispose();
     });

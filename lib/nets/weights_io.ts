@@ -11,7 +11,9 @@ import { type NetWeights, type TorchTensor, weightsFromTorch, weightsToTorch } f
 export function weightsFromSafetensors(net: Network, bytes: Uint8Array, source = "weights"): NetWeights {
   const file = readSafetensors(bytes, source);
   const entries = new Map<string, TorchTensor>();
-  for (const [name, t] of file.tensors) entries.set(name, { shape: t.shape, data: t.data as TorchTensor["data"] });
+  for (const [name, t] of file.tensors) {
+    entries.set(name, { shape: t.shape, data: t.data as TorchTensor["data"] });
+  }
   return weightsFromTorch(net, entries, source);
 }
 

@@ -13,19 +13,23 @@ export function withBackward<N extends number>(
   forward: (...inputs: Tensor[]) => Tensor,
   backward: Backward<N>,
 ): (...inputs: Tensor[]) => Tensor {
-  const op = tf.customGrad(((...args: (Tensor | tf.GradSaveFunc)[]) => {
-    const save = args[arity] as tf.GradSaveFunc;
-    const inputs = args.slice(0, arity) as Tensor[];
-    const value = forward(...inputs);
-    save([...inputs, value]);
-    return {
-      value,
-      gradFunc: (dy: Tensor | Tensor[], saved: Tensor[]) =>
-        backward(dy as Tensor, saved.slice(0, arity) as Tensor[] & { length: N }, saved[arity]),
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const op = tf.customGrad(
+    ((...args: (Tensor | tf.GradSaveFunc)[]) => {
+      const save = args[arity] as tf.GradSaveFunc;
+      const inputs = args.slice(0, arity) as Tensor[];
+      const value = forward(...inputs);
+      save([...inputs, value]);
+      return {
+        value,
+        gradFunc: (dy: Tensor | Tensor[], saved: Tensor[]) =>
+          backward(dy as Tensor, saved.slice(0, arity) as Tensor[] & { length: N }, saved[arity]),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  );
   return (...inputs: Tensor[]) => {
-    if (inputs.length !== arity) throw new Error(`withBackward: expected ${arity} inputs, got ${inputs.length}`);
+    if (inputs.length !== arity) {
+      throw new Error(`withBackward: expected ${arity} inputs, got ${inputs.length}`);
+    }
     return op(...inputs);
   };
 }
