@@ -25,25 +25,24 @@ const PAPER_LAYERS: Record<string, string[]> = {
 
 for (const arch of only) {
   const net = buildNetwork({ arch });
-  const weights = randomWeights(net, 0);
+  const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
   const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
   const target = 37;
   const objective = (out: Tensor) => tf.sum(tf.slice(out, [0, target], [1, 1]));
   const crossEntropy = (out: Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot([target], 1000), out);
   const params = net.params.filter((p) => !p.optional && !p.name.includes("running_")).map((p) => p.name);
-  const maxBindingBytes = info.maxBindingBytes;
   const sync = async (t: Tensor) => void (await t.data());
   const group = `${arch} ${info.backend} 224 b1`;
   const bench = (name: string, fn: () => Promise<void>) =>
     Deno.bench({ name: `${arch} ${name}`, group, n: runs, warmup: 1 }, fn);
 
   bench("forward", async () => {
-    const r = runProbed(net, weights, input, { maxBindingBytes });
+    const r = runProbed(net, weights, input, {});
     await sync(r.output);
     r.dispose();
   });
   bench("input gradient", async () => {
-    const r = runProbed(net, weights, input, { gradients: [""], objective, maxBindingBytes });
+    const r = runProbed(net, weights, input, { gradients: [""], objective });
     await sync(r.gradients.get("")!);
     r.dispose();
   });
@@ -53,7 +52,6 @@ for (const arch of only) {
       record: layers,
       gradients: layers,
       objective,
-      maxBindingBytes,
     });
     for (const g of r.gradients.values()) await sync(g);
     r.dispose();
@@ -64,7 +62,6 @@ for (const arch of only) {
       const r = runProbed(net, weights, input, {
         weightGradients: params,
         objective: crossEntropy,
-        maxBindingBytes,
       });
       for (const g of r.weightGradients.values()) await sync(g);
       r.dispose();

@@ -9,7 +9,7 @@ import { initBackend } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
-import { randomWeights } from "../lib/nets/weights.ts";
+import { ChunkedWeightError, randomWeights, weightsToTorch } from "../lib/nets/weights.ts";
 import { InvalidInputError, UnknownLayerError, UnknownParameterError } from "../lib/nets/errors.ts";
 import { thrown } from "./helpers/errors.ts";
 import { relErr } from "./helpers/compare.ts";
@@ -110,20 +110,25 @@ Deno.test("weights are values: a pass with weight gradients leaves them unchange
   assert.deepEqual(vggW.get("features.0.weight").dataSync(), before);
 });
 
-Deno.test("weights split into chunks under a binding limit give the same results", () => {
+Deno.test("weights stored in chunks under a binding limit give the same results and round-trip", async () => {
   const layers = ["", "features.19", "classifier.0"];
-  const whole = runProbed(vgg, vggW, input, { gradients: layers, objective: vggObjective });
-  // classifier.0 of this net is [32*49, 256] floats = 1.6 MB; 100 kB forces 16 chunks.
-  const split = runProbed(vgg, vggW, input, {
-    gradients: layers,
-    objective: vggObjective,
-    maxBindingBytes: 100_000,
-  });
-  assert.ok(relErr(split.output, whole.output) < 1e-5);
-  for (const name of layers) {
-    assert.ok(relErr(split.gradients.get(name)!, whole.gradients.get(name)!) < 1e-5, name);
-  }
-  whole.dispose();
+  // classifier.0 of this net is [32*49, 256] floats = 1.6 MB; 100 kB holds 97 rows: ceil(1568 / 97) = 17 chunks.
+  const split = randomWeights(vgg, 7, { maxBindingBytes: 100_000 });
+  assert.equal(split.chunksOf("classifier.0.weight")?.length, 17);
+  assert.equal(split.chunksOf("features.0.weight"), null);
+  const a = runProbed(vgg, vggW, input, { gradients: layers, objective: vggObjective });
+  const b = runProbed(vgg, split, input, { gradients: layers, objective: vggObjective });
+  assert.ok(relErr(b.output, a.output) < 1e-5);
+  for (const name of layers) assert.ok(relErr(b.gradients.get(name)!, a.gradients.get(name)!) < 1e-5, name);
+  a.dispose();
+  b.dispose();
+  const [whole, parts] = [await weightsToTorch(vggW), await weightsToTorch(split)];
+  assert.deepEqual([...parts.keys()], [...whole.keys()]);
+  for (const [name, t] of whole) assert.deepEqual(parts.get(name), t, name);
+  thrown(
+    () => runProbed(vgg, split, input, { weightGradients: ["classifier.0.weight"], objective: vggObjective }),
+    ChunkedWeightError,
+  );
   split.dispose();
 });
 
@@ -156,9 +161,7 @@ Deno.test("no tensor leaks across repeated calls of every option", () => {
       gradients: ["features.4"],
       objective: vggObjective,
     },
-    { gradients: ["classifier.0"], objective: vggObjective, maxBindingBytes: 100_000 },
   ];
-  runProbed(vgg, vggW, input, options[5]).dispose(); // chunks are cached with the weights: create them first
   const baseline = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) {
     for (const o of options) runProbed(vgg, vggW, input, o).dispose();

@@ -29,8 +29,6 @@ export interface ProbeOptions {
    * differentiated too: wrap a seed that must be constant in a stop-gradient.
    */
   objective?: (output: Tensor) => Tensor;
-  /** See TensorOpsOptions.maxBindingBytes. */
-  maxBindingBytes?: number;
 }
 
 /** Everything a probed pass returns. The caller owns every tensor in it: call dispose() when done. */
@@ -62,6 +60,7 @@ export function runProbed(
   const paramNames = net.params.filter((p) => !p.optional).map((p) => p.name);
   const unknownParams = weightNames.filter((n) => !paramNames.includes(n));
   if (unknownParams.length) throw new UnknownParameterError(unknownParams, paramNames);
+  const weightTensors = weightNames.map((n) => weights.get(n)); // ChunkedWeightError for a split weight
   const backward = wanted.size > 0 || weightNames.length > 0;
   if (backward && !options.objective) {
     throw new Error("runProbed: gradients were asked for without an objective");
@@ -79,7 +78,6 @@ export function runProbed(
   const ops = new TensorOps(weights, {
     rules: options.rules,
     probe,
-    maxBindingBytes: options.maxBindingBytes,
   });
   const result: ProbeResult = {
     output: null as unknown as Tensor,
@@ -97,7 +95,6 @@ export function runProbed(
       result.output = tf.tidy(() => net.forward(ops, input));
       return result;
     }
-    const weightTensors = weightNames.map((n) => weights.get(n));
     // tfjs reads xs after f has run, so the taps created during the forward can be appended to it. It also
     // insists on a non-empty xs up front: with no weights asked for, a scalar outside the graph holds the place.
     const placeholder = weightTensors.length ? null : tf.scalar(0);

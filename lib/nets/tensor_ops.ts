@@ -20,19 +20,15 @@ export interface TensorOpsOptions {
   rules?: BackwardRules;
   /** Called at every named point with its value; returns the value the forward continues with. */
   probe?: (name: string, x: Tensor) => Tensor;
-  /** Largest weight, in bytes, bound as one buffer (webgpu's maxStorageBufferBindingSize); default unlimited. */
-  maxBindingBytes?: number;
 }
 
 export class TensorOps implements NetOps<Tensor> {
   readonly #ops: LayerOps;
   readonly #probe: (name: string, x: Tensor) => Tensor;
-  readonly #maxBytes: number;
 
   constructor(readonly weights: NetWeights, options: TensorOpsOptions = {}) {
     this.#ops = { ...standardOps, ...options.rules };
     this.#probe = options.probe ?? ((_, x) => x);
-    this.#maxBytes = options.maxBindingBytes ?? Infinity;
   }
 
   conv2d(name: string, x: Tensor, s: Conv2dSpec): Tensor {
@@ -94,20 +90,19 @@ export class TensorOps implements NetOps<Tensor> {
     return this.#probe(name, x);
   }
 
-  /** Runs `op` on the whole weight, or on input-axis chunks of it (summing the partial outputs). */
+  /** Runs `op` on the whole weight, or on the input-axis chunks it is stored in (summing the partial outputs). */
   #chunked(
     name: string,
     x: Tensor,
     channelAxis: number,
     op: (x: Tensor, w: Tensor, first: boolean) => Tensor,
   ): Tensor {
-    const weight = this.weights.get(`${name}.weight`);
-    if (weight.size * 4 <= this.#maxBytes) return op(x, weight, true);
-    const parts = this.weights.chunks(`${name}.weight`, this.#maxBytes);
-    const wAxis = weight.rank === 4 ? 2 : 0;
+    const parts = this.weights.chunksOf(`${name}.weight`);
+    if (!parts) return op(x, this.weights.get(`${name}.weight`), true);
+    const wAxis = parts[0].rank === 4 ? 2 : 0;
+    const xShape = x.shape as number[];
     let start = 0;
     let sum: Tensor | null = null;
-    const xShape = x.shape as number[];
     parts.forEach((w, i) => {
       const rows = (w.shape as number[])[wAxis];
       const begin = xShape.map((_, d) => (d === channelAxis ? start : 0));

@@ -2,7 +2,11 @@
  * Network weights as tfjs tensors in retrace's layouts (conv HWIO, linear [in, out]), keyed by torchvision
  * parameter names. Conversion from / to PyTorch layouts (conv OIHW, linear [out, in]) happens once, here.
  * Loading is strict: every missing, unexpected or mis-shaped key is reported together.
- * Weights are values: nothing in lib/ mutates them; derived tensors (chunks) are cached and owned here.
+ *
+ * A weight bigger than the backend can bind as one buffer (webgpu's maxStorageBufferBindingSize, 128 MiB on
+ * llvmpipe; VGG16's classifier.0 is 392 MiB) is never created whole on the device: it is laid out on the
+ * host and uploaded as chunks along its input axis, which TensorOps runs as partial products and sums.
+ * Weights are values: nothing in lib/ mutates them.
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { WeightsMismatchError, type WeightsProblem } from "./errors.ts";
@@ -14,52 +18,50 @@ export interface TorchTensor {
   data: Float32Array | ArrayLike<number | bigint>;
 }
 
+/** Thrown when a chunked weight is asked for whole (e.g. for a weight gradient). */
+export class ChunkedWeightError extends Error {
+  override name = "ChunkedWeightError";
+}
+
 export class NetWeights {
-  #chunks = new Map<string, Tensor[]>();
   #disposed = false;
 
-  /** Takes ownership of `tensors` (retrace layouts). */
-  constructor(readonly tensors: Map<string, Tensor>) {}
-
-  get(name: string): Tensor {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`internal: weight ${name} was not loaded`);
-    if (this.#disposed) throw new Error("these weights were disposed");
-    return t;
-  }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
   /**
-   * The weight split along its input axis (axis 0 of a linear [in, out], axis 2 of a conv HWIO) into pieces
-   * of at most `maxBytes`, for backends that cannot bind a bigger buffer. Cached; owned by this object.
+   * Takes ownership of the tensors. `chunks` holds the weights stored split along their input axis
+   * (axis 2 of a conv HWIO, axis 0 of a linear [in, out]); such a name is absent from `tensors`.
    */
-  chunks(name: string, maxBytes: number): Tensor[] {
-    const w = this.get(name);
-    const key = `${name}@${maxBytes}`;
-    let parts = this.#chunks.get(key);
-    if (!parts) {
-      const axis = w.rank === 4 ? 2 : 0;
-      const shape = w.shape as number[];
-      const bytesPerRow = (w.size / shape[axis]) * 4;
-      const rows = Math.max(1, Math.floor(maxBytes / bytesPerRow));
-      parts = [];
-      for (let start = 0; start < shape[axis]; start += rows) {
-        const begin = shape.map((_, i) => (i === axis ? start : 0));
-        const size = shape.map((s, i) => (i === axis ? Math.min(rows, s - start) : s));
-        parts.push(tf.keep(tf.slice(w, begin, size)));
-      }
-      this.#chunks.set(key, parts);
+  constructor(
+    readonly tensors: Map<string, Tensor>,
+    readonly chunks: ReadonlyMap<string, Tensor[]> = new Map(),
+  ) {}
+
+  /** The whole weight; ChunkedWeightError if this backend holds it only in chunks. */
+  get(name: string): Tensor {
+    if (this.#disposed) throw new Error("these weights were disposed");
+    const t = this.tensors.get(name);
+    if (t) return t;
+    if (this.chunks.has(name)) {
+      throw new ChunkedWeightError(
+        `${name} is stored in ${
+          this.chunks.get(name)!.length
+        } chunks on this backend (over its buffer binding limit) ` +
+          `and cannot be used whole`,
+      );
     }
-    return parts;
+    throw new Error(`internal: weight ${name} was not loaded`);
+  }
+
+  /** The chunks of a weight stored split, or null when it is stored whole. */
+  chunksOf(name: string): Tensor[] | null {
+    if (this.#disposed) throw new Error("these weights were disposed");
+    return this.chunks.get(name) ?? null;
   }
 
   /** Total bytes of the float32 weights. */
   get bytes(): number {
     let n = 0;
     for (const t of this.tensors.values()) n += t.size * 4;
+    for (const parts of this.chunks.values()) for (const t of parts) n += t.size * 4;
     return n;
   }
 
@@ -67,8 +69,7 @@ export class NetWeights {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const t of this.tensors.values()) t.dispose();
-    for (const parts of this.#chunks.values()) parts.forEach((t) => t.dispose());
-    this.#chunks.clear();
+    for (const parts of this.chunks.values()) parts.forEach((t) => t.dispose());
   }
 }
 
@@ -80,6 +81,76 @@ function toFloat32(data: TorchTensor["data"]): Float32Array {
   return Float32Array.from(data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
+/** Host-side transpose of a row-major array (used only for weights too big to upload whole). */
+function hostTranspose(data: Float32Array, shape: number[], perm: number[]): Float32Array {
+  const out = new Float32Array(data.length);
+  const outShape = perm.map((p) => shape[p]);
+  const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const strides = perm.map((p) => inStrides[p]); // input stride of each output axis
+  const index = new Array<number>(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let a = 0; a < index.length; a++) src += index[a] * strides[a];
+    out[o] = data[src];
+    for (let a = index.length - 1; a >= 0 && ++index[a] === outShape[a]; a--) index[a] = 0;
+  }
+  return out;
+}
+
+/** Uploads a row-major host array in retrace layout as chunks of at most maxBytes along its input axis. */
+function uploadChunks(data: Float32Array, shape: number[], maxBytes: number): Tensor[] {
+  const axis = shape.length === 4 ? 2 : 0;
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const rows = Math.max(1, Math.floor(maxBytes / 4 / (outer * inner)));
+  const parts: Tensor[] = [];
+  for (let start = 0; start < shape[axis]; start += rows) {
+    const take = Math.min(rows, shape[axis] - start);
+    const part = new Float32Array(outer * take * inner);
+    for (let o = 0; o < outer; o++) {
+      const src = (o * shape[axis] + start) * inner;
+      part.set(data.subarray(src, src + take * inner), o * take * inner);
+    }
+    parts.push(tf.tensor(part, shape.map((s, i) => (i === axis ? take : s))));
+  }
+  return parts;
+}
+
+/**
+ * Builds NetWeights from host arrays in PyTorch layout: whole tensors transposed on the backend, or, for a
+ * weight over `maxBindingBytes`, transposed on the host and uploaded in chunks.
+ */
+function fromTorchLayout(
+  entries: Iterable<[string, { shape: number[]; data: Float32Array }]>,
+  maxBindingBytes: number,
+): NetWeights {
+  const tensors = new Map<string, Tensor>();
+  const chunks = new Map<string, Tensor[]>();
+  for (const [name, { shape, data }] of entries) {
+    const perm = TO_RETRACE[shape.length];
+    if (perm && data.length * 4 > maxBindingBytes) {
+      chunks.set(
+        name,
+        uploadChunks(hostTranspose(data, shape, perm), perm.map((p) => shape[p]), maxBindingBytes),
+      );
+      continue;
+    }
+    tensors.set(
+      name,
+      tf.tidy(() => {
+        const t = tf.tensor(data, shape, "float32");
+        return perm ? tf.transpose(t, perm) : t;
+      }),
+    );
+  }
+  return new NetWeights(tensors, chunks);
+}
+
+export interface LoadOptions {
+  /** Largest weight bound as one buffer (BackendInfo.maxBindingBytes); bigger ones are stored in chunks. */
+  maxBindingBytes?: number;
+}
+
 /**
  * Loads PyTorch-layout tensors (torchvision state_dict names) into a NetWeights for `net`.
  * Throws WeightsMismatchError listing every missing, unexpected and shape-mismatched key at once.
@@ -88,6 +159,7 @@ export function weightsFromTorch(
   net: Network,
   entries: Map<string, TorchTensor>,
   source = "weights",
+  options: LoadOptions = {},
 ): NetWeights {
   const missing: string[] = [];
   const mismatched: WeightsProblem[] = [];
@@ -108,20 +180,14 @@ export function weightsFromTorch(
   if (missing.length || unexpected.length || mismatched.length) {
     throw new WeightsMismatchError(source, missing, unexpected, mismatched);
   }
-  const tensors = new Map<string, Tensor>();
-  for (const p of net.params) {
-    if (p.optional) continue;
+  const used = net.params.filter((p) => !p.optional).map((p) => {
     const e = entries.get(p.name)!;
-    tensors.set(
-      p.name,
-      tf.tidy(() => {
-        const t = tf.tensor(toFloat32(e.data), p.shape, "float32");
-        const perm = TO_RETRACE[p.shape.length];
-        return perm ? tf.transpose(t, perm) : t;
-      }),
-    );
-  }
-  return new NetWeights(tensors);
+    return [p.name, { shape: p.shape, data: toFloat32(e.data) }] as [
+      string,
+      { shape: number[]; data: Float32Array },
+    ];
+  });
+  return fromTorchLayout(used, options.maxBindingBytes ?? Infinity);
 }
 
 /** The inverse of weightsFromTorch: PyTorch layouts, torchvision names, ready for writeSafetensors. */
@@ -135,30 +201,63 @@ export async function weightsToTorch(
     out.set(name, { shape: torch.shape, data: (await torch.data()) as Float32Array });
     torch.dispose();
   }
+  for (const [name, parts] of weights.chunks) {
+    const rank = parts[0].rank;
+    const axis = rank === 4 ? 2 : 0;
+    const shape = [...parts[0].shape] as number[];
+    shape[axis] = parts.reduce((a, p) => a + (p.shape as number[])[axis], 0);
+    const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const whole = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    let start = 0;
+    for (const p of parts) {
+      const take = (p.shape as number[])[axis];
+      const data = (await p.data()) as Float32Array;
+      for (let o = 0; o < outer; o++) {
+        whole.set(data.subarray(o * take * inner, (o + 1) * take * inner), (o * shape[axis] + start) * inner);
+      }
+      start += take;
+    }
+    out.set(name, {
+      shape: TO_TORCH[rank].map((p) => shape[p]),
+      data: hostTranspose(whole, shape, TO_TORCH[rank]),
+    });
+  }
+  return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A small deterministic PRNG (mulberry32) and Box–Muller normals, so random weights are backend-independent. */
+function normals(count: number, std: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - uniform())) * std;
+    const theta = 2 * Math.PI * uniform();
+    out[i] = r * Math.cos(theta);
+    if (i + 1 < count) out[i + 1] = r * Math.sin(theta);
+  }
   return out;
 }
 
 /**
- * Deterministic random weights for benches and tests: He-normal convs and linears (fan-in), zero biases,
- * identity batch norm (gamma 1, beta 0, running mean 0, var 1).
+ * Deterministic random weights for benches and tests (the same on every backend): He-normal convs and
+ * linears (fan-in), zero biases, identity batch norm (gamma 1, beta 0, running mean 0, var 1).
  */
-export function randomWeights(net: Network, seed = 0): NetWeights {
-  const tensors = new Map<string, Tensor>();
-  net.params.forEach((p, i) => {
-    if (p.optional) return;
-    const torchShape = p.shape;
+export function randomWeights(net: Network, seed = 0, options: LoadOptions = {}): NetWeights {
+  const entries = net.params.filter((p) => !p.optional).map((p, i) => {
+    const n = p.shape.reduce((a, b) => a * b, 1);
     const leaf = p.name.slice(p.name.lastIndexOf(".") + 1);
-    let t: Tensor;
-    if (torchShape.length >= 2) {
-      const fanIn = torchShape.slice(1).reduce((a, b) => a * b, 1);
-      const shape = TO_RETRACE[torchShape.length].map((j) => torchShape[j]);
-      t = tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), "float32", seed * 100003 + i);
-    } else if (leaf === "weight" || leaf === "running_var") {
-      t = tf.ones(torchShape);
-    } else {
-      t = tf.zeros(torchShape);
-    }
-    tensors.set(p.name, t);
+    let data: Float32Array;
+    if (p.shape.length >= 2) data = normals(n, Math.sqrt(2 / (n / p.shape[0])), seed * 100003 + i);
+    else data = new Float32Array(n).fill(leaf === "weight" || leaf === "running_var" ? 1 : 0);
+    return [p.name, { shape: p.shape, data }] as [string, { shape: number[]; data: Float32Array }];
   });
-  return new NetWeights(tensors);
+  return fromTorchLayout(entries, options.maxBindingBytes ?? Infinity);
 }

@@ -12,6 +12,15 @@ export const BACKENDS = ["auto", "webgpu", "wasm", "cpu"] as const;
 export type BackendPreference = typeof BACKENDS[number];
 export type BackendName = Exclude<BackendPreference, "auto">;
 
+/** Whether an adapter is a software rasteriser or a fallback adapter, from what it says about itself. */
+export function isSoftwareAdapter(
+  description: string,
+  architecture: string,
+  isFallbackAdapter: boolean,
+): boolean {
+  return isFallbackAdapter || SOFTWARE.test(`${description} ${architecture}`);
+}
+
 export interface AdapterDescription {
   description: string;
   vendor: string;
@@ -74,13 +83,14 @@ export async function probeAdapter(): Promise<AdapterDescription | null> {
     vendor: info.vendor,
     architecture: info.architecture,
     isFallbackAdapter,
-    software: isFallbackAdapter || SOFTWARE.test(`${description} ${info.architecture}`),
+    software: isSoftwareAdapter(description, info.architecture, isFallbackAdapter),
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
     maxBufferSize: adapter.limits.maxBufferSize,
   };
 }
 
 const deviceErrors: string[] = [];
+const watchedDevices = new WeakSet<GPUDevice>();
 
 /** Throws (and clears) the WebGPU device errors seen since the last call; a no-op off webgpu. */
 export function assertNoDeviceErrors(): void {
@@ -89,32 +99,37 @@ export function assertNoDeviceErrors(): void {
   throw new BackendError(`the WebGPU device reported ${errors.length} error(s): ${errors.join(" | ")}`);
 }
 
+/**
+ * The decision alone (pure, for tests): `auto` takes webgpu only on a hardware adapter, else wasm; an explicit
+ * choice is taken as is, except webgpu without any adapter, which is a BackendError.
+ */
+export function chooseBackend(
+  requested: BackendPreference,
+  adapter: AdapterDescription | null,
+): { backend: BackendName; reason: string } {
+  if (requested !== "auto") {
+    if (requested === "webgpu" && !adapter) {
+      throw new BackendError("RETRACE_BACKEND=webgpu but no WebGPU adapter exists");
+    }
+    return { backend: requested, reason: `RETRACE_BACKEND=${requested}` };
+  }
+  if (adapter && !adapter.software) {
+    return { backend: "webgpu", reason: `auto: hardware WebGPU adapter "${adapter.description}"` };
+  }
+  const why = adapter
+    ? `the WebGPU adapter "${adapter.description}" is software${
+      adapter.isFallbackAdapter ? " (a fallback adapter)" : ""
+    }, so wasm is faster`
+    : "no WebGPU adapter available";
+  return { backend: "wasm", reason: `auto: ${why}` };
+}
+
 /** Chooses, initialises and selects the backend of this runtime. */
 export async function initBackend(
   requested: BackendPreference = parseBackendPreference(Deno.env.get("RETRACE_BACKEND")),
 ): Promise<BackendInfo> {
   const adapter = requested === "auto" || requested === "webgpu" ? await probeAdapter() : null;
-  let backend: BackendName;
-  let reason: string;
-  if (requested === "auto") {
-    if (adapter && !adapter.software) {
-      backend = "webgpu";
-      reason = `auto: hardware WebGPU adapter "${adapter.description}"`;
-    } else {
-      backend = "wasm";
-      reason = adapter
-        ? `auto: the WebGPU adapter "${adapter.description}" is software${
-          adapter.isFallbackAdapter ? " (a fallback adapter)" : ""
-        }, so wasm is faster`
-        : "auto: no WebGPU adapter available";
-    }
-  } else {
-    backend = requested;
-    reason = `RETRACE_BACKEND=${requested}`;
-    if (requested === "webgpu" && !adapter) {
-      throw new BackendError("RETRACE_BACKEND=webgpu but no WebGPU adapter exists");
-    }
-  }
+  const { backend, reason } = chooseBackend(requested, adapter);
   const registeredKernels = backend === "wasm" ? registerWasmGradientKernels() : [];
   if (!(await tf.setBackend(backend))) {
     throw new BackendError(`tfjs could not initialise the ${backend} backend`);
@@ -124,9 +139,12 @@ export async function initBackend(
   if (backend === "webgpu") {
     const device = (tf.backend() as unknown as { device: GPUDevice }).device;
     maxBindingBytes = device.limits.maxStorageBufferBindingSize;
-    device.addEventListener("uncapturederror", (e) => {
-      deviceErrors.push((e as GPUUncapturedErrorEvent).error.message);
-    });
+    if (!watchedDevices.has(device)) {
+      watchedDevices.add(device);
+      device.addEventListener("uncapturederror", (e) => {
+        deviceErrors.push((e as GPUUncapturedErrorEvent).error.message);
+      });
+    }
   }
   return { requested, backend, reason, adapter, maxBindingBytes, registeredKernels };
 }

@@ -1,0 +1,93 @@
+/**
+ * The service process: `main.ts` starts on a free port, answers GET /healthz (version, backend, adapter, why),
+ * answers unknown routes with the JSON error shape, and refuses bad configuration with a clear message.
+ */
+import assert from "node:assert/strict";
+import { VERSION } from "../lib/version.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+function start(env: Record<string, string>) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/tmp", MAIN],
+    env: { ...env, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Reads stdout lines until the `listening` line; returns its URL. */
+async function listening(child: Deno.ChildProcess): Promise<string> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited before listening: ${text}`);
+    text += value;
+    for (const line of text.split("\n")) {
+      if (line.startsWith("{") && line.includes('"listening"')) {
+        reader.releaseLock();
+        child.stdout.cancel().catch(() => {});
+        return JSON.parse(line).listening;
+      }
+    }
+  }
+}
+
+Deno.test("GET /healthz reports version, backend and why; unknown routes get JSON 404s", async () => {
+  const child = start({ PORT: "0", RETRACE_BACKEND: "wasm" });
+  try {
+    const base = await listening(child);
+    assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(`${base}/healthz`);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.status, "ok");
+    assert.equal(body.version, VERSION);
+    assert.equal(body.backend, "wasm");
+    assert.equal(body.reason, "RETRACE_BACKEND=wasm");
+    assert.ok("adapter" in body);
+    const missing = await fetch(`${base}/nope`);
+    assert.equal(missing.status, 404);
+    const err = await missing.json();
+    assert.equal(err.error.code, "not_found");
+    assert.match(err.error.message, /GET \/nope/);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await child.stderr.cancel().catch(() => {});
+  }
+});
+
+Deno.test("auto picks wasm on a machine without a hardware GPU adapter, and says why", async () => {
+  const child = start({ PORT: "0", RETRACE_BACKEND: "auto" });
+  try {
+    const body = await (await fetch(`${await listening(child)}/healthz`)).json();
+    if (body.adapter && !body.adapter.software) {
+      assert.equal(body.backend, "webgpu");
+    } else {
+      assert.equal(body.backend, "wasm");
+      assert.match(body.reason, /^auto: /);
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await child.stderr.cancel().catch(() => {});
+  }
+});
+
+Deno.test("bad configuration exits with a message naming the variable and the valid values", async () => {
+  for (
+    const [env, pattern] of [[{ PORT: "http" }, /PORT must be an integer/], [
+      { RETRACE_BACKEND: "gpu" },
+      /auto, webgpu, wasm, cpu/,
+    ]] as const
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/tmp", MAIN],
+      env: { ...env, NO_COLOR: "1" },
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(new TextDecoder().decode(out.stderr), pattern);
+  }
+});
