@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the network bench on the webgpu backend of a GPU host, from what bench/gpu/prepare.sh put in .gpu/,
+# and PyTorch's CUDA figures for the same workloads when torch with CUDA is installed there.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-.gpu/out}
+mkdir -p "$out" /tmp/retrace-gpu
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+  for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+  if [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; break; fi
+done
+export XDG_RUNTIME_DIR=/tmp/retrace-gpu
+deno=/tmp/retrace-gpu/deno
+[ -x "$deno" ] || { xz -dc .gpu/deno.xz > "$deno" 2>/dev/null || python3 -c "import lzma,sys;sys.stdout.buffer.write(lzma.open('.gpu/deno.xz').read())" > "$deno"; chmod +x "$deno"; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+cd .gpu
+RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
+if python3 -c "import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  python3 torch_cuda.py 2>&1 | tee "$out/torch_cuda.txt"
+else
+  echo "torch with CUDA not available here: no PyTorch figures" | tee "$out/torch_cuda.txt"
+fi
