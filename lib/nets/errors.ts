@@ -11,10 +11,16 @@ export class InvalidNetConfigError extends Error {
 /** A requested layer name does not exist in the network; `valid` lists every probe-able name. */
 export class UnknownLayerError extends Error {
   override name = "UnknownLayerError";
-  constructor(readonly unknown: string[], readonly valid: string[]) {
+  constructor(readonly unknown: string[], readonly valid: string[], what = "layer") {
+    const names = unknown.map((n) => JSON.stringify(n)).join(", ");
     super(
-      `unknown layer${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => JSON.stringify(n)).join(", ")}; ` +
-        `valid layers are "" (the input) and: ${valid.filter((n) => n !== "").join(", ")}`,
+      what === "layer"
+        ? `unknown layer${unknown.length > 1 ? "s" : ""} ${names}; ` +
+          `valid layers are "" (the input) and: ${valid.filter((n) => n !== "").join(", ")}`
+        : `${names} ${unknown.length > 1 ? "are not" : "is not a"} ${what}${
+          unknown.length > 1 ? "s" : ""
+        }; ` +
+          `valid: ${valid.join(", ")}`,
     );
   }
 }

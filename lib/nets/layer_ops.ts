@@ -30,6 +30,8 @@ export interface LayerOps {
   relu(x: Tensor): Tensor;
   maxPool(x: Tensor, spec: PoolSpec): Tensor;
   avgPool(x: Tensor, spec: PoolSpec): Tensor;
+  /** PyTorch AdaptiveAvgPool2d to [outH, outW]. */
+  adaptiveAvgPool(x: Tensor, outSize: [number, number]): Tensor;
   batchNorm(x: Tensor, p: BatchNormParams): Tensor;
   /** The residual addition of ResNet blocks (a separate op so its backward rule can change). */
   add(a: Tensor, b: Tensor): Tensor;
@@ -69,6 +71,7 @@ export const standardOps: LayerOps = {
     }
     return tf.avgPool(x as tf.Tensor4D, s.kernel, s.stride, "valid");
   },
+  adaptiveAvgPool: (x, out) => adaptiveAvgPool(x, out),
   batchNorm: (x, p) => tf.batchNorm(x, p.mean, p.variance, p.beta, p.gamma, p.epsilon),
   add: (a, b) => tf.add(a, b),
 };
@@ -84,10 +87,7 @@ function adaptiveMatrix(size: number, out: number): Float32Array {
   return m;
 }
 
-/**
- * PyTorch AdaptiveAvgPool2d on NHWC as two small matrix products (differentiable with standard kernels).
- * A linear op with no rule slot: guided / excitation rules treat it like average pooling's standard backward.
- */
+/** PyTorch AdaptiveAvgPool2d on NHWC as two small matrix products (differentiable with standard kernels). */
 export function adaptiveAvgPool(x: Tensor, [oh, ow]: [number, number]): Tensor {
   const [n, h, w, c] = x.shape as number[];
   if (h === oh && w === ow) return x;

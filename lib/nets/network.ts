@@ -11,7 +11,7 @@ import {
   type VggArch,
 } from "./config.ts";
 import { InvalidInputError, UnknownLayerError } from "./errors.ts";
-import type { Forward } from "./ops.ts";
+import type { Conv2dSpec, Forward } from "./ops.ts";
 import { resnetForward } from "./resnet.ts";
 import { type LayerInfo, type ParamInfo, ShapeOps } from "./shape_ops.ts";
 import { vggForward } from "./vgg.ts";
@@ -21,6 +21,8 @@ export interface Network {
   readonly forward: Forward;
   /** Every parameter with its PyTorch-layout shape, in forward order. */
   readonly params: readonly ParamInfo[];
+  /** Every conv module (torchvision name) with its spec: kernel, stride, padding, dilation. */
+  readonly convs: ReadonlyMap<string, Conv2dSpec>;
   /** Every probe-able layer name ("" = input), in forward order. */
   readonly layerNames: readonly string[];
   /** Probe-able layers with their NHWC output shapes for an input of [height, width] (default: config). */
@@ -47,6 +49,7 @@ export function buildNetwork(partial: NetConfigInput): Network {
     config,
     forward,
     params: reference.params,
+    convs: reference.convs,
     layerNames,
     layers: (inputSize = config.inputSize, batch = 1) => {
       if (inputSize.some((s) => !Number.isInteger(s) || s < 1)) {

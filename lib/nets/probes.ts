@@ -8,7 +8,8 @@
  * the backward stops at the earliest tap and yields dS/dtap = dS/dx at every requested layer.
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
-import { InvalidInputError, UnknownParameterError } from "./errors.ts";
+import { withBackward } from "../runtime/custom_grad.ts";
+import { InvalidInputError, UnknownLayerError, UnknownParameterError } from "./errors.ts";
 import type { BackwardRules } from "./layer_ops.ts";
 import type { Network } from "./network.ts";
 import { TensorOps } from "./tensor_ops.ts";
@@ -24,6 +25,14 @@ export interface ProbeOptions {
   /** Backward-rule set; default the standard gradient. */
   rules?: BackwardRules;
   /**
+   * Replace the gradient flowing back into a layer's output by a function of it (e.g. contrastive excitation
+   * backprop subtracts a recorded signal at its contrast layer). A gradient asked for at the same layer is
+   * the one before the transform.
+   */
+  gradientTransforms?: ReadonlyMap<string, (g: Tensor) => Tensor>;
+  /** Conv modules whose INPUT activation to return (in `convInputs`), e.g. for normgrad-exact. */
+  recordConvInputs?: readonly string[];
+  /**
    * The backpropagated objective S as a scalar function of the network output (logits [N, K] or a score map
    * [N, h, w, K]). Required when any gradient is asked for. Whatever it computes from the output is
    * differentiated too: wrap a seed that must be constant in a stop-gradient.
@@ -37,6 +46,8 @@ export interface ProbeResult {
   /** S, when gradients were asked for. */
   objective: Tensor | null;
   activations: Map<string, Tensor>;
+  /** Inputs of the conv modules asked for in recordConvInputs. */
+  convInputs: Map<string, Tensor>;
   gradients: Map<string, Tensor>;
   weightGradients: Map<string, Tensor>;
   dispose(): void;
@@ -55,7 +66,11 @@ export function runProbed(
   const record = new Set(options.record ?? []);
   const wanted = new Set(options.gradients ?? []);
   const weightNames = [...new Set(options.weightGradients ?? [])];
-  net.assertLayers([...record, ...wanted]);
+  const transforms = options.gradientTransforms ?? new Map<string, (g: Tensor) => Tensor>();
+  net.assertLayers([...record, ...wanted, ...transforms.keys()]);
+  const convInputNames = new Set(options.recordConvInputs ?? []);
+  const notConvs = [...convInputNames].filter((n) => !net.convs.has(n));
+  if (notConvs.length) throw new UnknownLayerError(notConvs, [...net.convs.keys()], "conv module");
   checkInput(input);
   const paramNames = net.params.filter((p) => !p.optional).map((p) => p.name);
   const unknownParams = weightNames.filter((n) => !paramNames.includes(n));
@@ -68,25 +83,35 @@ export function runProbed(
 
   const activations = new Map<string, Tensor>();
   const taps: { name: string; tap: Tensor }[] = [];
-  const probe = (name: string, x: Tensor): Tensor => {
-    if (record.has(name) && !activations.has(name)) activations.set(name, tf.keep(tf.clone(x)));
+  const convInputs = new Map<string, Tensor>();
+  const convInput = (name: string, x: Tensor) => {
+    if (convInputNames.has(name) && !convInputs.has(name)) convInputs.set(name, tf.keep(tf.clone(x)));
+  };
+  const probe = (name: string, value: Tensor): Tensor => {
+    if (record.has(name) && !activations.has(name)) activations.set(name, tf.keep(tf.clone(value)));
+    const transform = transforms.get(name);
+    const x = transform ? withBackward(1, (v) => tf.clone(v), (dy) => [transform(dy)])(value) : value;
     if (!wanted.has(name) || taps.some((t) => t.name === name)) return x;
     const tap = tf.keep(tf.zerosLike(x));
     taps.push({ name, tap });
     return tf.add(x, tap);
   };
-  const ops = new TensorOps(weights, {
-    rules: options.rules,
-    probe,
-  });
+  const ops = new TensorOps(weights, { rules: options.rules, probe, convInput });
   const result: ProbeResult = {
     output: null as unknown as Tensor,
     objective: null,
     activations,
+    convInputs,
     gradients: new Map(),
     weightGradients: new Map(),
     dispose() {
-      const all = [this.output, this.objective, ...activations.values(), ...this.gradients.values()];
+      const all = [
+        this.output,
+        this.objective,
+        ...activations.values(),
+        ...convInputs.values(),
+        ...this.gradients.values(),
+      ];
       for (const t of [...all, ...this.weightGradients.values()]) t?.dispose();
     },
   };

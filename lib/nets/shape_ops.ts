@@ -25,9 +25,12 @@ export interface ParamInfo {
 export class ShapeOps implements NetOps<Shape> {
   readonly layers: LayerInfo[] = [];
   readonly params: ParamInfo[] = [];
+  /** Every conv module with its spec, in forward order. */
+  readonly convs = new Map<string, Conv2dSpec>();
 
   conv2d(name: string, x: Shape, s: Conv2dSpec): Shape {
     this.expectChannels(name, x, s.inChannels);
+    this.convs.set(name, s);
     this.params.push({ name: `${name}.weight`, shape: [s.outChannels, s.inChannels, s.kernel, s.kernel] });
     if (s.bias) this.params.push({ name: `${name}.bias`, shape: [s.outChannels] });
     const h = pooledSize(x[1], s.kernel, s.stride, s.padding, s.dilation, false);

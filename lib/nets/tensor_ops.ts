@@ -6,7 +6,6 @@
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { InvalidInputError } from "./errors.ts";
 import {
-  adaptiveAvgPool,
   type BackwardRules,
   type ConvParams,
   flattenTorchOrder,
@@ -14,21 +13,27 @@ import {
   standardOps,
 } from "./layer_ops.ts";
 import { BN_EPSILON, type Conv2dSpec, type LinearSpec, type NetOps, type PoolSpec } from "./ops.ts";
-import type { NetWeights } from "./weights.ts";
+import { ChunkedWeightError, type NetWeights } from "./weights.ts";
 
 export interface TensorOpsOptions {
   rules?: BackwardRules;
   /** Called at every named point with its value; returns the value the forward continues with. */
   probe?: (name: string, x: Tensor) => Tensor;
+  /** Called with the input of every conv module (for methods that need a conv's input, e.g. normgrad-exact). */
+  convInput?: (name: string, x: Tensor) => void;
 }
 
 export class TensorOps implements NetOps<Tensor> {
   readonly #ops: LayerOps;
   readonly #probe: (name: string, x: Tensor) => Tensor;
+  readonly #convInput: (name: string, x: Tensor) => void;
+  readonly #ruledWeights: boolean;
 
   constructor(readonly weights: NetWeights, options: TensorOpsOptions = {}) {
     this.#ops = { ...standardOps, ...options.rules };
     this.#probe = options.probe ?? ((_, x) => x);
+    this.#convInput = options.convInput ?? (() => {});
+    this.#ruledWeights = Boolean(options.rules?.conv2d || options.rules?.linear);
   }
 
   conv2d(name: string, x: Tensor, s: Conv2dSpec): Tensor {
@@ -75,7 +80,7 @@ export class TensorOps implements NetOps<Tensor> {
   }
 
   adaptiveAvgPool(x: Tensor, out: [number, number]): Tensor {
-    return adaptiveAvgPool(x, out);
+    return this.#ops.adaptiveAvgPool(x, out);
   }
 
   add(a: Tensor, b: Tensor): Tensor {
@@ -99,6 +104,13 @@ export class TensorOps implements NetOps<Tensor> {
   ): Tensor {
     const parts = this.weights.chunksOf(`${name}.weight`);
     if (!parts) return op(x, this.weights.get(`${name}.weight`), true);
+    if (this.#ruledWeights) {
+      // A rule such as excitation backprop normalises by the whole layer's response: partial products break it.
+      throw new ChunkedWeightError(
+        `${name}.weight is stored in ${parts.length} chunks on this backend (over its buffer binding limit); ` +
+          `backward rules that replace conv / linear need it whole`,
+      );
+    }
     const wAxis = parts[0].rank === 4 ? 2 : 0;
     const xShape = x.shape as number[];
     let start = 0;

@@ -25,6 +25,8 @@ export class ChunkedWeightError extends Error {
 
 export class NetWeights {
   #disposed = false;
+  /** The tensors this object frees on dispose; null = all of them (it is not derived). */
+  #owned: Set<Tensor> | null = null;
 
   /**
    * Takes ownership of the tensors. `chunks` holds the weights stored split along their input axis
@@ -34,6 +36,24 @@ export class NetWeights {
     readonly tensors: Map<string, Tensor>,
     readonly chunks: ReadonlyMap<string, Tensor[]> = new Map(),
   ) {}
+
+  /**
+   * A weight set that shares every tensor with this one except `overrides` (same names, retrace layouts),
+   * which it owns: disposing it frees only the overrides. Used for functional updates (meta-saliency,
+   * negated classifiers) without touching shared weights.
+   */
+  withOverrides(overrides: ReadonlyMap<string, Tensor>): NetWeights {
+    for (const name of overrides.keys()) {
+      if (!this.tensors.has(name)) {
+        throw new Error(
+          `cannot override ${name}: ${this.chunks.has(name) ? "it is stored in chunks" : "no such weight"}`,
+        );
+      }
+    }
+    const derived = new NetWeights(new Map([...this.tensors, ...overrides]), this.chunks);
+    derived.#owned = new Set(overrides.values());
+    return derived;
+  }
 
   /** The whole weight; ChunkedWeightError if this backend holds it only in chunks. */
   get(name: string): Tensor {
@@ -68,6 +88,10 @@ export class NetWeights {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    if (this.#owned) {
+      for (const t of this.#owned) t.dispose();
+      return;
+    }
     for (const t of this.tensors.values()) t.dispose();
     for (const parts of this.chunks.values()) parts.forEach((t) => t.dispose());
   }

@@ -33,3 +33,9 @@ export function withBackward<N extends number>(
     return op(...inputs);
   };
 }
+
+/** The identity in the forward pass, a zero gradient in the backward pass (tf has no stop_gradient). */
+export const stopGradient: (x: Tensor) => Tensor = (() => {
+  const op = withBackward(1, (x) => tf.clone(x), (dy) => [tf.zerosLike(dy)]);
+  return (x: Tensor) => op(x);
+})();
