@@ -87,20 +87,43 @@ function adaptiveMatrix(size: number, out: number): Float32Array {
   return m;
 }
 
-/** PyTorch AdaptiveAvgPool2d on NHWC as two small matrix products (differentiable with standard kernels). */
-export function adaptiveAvgPool(x: Tensor, [oh, ow]: [number, number]): Tensor {
+/** y[n, i, j, c] = Σ_{a,b} rowsM[i, a] · x[n, a, b, c] · colsM[j, b], as two matrix products on NHWC. */
+function applyAxisMatrices(x: Tensor, rowsM: Tensor, colsM: Tensor): Tensor {
   const [n, h, w, c] = x.shape as number[];
-  if (h === oh && w === ow) return x;
-  if (oh === 1 && ow === 1) return tf.mean(x, [1, 2], true);
-  const ph = tf.tensor2d(adaptiveMatrix(h, oh), [oh, h]);
-  const pw = tf.tensor2d(adaptiveMatrix(w, ow), [ow, w]);
-  // rows: [oh, h] x [h, n*w*c] -> [oh, n, w, c]
+  const [oh, ow] = [rowsM.shape[0]!, colsM.shape[0]!];
   const xr = tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [h, n * w * c]);
-  const rows = tf.reshape(tf.matMul(ph, xr), [oh, n, w, c]);
-  // cols: [ow, w] x [w, oh*n*c] -> [ow, oh, n, c] -> [n, oh, ow, c]
+  const rows = tf.reshape(tf.matMul(rowsM as tf.Tensor2D, xr), [oh, n, w, c]);
   const cr = tf.reshape(tf.transpose(rows, [2, 0, 1, 3]), [w, oh * n * c]);
-  const cols = tf.reshape(tf.matMul(pw, cr), [ow, oh, n, c]);
+  const cols = tf.reshape(tf.matMul(colsM as tf.Tensor2D, cr), [ow, oh, n, c]);
   return tf.transpose(cols, [2, 1, 0, 3]);
+}
+
+/** PyTorch AdaptiveAvgPool2d on NHWC (differentiable with standard kernels). A new tensor, also when it is the identity. */
+export function adaptiveAvgPool(x: Tensor, [oh, ow]: [number, number]): Tensor {
+  const [, h, w] = x.shape as number[];
+  if (h === oh && w === ow) return tf.clone(x);
+  if (oh === 1 && ow === 1) return tf.mean(x, [1, 2], true);
+  return tf.tidy(() =>
+    applyAxisMatrices(
+      x,
+      tf.tensor2d(adaptiveMatrix(h, oh), [oh, h]),
+      tf.tensor2d(adaptiveMatrix(w, ow), [ow, w]),
+    )
+  );
+}
+
+/** The vector-Jacobian product of adaptiveAvgPool: dy [N, oh, ow, C] -> [N, h, w, C]. */
+export function adaptiveAvgPoolGrad(dy: Tensor, [h, w]: [number, number]): Tensor {
+  const [n, oh, ow, c] = dy.shape as number[];
+  if (h === oh && w === ow) return tf.clone(dy);
+  if (oh === 1 && ow === 1) return tf.tidy(() => tf.mul(tf.broadcastTo(dy, [n, h, w, c]), 1 / (h * w)));
+  return tf.tidy(() =>
+    applyAxisMatrices(
+      dy,
+      tf.transpose(tf.tensor2d(adaptiveMatrix(h, oh), [oh, h])),
+      tf.transpose(tf.tensor2d(adaptiveMatrix(w, ow), [ow, w])),
+    )
+  );
 }
 
 /** [N, H, W, C] -> [N, C*H*W] in PyTorch's (C, H, W) order. */

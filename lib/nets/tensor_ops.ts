@@ -41,6 +41,7 @@ export class TensorOps implements NetOps<Tensor> {
     if (got !== s.inChannels) {
       throw new InvalidInputError(`${name} expects ${s.inChannels} channels, got ${got}`);
     }
+    this.#convInput(name, x);
     const bias = s.bias ? this.weights.get(`${name}.bias`) : null;
     const p = (weight: Tensor, b: Tensor | null): ConvParams => ({
       weight,

@@ -1,0 +1,101 @@
+/**
+ * Backward-rule sets for the probe context (METHODS.md §3.5). Each rule keeps the standard forward value and
+ * replaces the backward:
+ *   guided      every ReLU: grad_in = relu(grad_out) · [x_in >= 0].
+ *   excitation  conv / linear: W+ = max(W, 0), bias dropped, z = op(x, W+), grad_x = x ⊙ vjp_x(op(·, W+))(p / (z + 1e-20));
+ *               average and adaptive average pooling: grad_x = x ⊙ vjp(p / (z + 1e-20));
+ *               batch norm: identity backward; residual add: grad_a = a/(a+b) ⊙ p, grad_b = b/(a+b) ⊙ p, and 0 where
+ *               a + b == 0 exactly (the reference has no guard; this is retrace's documented choice).
+ *               ReLU, max pooling and dropout keep their standard gradients.
+ * Contrastive excitation backprop is two excitation passes (lib/saliency/saliency.ts).
+ */
+import { withBackward } from "../runtime/custom_grad.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
+import { adaptiveAvgPoolGrad, type BackwardRules, type ConvParams, standardOps } from "../nets/layer_ops.ts";
+import type { PoolSpec } from "../nets/ops.ts";
+
+export const RULE_SETS = ["standard", "guided", "excitation", "contrastive-excitation"] as const;
+export type RuleSetName = typeof RULE_SETS[number];
+
+const EPS = 1e-20;
+
+const guidedRelu = withBackward(
+  1,
+  (x) => tf.relu(x),
+  (dy, [x]) => [tf.mul(tf.relu(dy), tf.cast(tf.greaterEqual(x, 0), "float32"))],
+);
+
+export const guidedRules: BackwardRules = { relu: (x) => guidedRelu(x) };
+
+/** x ⊙ vjp(p / (z + eps)): the excitation step shared by every layer type. */
+function excite(x: Tensor, p: Tensor, z: Tensor, vjp: (pHat: Tensor) => Tensor): Tensor {
+  return tf.mul(x, vjp(tf.div(p, tf.add(z, EPS))));
+}
+
+function excitationConv(x: Tensor, p: ConvParams): Tensor {
+  return withBackward(1, (v) => standardOps.conv2d(v, p), (dy, [v]) => {
+    const wPlus = tf.relu(p.weight) as tf.Tensor4D;
+    const z = tf.conv2d(v as tf.Tensor4D, wPlus, p.stride, p.padding, "NHWC", p.dilation);
+    return [excite(v, dy, z, (pHat) =>
+      tf.conv2dTranspose(
+        pHat as tf.Tensor4D,
+        wPlus,
+        v.shape as [number, number, number, number],
+        p.stride,
+        p.padding,
+      ))];
+  })(x);
+}
+
+function excitationLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  return withBackward(1, (v) => standardOps.linear(v, weight, bias), (dy, [v]) => {
+    const wPlus = tf.relu(weight);
+    const z = tf.matMul(v as tf.Tensor2D, wPlus as tf.Tensor2D);
+    // explicit transpose: matMul's transpose flags are ~10x slower on wasm
+    return [excite(v, dy, z, (pHat) => tf.matMul(pHat as tf.Tensor2D, tf.transpose(wPlus) as tf.Tensor2D))];
+  })(x);
+}
+
+function excitationAvgPool(x: Tensor, s: PoolSpec): Tensor {
+  return withBackward(1, (v) => standardOps.avgPool(v, s), (dy, [v], z) => {
+    const vjp = (pHat: Tensor) =>
+      tf.engine().runKernel("AvgPoolGrad", { dy: pHat, input: v }, {
+        filterSize: s.kernel,
+        strides: s.stride,
+        pad: "valid",
+      }) as Tensor;
+    return [excite(v, dy, z, vjp)];
+  })(x);
+}
+
+function excitationAdaptiveAvgPool(x: Tensor, out: [number, number]): Tensor {
+  return withBackward(1, (v) => standardOps.adaptiveAvgPool(v, out), (dy, [v], z) => {
+    const size: [number, number] = [v.shape[1]!, v.shape[2]!];
+    return [excite(v, dy, z, (pHat) => adaptiveAvgPoolGrad(pHat, size))];
+  })(x);
+}
+
+function excitationAdd(a: Tensor, b: Tensor): Tensor {
+  return withBackward(2, (u, v) => tf.add(u, v), (dy, [u, v], sum) => {
+    const zero = tf.equal(sum, 0);
+    const safe = tf.where(zero, tf.onesLike(sum), sum);
+    const share = (part: Tensor) => tf.where(zero, tf.zerosLike(dy), tf.mul(tf.div(part, safe), dy));
+    return [share(u), share(v)];
+  })(a, b);
+}
+
+export const excitationRules: BackwardRules = {
+  conv2d: excitationConv,
+  linear: excitationLinear,
+  avgPool: excitationAvgPool,
+  adaptiveAvgPool: excitationAdaptiveAvgPool,
+  batchNorm: (x, p) => withBackward(1, (v) => standardOps.batchNorm(v, p), (dy) => [tf.clone(dy)])(x),
+  add: excitationAdd,
+};
+
+/** The rule set behind a name ("contrastive-excitation" uses the excitation rules in both of its passes). */
+export function rulesFor(name: RuleSetName): BackwardRules | undefined {
+  if (name === "guided") return guidedRules;
+  if (name === "excitation" || name === "contrastive-excitation") return excitationRules;
+  return undefined;
+}

@@ -1,0 +1,160 @@
+/**
+ * The saliency runner: one request = one method (or any extraction x aggregation pair, under any rule set),
+ * one seed, any number of layers, answered from ONE forward and ONE backward pass (contrastive excitation
+ * backprop needs two backward passes by definition, plus a forward for a pointing seed). Maps are raw: at each
+ * layer's resolution, no resizing or smoothing (lib/saliency/postprocess.ts does that).
+ */
+import { type Tensor, tf } from "../runtime/tf.ts";
+import type { Network } from "../nets/network.ts";
+import { runProbed } from "../nets/probes.ts";
+import type { NetWeights } from "../nets/weights.ts";
+import { isVgg } from "../nets/config.ts";
+import { UnknownLayerError } from "../nets/errors.ts";
+import type { Aggregation } from "./aggregate.ts";
+import { SaliencyInputError } from "./errors.ts";
+import { extractAggregate, type Extraction } from "./extract.ts";
+import { methodByName, type MethodSpec } from "./methods.ts";
+import { excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
+import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
+
+/** A method by name, a full spec, or a bare pair (rules default to standard, no ReLU). */
+export type MethodRef = string | MethodSpec | {
+  extract: Extraction;
+  aggregate: Aggregation;
+  rules?: RuleSetName;
+  relu?: boolean;
+};
+
+export interface SaliencyRequest {
+  method: MethodRef;
+  /** Layers to explain at ("" = input); for conv-exact, conv modules. */
+  layers: readonly string[];
+  seed: Seed;
+}
+
+/** Maps per layer ([N, h, w, 1] each) and the network output. The caller disposes it. */
+export interface SaliencyResult {
+  maps: Map<string, Tensor>;
+  output: Tensor;
+  dispose(): void;
+}
+
+export function resolveMethod(ref: MethodRef): MethodSpec {
+  if (typeof ref === "string") return methodByName(ref);
+  if ("name" in ref) return ref;
+  return {
+    name: `${ref.extract}+${ref.aggregate}`,
+    rules: ref.rules ?? "standard",
+    extract: ref.extract,
+    aggregate: ref.aggregate,
+    relu: ref.relu ?? false,
+    description: "custom extraction x aggregation pair",
+  };
+}
+
+/** Contrastive EB's contrast layer and classifier layer per architecture (METHODS.md §3.5). */
+export function contrastLayers(net: Network): { contrast: string; classifier: string } {
+  return isVgg(net.config.arch)
+    ? { contrast: "classifier.4", classifier: "classifier.6" }
+    : { contrast: "avgpool", classifier: "fc" };
+}
+
+/**
+ * Computes the maps of `request` for `input` ([N, H, W, 3], normalised). Does not dispose input or weights.
+ * Errors: UnknownLayerError (unknown layer, or a non-conv layer for conv-exact), SaliencyInputError.
+ */
+export function computeSaliency(
+  net: Network,
+  weights: NetWeights,
+  input: Tensor,
+  request: SaliencyRequest,
+): SaliencyResult {
+  const spec = resolveMethod(request.method);
+  const layers = [...new Set(request.layers)];
+  if (layers.length === 0) {
+    throw new SaliencyInputError('no layers given: name at least one ("" = the input)');
+  }
+  net.assertLayers(spec.extract === "conv-exact" ? [] : layers);
+  if (spec.extract === "conv-exact") {
+    const notConv = layers.filter((l) => !net.convs.has(l));
+    if (notConv.length) throw new UnknownLayerError(notConv, [...net.convs.keys()], "conv module");
+  }
+  const needsX = spec.extract !== "bias" && spec.extract !== "conv-exact";
+  let seed = request.seed;
+  let ownedSeed: Tensor | null = null;
+  let pNeg: Tensor | null = null;
+  try {
+    if (spec.rules === "contrastive-excitation") {
+      if (seed.kind === "pointing") {
+        // The seed comes from the unmodified forward; the negated pass must reuse it.
+        const plain = runProbed(net, weights, input);
+        ownedSeed = seedTensor(seed, plain.output);
+        plain.dispose();
+        seed = { kind: "gradient", gradient: ownedSeed };
+      }
+      pNeg = negatedContrastSignal(net, weights, input, seed);
+    }
+    const { contrast } = contrastLayers(net);
+    const signal = pNeg;
+    const probed = runProbed(net, weights, input, {
+      rules: rulesFor(spec.rules),
+      gradients: layers,
+      record: needsX ? layers : [],
+      recordConvInputs: spec.extract === "conv-exact" ? layers : [],
+      objective: objectiveFor(seed),
+      gradientTransforms: signal ? new Map([[contrast, (g: Tensor) => tf.sub(g, signal)]]) : undefined,
+    });
+    try {
+      const maps = new Map<string, Tensor>();
+      for (const layer of layers) {
+        const g = probed.gradients.get(layer)!;
+        const x = spec.extract === "conv-exact"
+          ? probed.convInputs.get(layer)
+          : needsX
+          ? probed.activations.get(layer)
+          : g; // bias: c_u = g_u, x unused
+        if (!x) throw new Error(`internal: no activation recorded at ${layer}`);
+        maps.set(
+          layer,
+          tf.tidy(() => {
+            const map = extractAggregate(spec.extract, spec.aggregate, {
+              x,
+              g,
+              conv: net.convs.get(layer),
+            });
+            return spec.relu ? tf.relu(map) : map;
+          }),
+        );
+      }
+      const output = tf.clone(probed.output);
+      return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
+    } finally {
+      probed.dispose();
+    }
+  } finally {
+    pNeg?.dispose();
+    ownedSeed?.dispose();
+  }
+}
+
+/**
+ * Contrastive EB, pass 1: the excitation signal at the contrast layer with the classifier layer's weights
+ * negated (W -> -W, so its W+ is max(-W, 0)), from the same seed.
+ */
+function negatedContrastSignal(net: Network, weights: NetWeights, input: Tensor, seed: Seed): Tensor {
+  const { contrast, classifier } = contrastLayers(net);
+  const name = `${classifier}.weight`;
+  const negated = weights.withOverrides(new Map([[name, tf.neg(weights.get(name))]]));
+  try {
+    const r = runProbed(net, negated, input, {
+      rules: excitationRules,
+      gradients: [contrast],
+      objective: objectiveFor(seed),
+    });
+    const p = tf.clone(r.gradients.get(contrast)!);
+    r.dispose();
+    return p;
+  } finally {
+    negated.dispose();
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Backward seeds (METHODS.md §2.6): what is backpropagated from the network output. A seed becomes the
+ * objective S of the probe context, with the seed treated as a constant (like TorchRay's output.backward(G)).
+ *   one-hot   S = Σ_b y[b, t_b]; on a score map [N, h, w, K], summed over every position of channel t_b.
+ *   pointing  G = spatial softmax of channel t_b of the score map (max subtracted), zero elsewhere; S = Σ y·G.
+ *             With a 1x1 score map or a [N, K] output it reduces to one-hot.
+ *   gradient  a caller-given output gradient G, shaped like the output; S = Σ y·G.
+ * One target per batch item: several classes of one image are explained in one pass by repeating the image
+ * (`repeatForTargets`).
+ */
+import { stopGradient } from "../runtime/custom_grad.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
+import { SaliencyInputError } from "./errors.ts";
+
+export type Seed =
+  | { kind: "one-hot"; targets: readonly number[] }
+  | { kind: "pointing"; targets: readonly number[] }
+  | { kind: "gradient"; gradient: Tensor };
+
+export const SEED_KINDS = ["one-hot", "pointing", "gradient"] as const;
+
+/** Output shape -> number of classes (last axis) and batch size, checking the seed fits. */
+function checkSeed(seed: Seed, output: Tensor): void {
+  const n = output.shape[0]!;
+  const k = output.shape[output.rank - 1]!;
+  if (seed.kind === "gradient") {
+    if (seed.gradient.shape.join() !== output.shape.join()) {
+      throw new SaliencyInputError(
+        `the output gradient has shape [${seed.gradient.shape}] but the network output is [${output.shape}]`,
+      );
+    }
+    return;
+  }
+  if (seed.targets.length !== n) {
+    throw new SaliencyInputError(
+      `${seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
+    );
+  }
+  const bad = seed.targets.filter((t) => !Number.isInteger(t) || t < 0 || t >= k);
+  if (bad.length) {
+    throw new SaliencyInputError(`target class(es) ${bad.join(", ")} out of range: valid are 0..${k - 1}`);
+  }
+}
+
+/**
+ * The seed G as a tensor shaped like `output` (constant; the caller disposes it).
+ * output: [N, K] logits or [N, h, w, K] score map.
+ */
+export function seedTensor(seed: Seed, output: Tensor): Tensor {
+  checkSeed(seed, output);
+  if (seed.kind === "gradient") return tf.clone(seed.gradient);
+  return tf.tidy(() => {
+    const k = output.shape[output.rank - 1]!;
+    const n = output.shape[0]!;
+    const hot = tf.oneHot(seed.targets as number[], k).toFloat(); // [N, K]
+    if (output.rank === 2) return hot;
+    const mask = tf.reshape(hot, [n, 1, 1, k]);
+    if (seed.kind === "one-hot") return tf.mul(tf.onesLike(output), mask);
+    // pointing: softmax over the h*w positions of each channel, kept only for the target channel.
+    const [h, w] = [output.shape[1]!, output.shape[2]!];
+    const flat = tf.reshape(tf.transpose(output, [0, 3, 1, 2]), [n, k, h * w]);
+    const soft = tf.transpose(tf.reshape(tf.softmax(flat), [n, k, h, w]), [0, 2, 3, 1]);
+    return tf.mul(soft, mask);
+  });
+}
+
+/**
+ * The objective S(output) = Σ output · stopGradient(G(output)) for the probe context. The seed is computed
+ * from the same forward and receives no gradient.
+ */
+export function objectiveFor(seed: Seed): (output: Tensor) => Tensor {
+  return (output) => tf.sum(tf.mul(output, stopGradient(seedTensor(seed, output))));
+}
+
+/** Repeats a one-image input [1, H, W, 3] once per target, for one batched pass over several classes. */
+export function repeatForTargets(input: Tensor, targets: readonly number[]): Tensor {
+  if (input.shape[0] !== 1) {
+    throw new SaliencyInputError(`repeatForTargets takes one image, got a batch of ${input.shape[0]}`);
+  }
+  if (targets.length === 0) throw new SaliencyInputError("no target classes given");
+  return tf.tile(input, [targets.length, 1, 1, 1]);
+}
