@@ -42,6 +42,13 @@ function checkSeed(seed: Seed, output: Tensor): void {
   }
 }
 
+/** [N, K] one-hot rows (tf.oneHot refuses K = 1). */
+function oneHot(targets: readonly number[], k: number): Tensor {
+  const data = new Float32Array(targets.length * k);
+  targets.forEach((t, i) => (data[i * k + t] = 1));
+  return tf.tensor2d(data, [targets.length, k]);
+}
+
 /**
  * The seed G as a tensor shaped like `output` (constant; the caller disposes it).
  * output: [N, K] logits or [N, h, w, K] score map.
@@ -52,7 +59,7 @@ export function seedTensor(seed: Seed, output: Tensor): Tensor {
   return tf.tidy(() => {
     const k = output.shape[output.rank - 1]!;
     const n = output.shape[0]!;
-    const hot = tf.oneHot(seed.targets as number[], k).toFloat(); // [N, K]
+    const hot = oneHot(seed.targets, k); // [N, K]
     if (output.rank === 2) return hot;
     const mask = tf.reshape(hot, [n, 1, 1, k]);
     if (seed.kind === "one-hot") return tf.mul(tf.onesLike(output), mask);
