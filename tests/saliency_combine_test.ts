@@ -16,18 +16,9 @@ import {
 } from "../lib/saliency/combine.ts";
 import { SaliencyInputError } from "../lib/saliency/errors.ts";
 import { thrown } from "./helpers/errors.ts";
+import { assertClose } from "./helpers/compare.ts";
 
 await initBackend("wasm");
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = "") {
-  assert.equal(actual.length, expected.length, `${what}: lengths`);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i] - expected[i]) <= tol,
-      `${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`,
-    );
-  }
-}
 
 // Three 2x2 maps and, by hand, their min-max normalisations (row-major pixels).
 const A = [0, 2, 4, 8]; // min 0, max 8

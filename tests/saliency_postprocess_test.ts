@@ -19,7 +19,7 @@ import {
   smoothForImage,
 } from "../lib/saliency/postprocess.ts";
 import { SaliencyInputError } from "../lib/saliency/errors.ts";
-import { relErr } from "./helpers/compare.ts";
+import { assertClose, relErr } from "./helpers/compare.ts";
 import { thrown } from "./helpers/errors.ts";
 
 await initBackend("wasm");
@@ -27,16 +27,6 @@ await initBackend("wasm");
 /** [H][W] nested array -> [1, H, W, 1] tensor. */
 function map2d(rows: number[][]): Tensor {
   return tf.tensor4d(rows.flat(), [1, rows.length, rows[0].length, 1]);
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = "") {
-  assert.equal(actual.length, expected.length, `${what}: lengths`);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Math.abs(actual[i] - expected[i]) <= tol,
-      `${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`,
-    );
-  }
 }
 
 /** Float64 reference of half-pixel bilinear resizing of one [h][w] plane (PyTorch align_corners=False). */

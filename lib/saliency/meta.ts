@@ -23,6 +23,8 @@ export interface MetaOptions {
 }
 
 export const DEFAULT_META_ETA = 1e-4;
+/** METHODS.md §5: η = 1e-4 for the pointing game (TorchRay's default), 0.0025 for the ImageNet-style analyses. */
+export const META_ETA = { pointing: 1e-4, analysis: 0.0025 } as const;
 
 /** Cross-entropy of class `target` for one image's output ([1, K] or [1, h, w, K]: mean over locations). */
 function crossEntropy(output: Tensor, target: number): Tensor {

@@ -1,4 +1,4 @@
-/** Test helper: relative error max|a - b| / max|b| between two tensors or arrays of the same size. */
+/** Test helpers: relative error max|a - b| / max|b| between two tensors or arrays of the same size. */
 import { type Tensor, tf } from "../../lib/runtime/tf.ts";
 
 type Values = Tensor | ArrayLike<number>;
@@ -19,4 +19,21 @@ export function relErr(a: Values, b: Values): number {
   }
   if (!Number.isFinite(diff)) return Infinity;
   return scale === 0 ? diff : diff / scale;
+}
+
+/** Asserts element-wise |actual - expected| <= tol, naming the first index that is not. */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: number,
+  what = "",
+): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: lengths differ (${actual.length} vs ${expected.length})`);
+  }
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i] - expected[i]) <= tol)) {
+      throw new Error(`${what}[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
+    }
+  }
 }
