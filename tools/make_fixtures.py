@@ -74,6 +74,7 @@ FIXTURES = [
 _DTYPES = {
     torch.float32: ("F32", "<f4"),
     torch.int64: ("I64", "<i8"),
+    torch.float16: ("F16", "<f2"),
 }
 
 

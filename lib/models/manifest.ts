@@ -1,0 +1,73 @@
+/**
+ * Model manifests (models/<name>/manifest.json, written by tools/train_classifier.py): what a shipped model is
+ * (architecture, width, classes, head), how to feed it (input size, normalisation), where to probe it, how it
+ * was trained and how well it does. Validated on read; a bad manifest is a ManifestError naming the field.
+ */
+import type { Normalisation } from "../image/preprocess.ts";
+
+export interface ModelManifest {
+  name: string;
+  arch: string;
+  width: number;
+  numClasses: number;
+  classes: string[];
+  head: "classifier" | "fully-conv";
+  multiLabel: boolean;
+  inputSize: [number, number];
+  preprocess: Normalisation & { resize: string; scale: number };
+  probeLayers: string[];
+  weights: { file: string; dtype: string };
+  /** Optional per-layer weights for the combination (lib/saliency/combine.ts), e.g. { accuracy: {layer1: 0.1} }. */
+  layerWeights?: Record<string, Record<string, number>>;
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  checkpoints?: { epoch: number; val_map: number; file: string }[];
+}
+
+export class ManifestError extends Error {
+  override name = "ManifestError";
+}
+
+function need(ok: boolean, source: string, what: string): void {
+  if (!ok) throw new ManifestError(`${source}: ${what}`);
+}
+
+/** Parses and validates a manifest's JSON text. */
+export function parseManifest(text: string, source = "manifest.json"): ModelManifest {
+  let m: ModelManifest;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new ManifestError(`${source}: not valid JSON (${(e as Error).message})`);
+  }
+  need(typeof m === "object" && m !== null, source, "must be a JSON object");
+  need(typeof m.name === "string" && m.name.length > 0, source, "name must be a non-empty string");
+  need(typeof m.arch === "string", source, "arch must be a string");
+  need(typeof m.width === "number" && m.width > 0, source, "width must be a positive number");
+  need(
+    Array.isArray(m.classes) && m.classes.every((c) => typeof c === "string"),
+    source,
+    "classes must be strings",
+  );
+  need(m.numClasses === m.classes.length, source, `numClasses (${m.numClasses}) must equal classes.length`);
+  need(
+    m.head === "classifier" || m.head === "fully-conv",
+    source,
+    'head must be "classifier" or "fully-conv"',
+  );
+  need(
+    Array.isArray(m.inputSize) && m.inputSize.length === 2 &&
+      m.inputSize.every((s) => Number.isInteger(s) && s > 0),
+    source,
+    "inputSize must be [height, width]",
+  );
+  const p = m.preprocess;
+  need(
+    p && [p.mean, p.std].every((v) => Array.isArray(v) && v.length === 3) && p.std.every((s) => s > 0),
+    source,
+    "preprocess.mean and preprocess.std must be 3 numbers (std > 0)",
+  );
+  need(Array.isArray(m.probeLayers), source, "probeLayers must be a list of layer names");
+  need(typeof m.weights?.file === "string", source, "weights.file must name the weights file");
+  return m;
+}

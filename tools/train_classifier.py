@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+"""Train retrace's default multi-label classifiers on the synthetic world (issue 4), offline, on CPU.
+
+  /usr/bin/python3 tools/train_classifier.py --arch resnet50 --width 0.125 --minutes 60 \
+      --data data/synthetic --out models/resnet50_synthetic
+
+Reads the VOC layout written by `deno task data` (VOCdevkit/VOC2007: ImageSets/Main/{train,val,test}.txt,
+Annotations/*.xml, JPEGImages/*.jpg). Every image is decoded (PIL), converted to float in [0, 1] and resized
+to 224x224 with bilinear interpolation, align_corners=False, NO antialiasing (torch F.interpolate) — exactly
+what tf.image.resizeBilinear(x, [224, 224], false, true) does, so the TypeScript side reproduces the inputs —
+then normalised with ImageNet's mean and std. Multi-label targets: one bit per class present (difficult objects
+included). Loss: BCE with logits. Optimiser: Adam with a cosine learning-rate schedule over the time budget
+(--minutes); the best epoch on val mAP is kept. mAP = mean over classes of non-interpolated average precision
+(mean of precision at the rank of each positive, as sklearn's average_precision_score).
+
+Writes into --out:
+  weights.safetensors        torchvision state_dict names, F16 (F32 with --f32)
+  manifest.json              classes, input size, normalisation, head, probe layers, training data, metrics
+  test_slice.safetensors     logits (F32) of the first --slice test images, for the TypeScript fidelity test
+  checkpoints/epoch_XX.safetensors (with --checkpoints K: K checkpoints spread over training, F16)
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import save_safetensors  # noqa: E402
+from torch_nets import build  # noqa: E402
+
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+PROBES = {
+    "vgg16": ["", "features.3", "features.8", "features.15", "features.22", "features.29"],
+    "resnet50": ["", "layer1", "layer2", "layer3", "layer4"],
+}
+
+
+def voc_root(data):
+    return os.path.join(data, "VOCdevkit", "VOC2007")
+
+
+def read_split(data, split, classes):
+    root = voc_root(data)
+    with open(os.path.join(root, "ImageSets", "Main", f"{split}.txt")) as f:
+        ids = [line.strip() for line in f if line.strip()]
+    labels = np.zeros((len(ids), len(classes)), dtype=np.float32)
+    for i, image_id in enumerate(ids):
+        tree = ET.parse(os.path.join(root, "Annotations", f"{image_id}.xml"))
+        for obj in tree.getroot().findall("object"):
+            labels[i, classes.index(obj.find("name").text)] = 1
+    return ids, labels
+
+
+def load_images(data, ids, size, cache):
+    """uint8 [N, 3, size, size], cached as .npy next to the data (keyed by split contents)."""
+    key = hashlib.sha256(("\n".join(ids) + f"@{size}").encode()).hexdigest()[:16]
+    path = os.path.join(cache, f"images_{key}.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    out = np.empty((len(ids), 3, size, size), dtype=np.uint8)
+    for i, image_id in enumerate(ids):
+        img = Image.open(os.path.join(voc_root(data), "JPEGImages", f"{image_id}.jpg")).convert("RGB")
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+        out[i] = np.clip(np.rint(x[0].numpy() * 255.0), 0, 255).astype(np.uint8)
+    os.makedirs(cache, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp.npy"
+    np.save(tmp, out)
+    os.replace(tmp, path)
+    return out
+
+
+def load_images_float(data, ids, size):
+    """float [N, 3, size, size] in [0, 1], resized in float (the exact path the TypeScript side takes)."""
+    out = []
+    for image_id in ids:
+        img = Image.open(os.path.join(voc_root(data), "JPEGImages", f"{image_id}.jpg")).convert("RGB")
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        out.append(F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False))
+    return torch.cat(out)
+
+
+def init_weights(model):
+    """torchvision's initialisation (VGG has no batch norm: PyTorch's default init trains it poorly from scratch)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, torch.nn.Linear):
+            torch.nn.init.normal_(m.weight, 0, 0.01)
+            torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(m.weight)
+            torch.nn.init.zeros_(m.bias)
+
+
+def normalise(x):
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def average_precision(scores, labels):
+    order = np.argsort(-scores, kind="stable")
+    hits = labels[order] > 0
+    if hits.sum() == 0:
+        return float("nan")
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision_at[hits].mean())
+
+
+def mean_ap(scores, labels):
+    aps = [average_precision(scores[:, k], labels[:, k]) for k in range(labels.shape[1])]
+    return float(np.nanmean(aps)), aps
+
+
+@torch.no_grad()
+def predict(model, images_u8, batch=64):
+    model.eval()
+    out = []
+    for i in range(0, len(images_u8), batch):
+        x = normalise(torch.from_numpy(images_u8[i:i + batch]).float() / 255.0)
+        out.append(model(x))
+    return torch.cat(out).numpy()
+
+
+def state_for_export(model, f16):
+    state = {}
+    for k, v in model.state_dict().items():
+        state[k] = v.half() if (f16 and v.is_floating_point()) else v
+    return state
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", required=True, choices=["vgg16", "resnet50"])
+    ap.add_argument("--width", type=float, default=0.125)
+    ap.add_argument("--data", default="data/synthetic")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, default=60)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--slice", type=int, default=200)
+    ap.add_argument("--checkpoints", type=int, default=0)
+    ap.add_argument("--f32", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    t0 = time.time()
+
+    with open(os.path.join(args.data, "manifest.json")) as f:
+        world = json.load(f)
+    classes = world["classes"]
+    cache = os.path.join(args.data, ".cache")
+    splits = {}
+    for split in ("train", "val", "test"):
+        ids, labels = read_split(args.data, split, classes)
+        splits[split] = (ids, labels, load_images(args.data, ids, args.size, cache))
+        print(f"{split}: {len(ids)} images ({time.time() - t0:.0f}s)", flush=True)
+
+    model = build(args.arch, args.width, len(classes), "classifier")
+    init_weights(model)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    train_ids, train_y, train_x = splits["train"]
+    budget = args.minutes * 60
+    start = time.time()
+    best = (-1.0, None, 0)
+    saved_checkpoints = []
+    epoch = 0
+    log = []
+    while time.time() - start < budget:
+        epoch += 1
+        model.train()
+        perm = np.random.permutation(len(train_ids))
+        total, seen = 0.0, 0
+        for i in range(0, len(perm), args.batch):
+            elapsed = time.time() - start
+            if elapsed >= budget:
+                break
+            for g in opt.param_groups:
+                g["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
+            idx = perm[i:i + args.batch]
+            x = torch.from_numpy(train_x[idx]).float() / 255.0
+            flip = torch.rand(len(idx)) < 0.5
+            x[flip] = x[flip].flip(-1)
+            y = torch.from_numpy(train_y[idx])
+            loss = F.binary_cross_entropy_with_logits(model(normalise(x)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+            seen += len(idx)
+        val_map, _ = mean_ap(predict(model, splits["val"][2]), splits["val"][1])
+        elapsed = time.time() - start
+        log.append({"epoch": epoch, "loss": total / max(seen, 1), "val_map": val_map, "minutes": elapsed / 60})
+        print(json.dumps(log[-1]), flush=True)
+        if val_map > best[0]:
+            best = (val_map, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
+        if args.checkpoints:
+            due = math.ceil(args.checkpoints * min(1.0, elapsed / budget))
+            if due > len(saved_checkpoints):
+                os.makedirs(os.path.join(args.out, "checkpoints"), exist_ok=True)
+                path = os.path.join(args.out, "checkpoints", f"epoch_{epoch:02d}.safetensors")
+                save_safetensors(path, state_for_export(model, True), {"epoch": str(epoch), "val_map": str(val_map)},
+                                 writer="builtin")
+                saved_checkpoints.append({"epoch": epoch, "val_map": val_map, "file": os.path.relpath(path, args.out)})
+    train_minutes = (time.time() - start) / 60
+    model.load_state_dict(best[1])
+    test_ids, test_y, test_x = splits["test"]
+    test_map, test_aps = mean_ap(predict(model, test_x), test_y)
+    print(f"best epoch {best[2]}: val mAP {best[0]:.4f}, test mAP {test_map:.4f}", flush=True)
+
+    os.makedirs(args.out, exist_ok=True)
+    f16 = not args.f32
+    export = state_for_export(model, f16)
+    if f16:  # the slice logits must come from the weights as shipped
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in export.items()})
+    model.eval()
+    with torch.no_grad():
+        slice_ids = test_ids[:args.slice]
+        logits = model(normalise(load_images_float(args.data, slice_ids, args.size)))
+    save_safetensors(os.path.join(args.out, "weights.safetensors"), export,
+                     {"arch": args.arch, "width": str(args.width)}, writer="builtin")
+    save_safetensors(os.path.join(args.out, "test_slice.safetensors"), {"logits": logits.float()},
+                     {"ids": json.dumps(slice_ids)}, writer="builtin")
+    slice_map, _ = mean_ap(logits.numpy(), test_y[:args.slice])
+    manifest = {
+        "name": os.path.basename(os.path.normpath(args.out)),
+        "arch": args.arch,
+        "width": args.width,
+        "numClasses": len(classes),
+        "classes": classes,
+        "head": "classifier",
+        "multiLabel": True,
+        "inputSize": [args.size, args.size],
+        "preprocess": {"resize": "bilinear, align_corners=false, no antialias, to inputSize", "scale": 1 / 255,
+                       "mean": MEAN, "std": STD},
+        "probeLayers": PROBES[args.arch],
+        "weights": {"file": "weights.safetensors", "dtype": "F16" if f16 else "F32"},
+        "training": {"data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
+                     "val": len(splits["val"][0]), "test": len(test_ids), "epochs": epoch, "best_epoch": best[2],
+                     "minutes": round(train_minutes, 1), "threads": args.threads, "batch": args.batch,
+                     "lr": args.lr, "seed": args.seed, "log": log,
+                     "command": "/usr/bin/python3 tools/train_classifier.py " + " ".join(sys.argv[1:])},
+        "metrics": {"val_map": best[0], "test_map": test_map,
+                    "test_ap": {c: (None if math.isnan(a) else a) for c, a in zip(classes, test_aps)},
+                    "test_slice_map": slice_map, "test_slice_size": len(slice_ids)},
+        "checkpoints": saved_checkpoints,
+    }
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print(json.dumps({"test_map": test_map, "minutes": round(train_minutes, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
