@@ -134,16 +134,13 @@ export function runProbed(
     try {
       const { value, grads } = tf.engine().gradients(f, xs, undefined, true);
       result.objective = value;
-      grads.forEach((g, i) => {
-        const j = i - offset;
-        if (j < 0) return;
-        if (j < weightNames.length) setGrad(result.weightGradients, weightNames[j], g, weightTensors[j]);
-        else {setGrad(
-            result.gradients,
-            taps[j - weightNames.length].name,
-            g,
-            taps[j - weightNames.length].tap,
-          );}
+      grads.slice(offset).forEach((g, j) => {
+        if (j < weightNames.length) {
+          setGrad(result.weightGradients, weightNames[j], g, weightTensors[j]);
+        } else {
+          const { name, tap } = taps[j - weightNames.length];
+          setGrad(result.gradients, name, g, tap);
+        }
       });
     } finally {
       placeholder?.dispose();
