@@ -2,6 +2,7 @@
  * Image decoding to packed RGB bytes with @napi-rs/canvas (Skia; pixel-identical to PIL/libjpeg-turbo on the
  * synthetic world's JPEGs). Bad or unsupported bytes are an ImageDecodeError, never a crash.
  */
+import { Buffer } from "node:buffer";
 import { createCanvas, Image } from "@napi-rs/canvas";
 
 export class ImageDecodeError extends Error {
@@ -19,7 +20,7 @@ export interface DecodedImage {
 export function decodeImage(bytes: Uint8Array, source = "image"): DecodedImage {
   const img = new Image();
   try {
-    img.src = bytes as unknown as Image["src"];
+    img.src = Buffer.from(bytes); // a copy owned by the addon, whatever buffer `bytes` views
   } catch (e) {
     throw new ImageDecodeError(
       `${source}: cannot decode (${(e as Error).message}); JPEG, PNG, WebP and GIF are accepted`,
