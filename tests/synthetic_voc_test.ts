@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { SHAPE_CLASSES } from "../lib/synthetic/classes.ts";
 import { type Split, splitOfId, SPLITS } from "../lib/synthetic/ids.ts";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
-import { all, one, parseXml, type XmlElement } from "./helpers/tiny_xml.ts";
+import { all, one, parseXml, type XmlElement } from "../lib/eval/xml.ts";
 
 const SMALL = { train: 12, val: 6, test: 6 };
 const SEED = 0;
