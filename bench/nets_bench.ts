@@ -12,6 +12,8 @@ import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
+import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
+import { trainableParams } from "../lib/saliency/meta.ts";
 
 const pref = parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm");
 const info = await initBackend(pref);
@@ -24,11 +26,6 @@ console.log(JSON.stringify({
 const runs = Number(Deno.env.get("BENCH_RUNS") ?? 5);
 const only = (Deno.env.get("BENCH_MODELS") ?? "vgg16,resnet50").split(",");
 
-const PAPER_LAYERS: Record<string, string[]> = {
-  vgg16: ["", "features.3", "features.8", "features.15", "features.22", "features.29"],
-  resnet50: ["", "layer1", "layer2", "layer3", "layer4"],
-};
-
 for (const arch of only) {
   const net = buildNetwork({ arch });
   const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
@@ -36,7 +33,7 @@ for (const arch of only) {
   const target = 37;
   const objective = (out: Tensor) => tf.sum(tf.slice(out, [0, target], [1, 1]));
   const crossEntropy = (out: Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot([target], 1000), out);
-  const params = net.params.filter((p) => !p.optional && !p.name.includes("running_")).map((p) => p.name);
+  const params = trainableParams(net);
   const sync = async (t: Tensor) => {
     await t.data();
     assertNoDeviceErrors(); // webgpu: a silent device error would make every number meaningless
@@ -56,7 +53,7 @@ for (const arch of only) {
     r.dispose();
   });
   bench("all paper layers (x and g, one pass)", async () => {
-    const layers = PAPER_LAYERS[arch];
+    const layers = [...PAPER_LAYERS[arch]];
     const r = runProbed(net, weights, input, {
       record: layers,
       gradients: layers,

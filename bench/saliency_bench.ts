@@ -10,6 +10,7 @@ import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
+import { IDENTITY_STUDY_CONVS, PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
 import { metaSaliency } from "../lib/saliency/meta.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { computeSaliency, type SaliencyResult } from "../lib/saliency/saliency.ts";
@@ -18,17 +19,6 @@ const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACK
 const runs = Number(Deno.env.get("BENCH_RUNS") ?? 3);
 const models = (Deno.env.get("BENCH_MODELS") ?? "vgg16,resnet50").split(",");
 const only = Deno.env.get("BENCH_METHODS")?.split(",");
-
-const LAYERS: Record<string, { paper: string[]; convs: string[] }> = {
-  vgg16: {
-    paper: ["", "features.3", "features.8", "features.15", "features.22", "features.29"],
-    convs: ["features.2", "features.7", "features.14", "features.21", "features.28"],
-  },
-  resnet50: {
-    paper: ["", "layer1", "layer2", "layer3", "layer4"],
-    convs: ["layer1.0.conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1"],
-  },
-};
 
 async function finish(r: SaliencyResult): Promise<void> {
   for (const m of r.maps.values()) await m.data();
@@ -40,7 +30,7 @@ for (const arch of models) {
   const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
   const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
   const seed = { kind: "one-hot" as const, targets: [37] };
-  const { paper, convs } = LAYERS[arch];
+  const [paper, convs] = [[...PAPER_LAYERS[arch]], [...IDENTITY_STUDY_CONVS[arch]]];
   for (const m of METHODS.filter((m) => !only || only.includes(m.name))) {
     const layerSets = m.extract === "conv-exact" ? [[convs.at(-1)!], convs] : [[paper.at(-1)!], paper];
     for (const layers of layerSets) {

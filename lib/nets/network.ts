@@ -29,6 +29,8 @@ export interface Network {
   layers(inputSize?: [number, number], batch?: number): LayerInfo[];
   /** Throws UnknownLayerError (listing every valid name) unless every name is a layer of this network. */
   assertLayers(names: Iterable<string>): void;
+  /** Throws UnknownLayerError (listing every conv module) unless every name is a conv module. */
+  assertConvs(names: Iterable<string>): void;
 }
 
 export function buildNetwork(partial: NetConfigInput): Network {
@@ -60,6 +62,10 @@ export function buildNetwork(partial: NetConfigInput): Network {
     assertLayers: (names) => {
       const unknown = [...names].filter((n) => !known.has(n));
       if (unknown.length) throw new UnknownLayerError(unknown, layerNames);
+    },
+    assertConvs: (names) => {
+      const notConvs = [...names].filter((n) => !reference.convs.has(n));
+      if (notConvs.length) throw new UnknownLayerError(notConvs, [...reference.convs.keys()], "conv module");
     },
   };
 }

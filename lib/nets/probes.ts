@@ -9,7 +9,7 @@
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { withBackward } from "../runtime/custom_grad.ts";
-import { InvalidInputError, UnknownLayerError, UnknownParameterError } from "./errors.ts";
+import { InvalidInputError, UnknownParameterError } from "./errors.ts";
 import type { BackwardRules } from "./layer_ops.ts";
 import type { Network } from "./network.ts";
 import { TensorOps } from "./tensor_ops.ts";
@@ -69,8 +69,7 @@ export function runProbed(
   const transforms = options.gradientTransforms ?? new Map<string, (g: Tensor) => Tensor>();
   net.assertLayers([...record, ...wanted, ...transforms.keys()]);
   const convInputNames = new Set(options.recordConvInputs ?? []);
-  const notConvs = [...convInputNames].filter((n) => !net.convs.has(n));
-  if (notConvs.length) throw new UnknownLayerError(notConvs, [...net.convs.keys()], "conv module");
+  net.assertConvs(convInputNames);
   checkInput(input);
   const paramNames = net.params.filter((p) => !p.optional).map((p) => p.name);
   const unknownParams = weightNames.filter((n) => !paramNames.includes(n));

@@ -9,7 +9,6 @@ import type { Network } from "../nets/network.ts";
 import { runProbed } from "../nets/probes.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { isVgg } from "../nets/config.ts";
-import { UnknownLayerError } from "../nets/errors.ts";
 import type { Aggregation } from "./aggregate.ts";
 import { SaliencyInputError } from "./errors.ts";
 import { extractAggregate, type Extraction } from "./extract.ts";
@@ -75,10 +74,7 @@ export function computeSaliency(
     throw new SaliencyInputError('no layers given: name at least one ("" = the input)');
   }
   net.assertLayers(spec.extract === "conv-exact" ? [] : layers);
-  if (spec.extract === "conv-exact") {
-    const notConv = layers.filter((l) => !net.convs.has(l));
-    if (notConv.length) throw new UnknownLayerError(notConv, [...net.convs.keys()], "conv module");
-  }
+  if (spec.extract === "conv-exact") net.assertConvs(layers);
   const needsX = spec.extract !== "bias" && spec.extract !== "conv-exact";
   let seed = request.seed;
   let ownedSeed: Tensor | null = null;
