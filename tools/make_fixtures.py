@@ -159,7 +159,7 @@ def read_safetensors(path):
     assert all(isinstance(k, str) and isinstance(v, str)
                for k, v in meta.items()), "metadata must be str -> str"
     data = blob[8 + n:]
-    np_of = {"F32": "<f4", "I64": "<i8"}
+    np_of = {"F32": "<f4", "F16": "<f2", "I64": "<i8"}
     entries = sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])
     pos = 0
     out = {}

@@ -36,7 +36,7 @@ from PIL import Image
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import save_safetensors  # noqa: E402
-from torch_nets import build  # noqa: E402
+from torch_nets import BasicBlock, Bottleneck, build  # noqa: E402
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
@@ -104,6 +104,13 @@ def init_weights(model):
         elif isinstance(m, torch.nn.BatchNorm2d):
             torch.nn.init.ones_(m.weight)
             torch.nn.init.zeros_(m.bias)
+    # Zero-init the last BN of every residual branch (torchvision's zero_init_residual): each block starts as
+    # the identity, which makes deep thin ResNets leave the chance plateau much sooner.
+    for m in model.modules():
+        if isinstance(m, Bottleneck):
+            torch.nn.init.zeros_(m.bn3.weight)
+        elif isinstance(m, BasicBlock):
+            torch.nn.init.zeros_(m.bn2.weight)
 
 
 def normalise(x):
@@ -136,9 +143,28 @@ def predict(model, images_u8, batch=64):
     return torch.cat(out).numpy()
 
 
+def learning_rate(peak, progress, warmup):
+    """Linear warm-up over the first `warmup` of the budget, then cosine decay to zero."""
+    progress = min(1.0, progress)
+    if progress < warmup:
+        return peak * progress / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
+
+
+def dihedral(x):
+    """Each image gets one of the 8 flips/quarter-turns: shapes are drawn at uniform random rotations, so every
+    class label survives them (captions' left/right words would not; this is for the classifiers only)."""
+    out = torch.empty_like(x)
+    for j, k in enumerate(torch.randint(0, 8, (len(x),)).tolist()):
+        img = torch.rot90(x[j], k % 4, dims=(1, 2))
+        out[j] = img.flip(-1) if k >= 4 else img
+    return out
+
+
 def state_for_export(model, f16):
     state = {}
     for k, v in model.state_dict().items():
+        v = v.contiguous()  # channels_last weights are strided
         state[k] = v.half() if (f16 and v.is_floating_point()) else v
     return state
 
@@ -158,6 +184,9 @@ def main():
     ap.add_argument("--slice", type=int, default=200)
     ap.add_argument("--checkpoints", type=int, default=0)
     ap.add_argument("--f32", action="store_true")
+    ap.add_argument("--warmup", type=float, default=0.03, help="fraction of the budget with a linear LR warm-up")
+    ap.add_argument("--wd", type=float, default=1e-4, help="AdamW weight decay")
+    ap.add_argument("--no-channels-last", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -176,7 +205,10 @@ def main():
 
     model = build(args.arch, args.width, len(classes), "classifier")
     init_weights(model)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    channels_last = not args.no_channels_last
+    if channels_last:  # 1.3x (ResNet50) to 3.6x (VGG16) faster on CPU at width 1/8
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     train_ids, train_y, train_x = splits["train"]
     budget = args.minutes * 60
     start = time.time()
@@ -194,11 +226,11 @@ def main():
             if elapsed >= budget:
                 break
             for g in opt.param_groups:
-                g["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget)))
+                g["lr"] = learning_rate(args.lr, elapsed / budget, args.warmup)
             idx = perm[i:i + args.batch]
-            x = torch.from_numpy(train_x[idx]).float() / 255.0
-            flip = torch.rand(len(idx)) < 0.5
-            x[flip] = x[flip].flip(-1)
+            x = dihedral(torch.from_numpy(train_x[idx]).float() / 255.0)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(train_y[idx])
             loss = F.binary_cross_entropy_with_logits(model(normalise(x)), y)
             opt.zero_grad()
@@ -253,7 +285,9 @@ def main():
                        "mean": MEAN, "std": STD},
         "probeLayers": PROBES[args.arch],
         "weights": {"file": "weights.safetensors", "dtype": "F16" if f16 else "F32"},
-        "training": {"data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
+        "training": {"optimizer": "AdamW", "weight_decay": args.wd, "warmup": args.warmup,
+                     "augmentation": "dihedral (8 flips / quarter-turns)", "channels_last": channels_last,
+                     "data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
                      "val": len(splits["val"][0]), "test": len(test_ids), "epochs": epoch, "best_epoch": best[2],
                      "minutes": round(train_minutes, 1), "threads": args.threads, "batch": args.batch,
                      "lr": args.lr, "seed": args.seed, "log": log,

@@ -74,10 +74,15 @@ export type VocSample =
   | { id: string; annotation: VocAnnotation; imagePath: string }
   | { id: string; problem: string };
 
-/** Streams the samples of `split` under `root` (…/VOCdevkit/VOC2007), in ImageSets order. */
-export async function* vocSamples(root: string, split: string): AsyncGenerator<VocSample> {
+/** Streams the samples of `split` under `root` (…/VOCdevkit/VOC2007), in ImageSets order; only `keys` if given. */
+export async function* vocSamples(
+  root: string,
+  split: string,
+  keys?: ReadonlySet<string>,
+): AsyncGenerator<VocSample> {
   const list = await Deno.readTextFile(`${root}/ImageSets/Main/${split}.txt`);
   for (const id of list.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    if (keys && !keys.has(id)) continue;
     const path = `${root}/Annotations/${id}.xml`;
     let xml: string;
     try {

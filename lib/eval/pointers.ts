@@ -1,0 +1,142 @@
+/**
+ * Where the pointing game points (METHODS.md §8 items 3–4, §6): a Pointer turns one image and its classes into
+ * one point per (label, class). Labels name what pointed: "centre" for the centre baseline, "<method>@<layer>"
+ * for a saliency map at one layer ("input" for the image itself), "<method>@<mode>/<weights>" for a combination
+ * of the method's non-input layers. All classes of an image go through the network as one batch, and every layer
+ * and combination of a method comes from that one forward/backward pass.
+ *
+ * Map handling as §8: the pointing seed (spatial softmax on a score map, one-hot on logits), bilinear resize
+ * (align_corners=false) to the original image size, Gaussian smoothing (σ = 0.02·max(H, W)) for input-layer maps
+ * only, the first maximum in row-major order. Combinations resize, min-max normalise and combine (lib/saliency/
+ * combine.ts) without smoothing.
+ */
+import { decodeImage } from "../image/decode.ts";
+import { toInputTensor } from "../image/preprocess.ts";
+import type { LoadedModel } from "../models/load.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
+import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
+import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
+import { methodByName } from "../saliency/methods.ts";
+import { firstArgmax, resizeMap, smoothForImage } from "../saliency/postprocess.ts";
+import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
+import { repeatForTargets } from "../saliency/seeds.ts";
+import { centrePoint, type Point } from "./pointing.ts";
+
+export interface PointerSample {
+  key: string;
+  imagePath: string;
+  width: number;
+  height: number;
+  classes: readonly { classIndex: number }[];
+}
+
+export interface Pointer {
+  readonly labels: readonly string[];
+  /** Per label, one point per entry of sample.classes (same order). Throws when the image cannot be used. */
+  points(sample: PointerSample): Promise<Map<string, Point[]>>;
+}
+
+/** The centre baseline: (floor(W/2), floor(H/2)) for every class. Needs no pixels. */
+export function centrePointer(): Pointer {
+  return {
+    labels: ["centre"],
+    points: (s) =>
+      Promise.resolve(new Map([["centre", s.classes.map(() => centrePoint(s.width, s.height))]])),
+  };
+}
+
+export interface Combination {
+  mode: CombineMode;
+  weights: WeightScheme;
+}
+
+export interface SaliencyPointerOptions {
+  methods: readonly string[];
+  /** Layers ("" = input), shallow → deep; combinations use the non-input ones. */
+  layers: readonly string[];
+  combinations?: readonly Combination[];
+  /** Meta-saliency (one SGD step per image and class before the map), with its step size. */
+  meta?: { sign: MetaSign; eta: number };
+}
+
+export const layerLabel = (layer: string): string => (layer === "" ? "input" : layer);
+export const combinationLabel = (c: Combination): string => `${c.mode}/${c.weights}`;
+
+/** Every label a saliency pointer with these options produces, in order. */
+export function saliencyLabels(options: SaliencyPointerOptions): string[] {
+  return options.methods.flatMap((m) => [
+    ...options.layers.map((l) => `${m}@${layerLabel(l)}`),
+    ...(options.combinations ?? []).map((c) => `${m}@${combinationLabel(c)}`),
+  ]);
+}
+
+async function argmaxPoints(map: Tensor): Promise<Point[]> {
+  try {
+    return await firstArgmax(map);
+  } finally {
+    map.dispose();
+  }
+}
+
+/** Maps of the shipped model for its image and classes, pointed at per §8. */
+export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOptions): Pointer {
+  options.methods.forEach((m) => methodByName(m));
+  model.net.assertLayers(options.layers);
+  const combined = options.layers.filter((l) => l !== "");
+  if ((options.combinations ?? []).length > 0 && combined.length === 0) {
+    throw new RangeError("a combination needs at least one non-input layer");
+  }
+  const labels = saliencyLabels(options);
+  const { manifest, net, weights } = model;
+  const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as CombineArch | undefined;
+
+  return {
+    labels,
+    async points(sample) {
+      const image = decodeImage(await Deno.readFile(sample.imagePath), sample.imagePath);
+      if (image.width !== sample.width || image.height !== sample.height) {
+        throw new Error(
+          `${sample.imagePath} is ${image.width}x${image.height} but its annotation says ${sample.width}x${sample.height}`,
+        );
+      }
+      const size: [number, number] = [sample.height, sample.width];
+      const targets = sample.classes.map((c) => c.classIndex);
+      const one = toInputTensor(image, manifest.inputSize, manifest.preprocess);
+      const batch = repeatForTargets(one, targets);
+      one.dispose();
+      const out = new Map<string, Point[]>();
+      try {
+        for (const method of options.methods) {
+          const request = { method, layers: options.layers, seed: { kind: "pointing" as const, targets } };
+          const result: SaliencyResult = options.meta
+            ? metaSaliency(net, weights, batch, request, options.meta)
+            : computeSaliency(net, weights, batch, request);
+          try {
+            for (const layer of options.layers) {
+              const resized = resizeMap(result.maps.get(layer)!, size);
+              const map = layer === "" ? tf.tidy(() => smoothForImage(resized, size)) : resized;
+              if (map !== resized) resized.dispose();
+              out.set(`${method}@${layerLabel(layer)}`, await argmaxPoints(map));
+            }
+            for (const c of options.combinations ?? []) {
+              const map = combineLayers(combined.map((l) => result.maps.get(l)!), {
+                mode: c.mode,
+                weights: c.weights,
+                size,
+                arch,
+                layers: combined,
+                table: manifest.layerWeights,
+              });
+              out.set(`${method}@${combinationLabel(c)}`, await argmaxPoints(map));
+            }
+          } finally {
+            result.dispose();
+          }
+        }
+      } finally {
+        batch.dispose();
+      }
+      return out;
+    },
+  };
+}

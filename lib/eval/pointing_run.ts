@@ -1,0 +1,222 @@
+/**
+ * The pointing-game driver (METHODS.md §8) as an async iterator of progress events, for the CLI (tools/eval.ts)
+ * and the service's streaming endpoint: streams a dataset's samples, asks a Pointer for each image's points,
+ * scores them for the "all" and "difficult" subsets in one pass, appends each image to the results file, and
+ * reports running accuracy, speed and ETA. Sharding takes a contiguous range of the dataset's images (shard i of
+ * n); a results file that already holds part of the run is resumed after its last complete line.
+ *
+ * Skips (§8 item 7): a class whose objects are all VOC-difficult counts in neither subset; a class outside the
+ * difficult subset counts in "all" only. An image none of whose classes counts is still recorded (so a resumed
+ * run does not revisit it) and needs no pixels. An image the pointer cannot use (missing or corrupt file) is a
+ * problem record naming it.
+ */
+import type { Pointer } from "./pointers.ts";
+import { pointingHit } from "./pointing.ts";
+import { datasetKeys, type DatasetSource, pointingSamples } from "./pointing_samples.ts";
+import {
+  type ImageRecord,
+  type ProblemRecord,
+  type ResultRecord,
+  ResultsWriter,
+  type RunConfig,
+  RunState,
+  type Shard,
+} from "./results_file.ts";
+
+export interface PointingRunOptions {
+  source: DatasetSource;
+  /** The model's classes (class index order of the tallies). */
+  classes: readonly string[];
+  pointer: Pointer;
+  /** What else identifies the run (model, methods, …); stored in the results file's header. */
+  describe?: Record<string, unknown>;
+  shard?: Shard;
+  /** Evaluate only the first `limit` images of the dataset (before sharding). */
+  limit?: number;
+  /** JSON-lines results file: created, or resumed when it holds this run already. */
+  resultsPath?: string;
+  signal?: AbortSignal;
+}
+
+export interface SubsetAccuracy {
+  all: number;
+  difficult: number;
+}
+
+export interface PointingResult {
+  config: RunConfig;
+  shard: Shard;
+  images: number;
+  problems: { key: string; message: string }[];
+  accuracy: Record<string, SubsetAccuracy>;
+  perClass: Record<string, { all: number[]; difficult: number[] }>;
+  tallies: Record<
+    string,
+    { all: { hits: number[]; misses: number[] }; difficult: { hits: number[]; misses: number[] } }
+  >;
+}
+
+export type PointingEvent =
+  | { type: "start"; total: number; done: number; labels: readonly string[] }
+  | {
+    type: "image";
+    key: string;
+    done: number;
+    total: number;
+    problems: number;
+    imagesPerSecond: number;
+    etaSeconds: number;
+    accuracy: Record<string, SubsetAccuracy>;
+  }
+  | { type: "problem"; key: string; message: string; done: number; total: number }
+  | { type: "done"; result: PointingResult };
+
+export class PointingRunError extends Error {
+  override name = "PointingRunError";
+}
+
+/** The contiguous key range of shard `index` of `count`. */
+export function shardKeys(keys: readonly string[], shard: Shard): string[] {
+  const { index, count } = shard;
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count) {
+    throw new PointingRunError(
+      `shard ${index} of ${count}: need an integer count >= 1 and 0 <= index < count`,
+    );
+  }
+  return keys.slice(
+    Math.floor((index * keys.length) / count),
+    Math.floor(((index + 1) * keys.length) / count),
+  );
+}
+
+export function accuracies(state: RunState): Record<string, SubsetAccuracy> {
+  const out: Record<string, SubsetAccuracy> = {};
+  for (const [label, t] of state.tallies) {
+    out[label] = { all: t.all.accuracy(), difficult: t.difficult.accuracy() };
+  }
+  return out;
+}
+
+export function summarise(state: RunState, shard: Shard): PointingResult {
+  const perClass: PointingResult["perClass"] = {};
+  const tallies: PointingResult["tallies"] = {};
+  for (const [label, t] of state.tallies) {
+    perClass[label] = { all: t.all.classAccuracies(), difficult: t.difficult.classAccuracies() };
+    tallies[label] = { all: t.all.toJSON(), difficult: t.difficult.toJSON() };
+  }
+  return {
+    config: state.config,
+    shard,
+    images: state.images,
+    problems: state.problems.map(({ key, message }) => ({ key, message })),
+    accuracy: accuracies(state),
+    perClass,
+    tallies,
+  };
+}
+
+export async function* runPointingGame(options: PointingRunOptions): AsyncGenerator<PointingEvent> {
+  const { source, classes, pointer } = options;
+  const shard = options.shard ?? { index: 0, count: 1 };
+  let keys = await datasetKeys(source, classes);
+  if (options.limit !== undefined) {
+    if (!Number.isInteger(options.limit) || options.limit < 1) {
+      throw new PointingRunError(`limit must be a positive integer, got ${options.limit}`);
+    }
+    keys = keys.slice(0, options.limit);
+  }
+  keys = shardKeys(keys, shard);
+  const config: RunConfig = {
+    ...(options.describe ?? {}),
+    dataset: {
+      format: source.format,
+      split: source.split,
+      difficult: source.difficultFlags ? "flags" : "rule",
+    },
+    limit: options.limit ?? null,
+    labels: [...pointer.labels],
+    classes: [...classes],
+  };
+  const state = new RunState(config);
+  let writer: ResultsWriter | null = null;
+  if (options.resultsPath) {
+    const opened = await ResultsWriter.open(options.resultsPath, config, shard);
+    writer = opened.writer;
+    for (const r of opened.existing) state.add(r);
+  }
+  try {
+    const total = keys.length;
+    const resumed = keys.filter((k) => state.done.has(k)).length;
+    yield { type: "start", total, done: resumed, labels: pointer.labels };
+    const todo = new Set(keys.filter((k) => !state.done.has(k)));
+    const started = performance.now();
+    let fresh = 0;
+    const record = async (r: ResultRecord) => {
+      state.add(r);
+      await writer?.write(r);
+      fresh++;
+    };
+    for await (const sample of pointingSamples(source, classes, todo)) {
+      options.signal?.throwIfAborted();
+      const done = () => resumed + fresh;
+      if ("problem" in sample) {
+        const r: ProblemRecord = { type: "problem", key: sample.key, message: sample.problem };
+        await record(r);
+        yield { type: "problem", key: r.key, message: r.message, done: done(), total };
+        continue;
+      }
+      const counted = sample.classes.filter((c) => !c.skipAll);
+      const image: ImageRecord = {
+        type: "image",
+        key: sample.key,
+        classes: counted.map((c) => [c.classIndex, 1, c.difficult ? 1 : 0]),
+        hits: {},
+      };
+      if (counted.length > 0) {
+        let points;
+        try {
+          points = await pointer.points({ ...sample, classes: counted });
+        } catch (e) {
+          const r: ProblemRecord = { type: "problem", key: sample.key, message: (e as Error).message };
+          await record(r);
+          yield { type: "problem", key: r.key, message: r.message, done: done(), total };
+          continue;
+        }
+        for (const label of pointer.labels) {
+          const ps = points.get(label);
+          if (!ps || ps.length !== counted.length) {
+            throw new PointingRunError(`the pointer gave no or too few points for ${label} on ${sample.key}`);
+          }
+          image.hits[label] = counted.map((c, i) =>
+            pointingHit(c.region, sample.width, sample.height, ps[i]) ? 1 : 0
+          );
+        }
+      } else {
+        for (const label of pointer.labels) image.hits[label] = [];
+      }
+      await record(image);
+      const n = done();
+      const seconds = (performance.now() - started) / 1000;
+      const rate = fresh / Math.max(seconds, 1e-9);
+      yield {
+        type: "image",
+        key: sample.key,
+        done: n,
+        total,
+        problems: state.problems.length,
+        imagesPerSecond: rate,
+        etaSeconds: (total - n) / Math.max(rate, 1e-9),
+        accuracy: accuracies(state),
+      };
+    }
+    const missing = keys.filter((k) => !state.done.has(k));
+    for (const key of missing) {
+      // Listed but never streamed (e.g. a COCO image without annotations cannot be listed; a VOC list entry
+      // always streams): record it so the counts say what happened.
+      await record({ type: "problem", key, message: "listed in the split but not found in the annotations" });
+    }
+    yield { type: "done", result: summarise(state, shard) };
+  } finally {
+    writer?.close();
+  }
+}

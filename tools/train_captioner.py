@@ -1,0 +1,339 @@
+#!/usr/bin/python3
+"""Train retrace's default image captioner on the synthetic world's captions (issue 4), offline, on CPU.
+
+  /usr/bin/python3 tools/train_captioner.py --width 0.125 --minutes 55 --data data/synthetic \
+      --out models/captioner_synthetic
+
+Model (neuraltalk2 / ShowTell style, METHODS.md §9):
+  backbone   torchvision-named ResNet101, width-reduced; its `fc` is a 12-way multi-label classifier trained as an
+             auxiliary task (BCE) so the backbone learns the shapes quickly; the caption path does not use it.
+  fc         mean over (H, W) of layer4 (the global average pooling), C channels.
+  img_embed  Linear(C, E), fed as the LSTM input at t = 0 (its output is ignored).
+  embed      Embedding(V + 1, E); index 0 is both <bos> (input at t = 1) and <eos> (the last target).
+  lstm       one nn.LSTM layer, hidden H (PyTorch gate order i, f, g, o; both bias vectors).
+  logit      Linear(H, V + 1); log_softmax gives log p(w_t | w_<t, image).
+Loss: cross-entropy of every word and the final <eos> under teacher forcing, plus the auxiliary BCE (weight 1).
+Augmentation: the 8 flips / quarter-turns, with the caption's relation word remapped to match (the relation is
+decided by the larger axis of the centroid displacement, which these maps permute exactly). Images are the same
+uint8 224x224 cache the classifier trainer builds (bilinear, align_corners=False, no antialias).
+
+Writes into --out:
+  weights.safetensors    backbone.* (torchvision names), img_embed.*, embed.weight, lstm.*, logit.* (F16 default)
+  manifest.json          vocabulary, sizes, preprocessing, probe layers, training run, metrics
+  test_slice.safetensors for the first --slice test images: the greedy captions' token ids and per-step
+                         log-probabilities, and the pooled feature, from the weights as shipped
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import read_safetensors, save_safetensors  # noqa: E402
+from torch_nets import build  # noqa: E402
+from train_classifier import (MEAN, STD, init_weights, learning_rate, load_images, load_images_float,  # noqa: E402
+                              mean_ap, normalise, read_split, state_for_export)
+
+PROBES = ["", "layer3.0", "layer4.0", "layer4"]
+# The relation word after each of the 8 dihedral maps (k = 0..7: rot90 k % 4 times, then a horizontal flip if
+# k >= 4), derived in relation_table() from where a displacement goes, and checked there against torch.rot90.
+RELATION_WORDS = {"left": (-1, 0), "right": (1, 0), "above": (0, -1), "below": (0, 1)}
+
+
+class Captioner(nn.Module):
+    def __init__(self, width, num_classes, vocab_size, embed, hidden):
+        super().__init__()
+        self.backbone = build("resnet101", width, num_classes, "classifier")
+        channels = self.backbone.fc.in_features
+        self.img_embed = nn.Linear(channels, embed)
+        self.embed = nn.Embedding(vocab_size + 1, embed)
+        self.lstm = nn.LSTM(embed, hidden, num_layers=1, batch_first=True)
+        self.logit = nn.Linear(hidden, vocab_size + 1)
+
+    def features(self, x):
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+        x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
+        pooled = x.mean(dim=(2, 3))
+        return pooled, b.fc(pooled)
+
+    def teacher_forced(self, pooled, tokens):
+        """log-probabilities [N, T + 1, V + 1] of tokens[:, 0..T-1] then <eos>, given the pooled features."""
+        n = pooled.shape[0]
+        bos = torch.zeros(n, 1, dtype=torch.long)
+        inputs = torch.cat([self.img_embed(pooled)[:, None], self.embed(torch.cat([bos, tokens], 1))], 1)
+        out, _ = self.lstm(inputs)
+        return F.log_softmax(self.logit(out[:, 1:]), dim=-1)
+
+    @torch.no_grad()
+    def greedy(self, pooled, max_len):
+        n = pooled.shape[0]
+        _, state = self.lstm(self.img_embed(pooled)[:, None])
+        word = torch.zeros(n, dtype=torch.long)
+        words, logps, done = [], [], torch.zeros(n, dtype=torch.bool)
+        for _ in range(max_len + 1):
+            out, state = self.lstm(self.embed(word)[:, None], state)
+            lp = F.log_softmax(self.logit(out[:, 0]), dim=-1)
+            word = lp.argmax(-1)
+            word = torch.where(done, torch.zeros_like(word), word)
+            words.append(word)
+            logps.append(lp.gather(1, word[:, None])[:, 0])
+            done = done | (word == 0)
+            if bool(done.all()):
+                break
+        return torch.stack(words, 1), torch.stack(logps, 1)
+
+
+def deepen_from_resnet50(backbone, path):
+    """Start the ResNet101 backbone from a trained ResNet50 of the same width: every tensor whose name exists in
+    both (stem, layer1, layer2, layer3.0-5, layer4, fc) is copied; layer3.6-22 keep their fresh initialisation,
+    whose zero bn3 scale makes each extra block the identity, so the deepened network computes what the ResNet50
+    did on the first step (net2net-style deepening)."""
+    _, tensors = read_safetensors(path)
+    state = backbone.state_dict()
+    copied = 0
+    for k, v in tensors.items():
+        if k in state:
+            if tuple(state[k].shape) != tuple(v.shape):
+                raise ValueError(f"{k}: shape {tuple(v.shape)} in {path}, {tuple(state[k].shape)} in the backbone")
+            state[k] = torch.from_numpy(np.array(v)).to(state[k].dtype)
+            copied += 1
+    backbone.load_state_dict(state)
+    return f"{copied} of {len(state)} tensors copied"
+
+
+def relation_table():
+    """table[k][word] = the relation word after dihedral map k, checked against torch.rot90 / flip on a probe."""
+    table = []
+    for k in range(8):
+        mapped = {}
+        for word, (dx, dy) in RELATION_WORDS.items():
+            # Put X and Y two pixels apart along d in a 5x5 image, transform it, read where they went.
+            img = torch.zeros(1, 5, 5)
+            img[0, 2 + dy, 2 + dx] = 1.0  # X
+            img[0, 2, 2] = 2.0  # Y
+            t = torch.rot90(img, k % 4, dims=(1, 2))
+            t = t.flip(-1) if k >= 4 else t
+            (xy,), (yy,) = (t[0] == 1).nonzero().tolist(), (t[0] == 2).nonzero().tolist()
+            d = (xy[1] - yy[1], xy[0] - yy[0])
+            mapped[word] = next(w for w, v in RELATION_WORDS.items() if v == d)
+        table.append(mapped)
+    return table
+
+
+PHRASES = {"left": ["left", "of"], "right": ["right", "of"], "above": ["above"], "below": ["below"]}
+
+
+def transform_caption(words, mapping):
+    """Replace the relation phrase ("left of", "right of", "above", "below") by its image under the map."""
+    out, i = [], 0
+    while i < len(words):
+        w = words[i]
+        if w in PHRASES:
+            out += PHRASES[mapping[w]]
+            i += len(PHRASES[w])
+        else:
+            out.append(w)
+            i += 1
+    return out
+
+
+def dihedral_batch(x, captions, table):
+    out, caps = torch.empty_like(x), []
+    for j, k in enumerate(torch.randint(0, 8, (len(x),)).tolist()):
+        img = torch.rot90(x[j], k % 4, dims=(1, 2))
+        out[j] = img.flip(-1) if k >= 4 else img
+        caps.append(transform_caption(captions[j], table[k]))
+    return out, caps
+
+
+def encode(captions, vocab, max_len):
+    index = {w: i + 1 for i, w in enumerate(vocab)}
+    tokens = torch.zeros(len(captions), max_len, dtype=torch.long)
+    mask = torch.zeros(len(captions), max_len + 1)
+    for j, words in enumerate(captions):
+        tokens[j, :len(words)] = torch.tensor([index[w] for w in words])
+        mask[j, :len(words) + 1] = 1.0
+    return tokens, mask
+
+
+def decode(ids, vocab):
+    words = []
+    for i in ids:
+        if i == 0:
+            break
+        words.append(vocab[i - 1])
+    return " ".join(words)
+
+
+def read_captions(data, split, ids):
+    with open(os.path.join(data, "coco", "annotations", f"captions_{split}2014.json")) as f:
+        by_id = {a["image_id"]: a["caption"] for a in json.load(f)["annotations"]}
+    return [by_id[int(i)].split() for i in ids]
+
+
+@torch.no_grad()
+def evaluate(model, images_u8, captions, labels, vocab, max_len, batch=100):
+    model.eval()
+    exact, word_hits, word_total, scores = 0, 0, 0, []
+    for i in range(0, len(images_u8), batch):
+        x = normalise(torch.from_numpy(images_u8[i:i + batch]).float() / 255.0)
+        pooled, logits = model.features(x.contiguous(memory_format=torch.channels_last))
+        scores.append(logits.numpy())
+        words, _ = model.greedy(pooled, max_len)
+        for j, ref in enumerate(captions[i:i + batch]):
+            hyp = decode(words[j].tolist(), vocab).split()
+            exact += hyp == ref
+            word_hits += sum(a == b for a, b in zip(hyp, ref))
+            word_total += max(len(hyp), len(ref))
+    m, _ = mean_ap(np.concatenate(scores), labels)
+    return {"exact": exact / len(captions), "word_acc": word_hits / word_total, "map": m}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--width", type=float, default=0.125)
+    ap.add_argument("--embed", type=int, default=256)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--data", default="data/synthetic")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, default=55)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--warmup", type=float, default=0.03)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--slice", type=int, default=50)
+    ap.add_argument("--f32", action="store_true")
+    ap.add_argument("--init-from", help="a shipped ResNet50 classifier's weights.safetensors to start the backbone from")
+    ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on only this many images (smoke tests)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    table = relation_table()
+    assert table[0] == {w: w for w in RELATION_WORDS}, table[0]
+    with open(os.path.join(args.data, "manifest.json")) as f:
+        world = json.load(f)
+    classes = world["classes"]
+    cache = os.path.join(args.data, ".cache")
+    splits = {}
+    for split in ("train", "val", "test"):
+        ids, labels = read_split(args.data, split, classes)
+        splits[split] = (ids, labels, load_images(args.data, ids, args.size, cache),
+                         read_captions(args.data, split, ids))
+    vocab = sorted({w for s in splits.values() for c in s[3] for w in c})
+    max_len = max(len(c) for s in splits.values() for c in s[3])
+    print(f"vocabulary {len(vocab)} words, longest caption {max_len}", flush=True)
+
+    model = Captioner(args.width, len(classes), len(vocab), args.embed, args.hidden)
+    init_weights(model.backbone)
+    if args.init_from:
+        print(f"backbone from {args.init_from}: {deepen_from_resnet50(model.backbone, args.init_from)}", flush=True)
+    model.backbone.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    train_ids, train_y, train_x, train_c = splits["train"]
+    budget, start = args.minutes * 60, time.time()
+    best, log, epoch = (-1.0, None, 0), [], 0
+    while time.time() - start < budget:
+        epoch += 1
+        model.train()
+        perm = np.random.permutation(len(train_ids))
+        total, seen = 0.0, 0
+        for i in range(0, len(perm), args.batch):
+            elapsed = time.time() - start
+            if elapsed >= budget:
+                break
+            for g in opt.param_groups:
+                g["lr"] = learning_rate(args.lr, elapsed / budget, args.warmup)
+            idx = perm[i:i + args.batch]
+            x, caps = dihedral_batch(torch.from_numpy(train_x[idx]).float() / 255.0, [train_c[j] for j in idx],
+                                     table)
+            tokens, mask = encode(caps, vocab, max_len)
+            pooled, logits = model.features(normalise(x).contiguous(memory_format=torch.channels_last))
+            logp = model.teacher_forced(pooled, tokens)
+            targets = torch.cat([tokens, torch.zeros(len(idx), 1, dtype=torch.long)], 1)
+            nll = -(logp.gather(2, targets[..., None])[..., 0] * mask).sum() / mask.sum()
+            loss = nll + F.binary_cross_entropy_with_logits(logits, torch.from_numpy(train_y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(nll) * len(idx)
+            seen += len(idx)
+        lim = args.eval_limit or None
+        val = evaluate(model, splits["val"][2][:lim], splits["val"][3][:lim], splits["val"][1][:lim], vocab,
+                       max_len)
+        log.append({"epoch": epoch, "nll": total / max(seen, 1), **{f"val_{k}": v for k, v in val.items()},
+                    "minutes": (time.time() - start) / 60})
+        print(json.dumps(log[-1]), flush=True)
+        if val["exact"] > best[0]:
+            best = (val["exact"], {k: v.clone() for k, v in model.state_dict().items()}, epoch)
+    train_minutes = (time.time() - start) / 60
+    model.load_state_dict(best[1])
+
+    f16 = not args.f32
+    export = state_for_export(model, f16)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in export.items()})
+    test_ids, test_y, test_x, test_c = splits["test"]
+    lim = args.eval_limit or None
+    test = evaluate(model, test_x[:lim], test_c[:lim], test_y[:lim], vocab, max_len)
+    print(f"best epoch {best[2]}: val exact {best[0]:.4f}; test {json.dumps(test)}", flush=True)
+
+    os.makedirs(args.out, exist_ok=True)
+    model.eval()
+    with torch.no_grad():
+        slice_ids = test_ids[:args.slice]
+        x = normalise(load_images_float(args.data, slice_ids, args.size))
+        pooled, _ = model.features(x)
+        words, logps = model.greedy(pooled, max_len)
+        ref_tokens, _ = encode(test_c[:args.slice], vocab, max_len)
+        ref_logp = model.teacher_forced(pooled, ref_tokens)
+    save_safetensors(os.path.join(args.out, "weights.safetensors"), export,
+                     {"arch": "resnet101+lstm", "width": str(args.width)}, writer="builtin")
+    save_safetensors(os.path.join(args.out, "test_slice.safetensors"),
+                     {"pooled": pooled.float(), "greedy_tokens": words.long(), "greedy_logp": logps.float(),
+                      "reference_tokens": ref_tokens.long(), "reference_logp": ref_logp.float()},
+                     {"ids": json.dumps(slice_ids)}, writer="builtin")
+    manifest = {
+        "name": os.path.basename(os.path.normpath(args.out)),
+        "kind": "captioner",
+        "arch": "resnet101",
+        "width": args.width,
+        "numClasses": len(classes),
+        "classes": classes,
+        "head": "classifier",
+        "multiLabel": True,
+        "inputSize": [args.size, args.size],
+        "preprocess": {"resize": "bilinear, align_corners=false, no antialias, to inputSize", "scale": 1 / 255,
+                       "mean": MEAN, "std": STD},
+        "probeLayers": PROBES,
+        "weights": {"file": "weights.safetensors", "dtype": "F16" if f16 else "F32", "backbonePrefix": "backbone."},
+        "decoder": {"type": "lstm", "style": "neuraltalk2 ShowTell: image embedding at t=0, <bos> at t=1",
+                    "embed": args.embed, "hidden": args.hidden, "vocabulary": vocab, "bos": 0, "eos": 0,
+                    "maxLength": max_len, "gateOrder": "i,f,g,o"},
+        "training": {"data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
+                     "epochs": epoch, "best_epoch": best[2], "minutes": round(train_minutes, 1),
+                     "threads": args.threads, "batch": args.batch, "lr": args.lr, "optimizer": "AdamW",
+                     "weight_decay": args.wd, "augmentation": "dihedral with relation words remapped",
+                     "seed": args.seed, "log": log,
+                     "command": "/usr/bin/python3 tools/train_captioner.py " + " ".join(sys.argv[1:])},
+        "metrics": {"val_exact": best[0], "test_exact": test["exact"], "test_word_accuracy": test["word_acc"],
+                    "test_map": test["map"]},
+    }
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print(json.dumps({"test": test, "minutes": round(train_minutes, 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
