@@ -1,0 +1,150 @@
+/**
+ * The evaluation's analyses on small random networks (wasm): which parameters cascading randomization replaces
+ * (METHODS §10's stop rule, checked by name), the identity that a cascade into the same weights leaves every map
+ * unchanged (ρ = 1), class sensitivity equal to the Spearman ρ of the two maps computed one class at a time, no
+ * tensor leaks, and the heatmap grid's colours and PNG size.
+ */
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/runtime/backend.ts";
+import { tf } from "../lib/runtime/tf.ts";
+import { buildNetwork } from "../lib/nets/network.ts";
+import { randomWeights } from "../lib/nets/weights.ts";
+import { cascadeImage, cascadeStages, randomizedParams, randomizeTo } from "../lib/eval/randomization.ts";
+import { classSensitivityOfImage, extremeClasses } from "../lib/eval/class_sensitivity.ts";
+import { computeSaliency } from "../lib/saliency/saliency.ts";
+import { resizeMap } from "../lib/saliency/postprocess.ts";
+import { spearman } from "../lib/saliency/correlations.ts";
+import { cellPixels, colormap } from "../lib/image/heatmap_grid.ts";
+import { syntheticTest } from "./helpers/synthetic_gate.ts";
+
+await initBackend("wasm");
+
+const vgg = buildNetwork({
+  arch: "vgg16",
+  width: 1 / 16,
+  numClasses: 5,
+  head: "classifier",
+  inputSize: [32, 32],
+});
+const resnet = buildNetwork({
+  arch: "resnet18",
+  width: 1 / 16,
+  numClasses: 5,
+  head: "classifier",
+  inputSize: [48, 48],
+});
+
+Deno.test("cascading randomization: the stop rule by name", () => {
+  const modules = (net: typeof vgg, blob: string) => [
+    ...new Set(randomizedParams(net, blob).map((n) => n.slice(0, n.lastIndexOf(".")))),
+  ];
+  assert.deepEqual(modules(vgg, "classifier.6"), ["classifier.6"]);
+  assert.deepEqual(modules(vgg, "classifier.4"), ["classifier.6"]);
+  assert.deepEqual(modules(vgg, "classifier.2"), ["classifier.3", "classifier.6"]);
+  const to3 = modules(vgg, "features.3");
+  assert.ok(!to3.includes("features.0") && !to3.includes("features.2"));
+  assert.deepEqual(to3.slice(0, 2), ["features.5", "features.7"]);
+  assert.equal(to3.length, 13 - 2 + 3);
+  assert.equal(modules(vgg, "").length, 13 + 3);
+  const r4 = modules(resnet, "layer4");
+  assert.ok(r4.every((m) => m === "fc" || m.startsWith("layer4.")), r4.join());
+  assert.ok(r4.includes("layer4.0.downsample.0") && r4.includes("layer4.1.bn2") && r4.includes("fc"));
+  assert.ok(!randomizedParams(resnet, "").some((n) => n.includes("running_")));
+  assert.deepEqual(cascadeStages(vgg).at(-1), "");
+  assert.throws(() => randomizedParams(vgg, "features.99"), /features\.99/);
+});
+
+Deno.test("cascading randomization: replaced weights come from the fresh network, the rest is shared", () => {
+  const weights = randomWeights(vgg, 1);
+  const fresh = randomWeights(vgg, 2);
+  const before = tf.memory().numTensors;
+  const r = randomizeTo(vgg, weights, fresh, "features.22");
+  assert.deepEqual(r.get("features.24.weight").dataSync(), fresh.get("features.24.weight").dataSync());
+  assert.equal(r.get("features.21.weight"), weights.get("features.21.weight"));
+  r.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(!weights.get("features.24.weight").isDisposed && !fresh.get("features.24.weight").isDisposed);
+  weights.dispose();
+  fresh.dispose();
+});
+
+Deno.test("cascading randomization into the same weights changes no map (rho = 1), no leaks", async () => {
+  const weights = randomWeights(resnet, 3);
+  const input = tf.randomNormal([1, 48, 48, 3], 0, 1, "float32", 7);
+  const options = { methods: ["linear-approx"], layer: "layer3", meta: { eta: 1e-3 } };
+  const first = await cascadeImage(resnet, weights, weights, input, options);
+  first.maps.forEach((m) => tf.dispose(m));
+  const before = tf.memory().numTensors;
+  const r = await cascadeImage(resnet, weights, weights, input, options);
+  assert.deepEqual([...r.rho.keys()], ["linear-approx", "linear-approx+meta"]);
+  for (const values of r.rho.values()) {
+    assert.equal(values.length, cascadeStages(resnet).length);
+    for (const v of values) assert.ok(Math.abs(v - 1) < 1e-6, `rho ${v}`);
+  }
+  r.maps.forEach((m) => tf.dispose(m));
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose(input);
+  weights.dispose();
+});
+
+Deno.test("class sensitivity equals the Spearman rho of the two maps computed separately", async () => {
+  const weights = randomWeights(resnet, 4);
+  const input = tf.randomNormal([1, 48, 48, 3], 0, 1, "float32", 9);
+  const [hi, lo] = await extremeClasses(resnet, weights, input);
+  assert.notEqual(hi, lo);
+  const options = { methods: ["grad-cam", "gradient"], layers: ["", "layer3"] };
+  (await classSensitivityOfImage(resnet, weights, input, options)).clear();
+  const before = tf.memory().numTensors;
+  const got = await classSensitivityOfImage(resnet, weights, input, options);
+  assert.equal(tf.memory().numTensors, before);
+  assert.deepEqual([...got.keys()], [
+    "grad-cam@input",
+    "grad-cam@layer3",
+    "gradient@input",
+    "gradient@layer3",
+  ]);
+  for (const method of options.methods) {
+    for (const layer of options.layers) {
+      const maps = [hi, lo].map((t) => {
+        const r = computeSaliency(resnet, weights, input, {
+          method,
+          layers: [layer],
+          seed: { kind: "one-hot", targets: [t] },
+        });
+        const big = resizeMap(r.maps.get(layer)!, [48, 48]);
+        const v = big.dataSync() as Float32Array;
+        big.dispose();
+        r.dispose();
+        return v;
+      });
+      const want = spearman(maps[0], maps[1]);
+      const label = `${method}@${layer === "" ? "input" : layer}`;
+      if (Number.isNaN(want)) assert.ok(Number.isNaN(got.get(label)!));
+      else assert.ok(Math.abs(got.get(label)! - want) < 1e-5, `${label}: ${got.get(label)} vs ${want}`);
+    }
+  }
+  tf.dispose(input);
+  weights.dispose();
+});
+
+syntheticTest("heatmap grid: colormap ends, constant maps, blending, PNG size", async () => {
+  assert.deepEqual(colormap(0), [48, 18, 59]);
+  assert.deepEqual(colormap(1), [122, 4, 3]);
+  assert.deepEqual(colormap(2), colormap(1));
+  assert.deepEqual(colormap(NaN), [128, 128, 128]);
+  const px = cellPixels({ map: [0, 1, 2, 3], width: 2, height: 2 });
+  assert.deepEqual([...px.slice(0, 4)], [48, 18, 59, 255]);
+  assert.deepEqual([...px.slice(12, 16)], [122, 4, 3, 255]);
+  const constant = cellPixels({ map: [5, 5], width: 2, height: 1 });
+  assert.deepEqual([...constant.slice(0, 3)], colormap(1));
+  const image = { width: 1, height: 1, rgb: new Uint8Array([200, 100, 0]) };
+  const blended = cellPixels({ map: [0], image, width: 1, height: 1 }, 0.5);
+  // a one-value map is constant -> colormap(1) = (122, 4, 3); half over (200, 100, 0)
+  assert.deepEqual([...blended.slice(0, 3)], [161, 52, 2]);
+  assert.throws(() => cellPixels({ map: [1, 2, 3], width: 2, height: 2 }), /needs 4 map values/);
+  const { heatmapGridPng } = await import("../lib/image/heatmap_grid.ts");
+  const { decodeImage } = await import("../lib/image/decode.ts");
+  const png = heatmapGridPng([[{ map: [0, 1, 2, 3], width: 2, height: 2 }, null]], ["row"], ["a", "b"], 50);
+  const decoded = decodeImage(png);
+  assert.deepEqual([decoded.width, decoded.height], [150 + 2 * 54, 24 + 54]);
+});
