@@ -15,6 +15,7 @@ import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { resizeMap } from "../lib/saliency/postprocess.ts";
 import { spearman } from "../lib/saliency/correlations.ts";
 import { cellPixels, colormap } from "../lib/image/heatmap_grid.ts";
+import { featureSpread, linearProbeMap, normaliseWeights } from "../lib/eval/layer_weights.ts";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
 
 await initBackend("wasm");
@@ -147,4 +148,30 @@ syntheticTest("heatmap grid: colormap ends, constant maps, blending, PNG size", 
   const png = heatmapGridPng([[{ map: [0, 1, 2, 3], width: 2, height: 2 }, null]], ["row"], ["a", "b"], 50);
   const decoded = decodeImage(png);
   assert.deepEqual([decoded.width, decoded.height], [150 + 2 * 54, 24 + 54]);
+});
+
+Deno.test("layer weights: spread by hand, a probe separates separable classes, normalisation", () => {
+  // channel 0: values 1, 3 -> std 1; channel 1: 2, 2 -> std 0; mean over channels 0.5
+  assert.equal(featureSpread([new Float32Array([1, 2]), new Float32Array([3, 2])]), 0.5);
+  // class k present iff feature k > 0 (plus a noise feature): the probe ranks perfectly on new points
+  const rows = (n: number, seed: number) => {
+    const feats: Float32Array[] = [];
+    const labels: number[][] = [];
+    let s = seed;
+    const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    for (let i = 0; i < n; i++) {
+      const f = new Float32Array([rnd(), rnd(), rnd()]);
+      feats.push(f);
+      labels.push([0, 1].filter((k) => f[k] > 0));
+    }
+    return { feats, labels };
+  };
+  const train = rows(200, 1);
+  const val = rows(100, 2);
+  const before = tf.memory().numTensors;
+  const m = linearProbeMap(train.feats, train.labels, val.feats, val.labels, 2);
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(m > 0.99, `probe mAP ${m}`);
+  assert.deepEqual(normaliseWeights({ a: 1, b: 3 }), { a: 0.25, b: 0.75 });
+  assert.throws(() => normaliseWeights({ a: 0 }), /positive sum/);
 });

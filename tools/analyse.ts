@@ -7,6 +7,8 @@
  *   randomization   cascading randomization (§10): ρ of each stage's map to the original, per method, with and
  *                   without meta-saliency, and a PNG grid of the maps of the first images
  *   identity        the virtual-identity-trick correlations (§11.1, Table S1 shape), true class as target
+ *   layer-weights   the combination's "accuracy" (linear-probe mAP) and "spread" weights per layer, measured on
+ *                   --train-limit train and --limit val images; --write stores them in the model's manifest
  *   figure          PNG grids: methods x layers for chosen images (Fig. 7 shape) and, with --meta, the
  *                   positive / none / negative meta-saliency maps (Fig. 4 shape)
  *
@@ -38,6 +40,12 @@ import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { metaSaliency } from "../lib/saliency/meta.ts";
 import { resizeMap } from "../lib/saliency/postprocess.ts";
 import { formatDuration } from "./progress.ts";
+import {
+  featureSpread,
+  linearProbeMap,
+  normaliseWeights,
+  pooledFeatures,
+} from "../lib/eval/layer_weights.ts";
 
 const USAGE =
   `usage: deno task analyse sensitivity|randomization|identity|figure [--model DIR] [--root VOC2007]
@@ -73,10 +81,12 @@ async function main(): Promise<void> {
       layer: { type: "string" },
       meta: { type: "boolean", default: false },
       keys: { type: "string" },
+      "train-limit": { type: "string", default: "400" },
+      write: { type: "boolean", default: false },
       out: { type: "string", default: "results" },
     },
   });
-  if (!["sensitivity", "randomization", "identity", "figure"].includes(mode)) {
+  if (!["sensitivity", "randomization", "identity", "layer-weights", "figure"].includes(mode)) {
     throw new UsageError(`unknown mode ${JSON.stringify(mode ?? "")}`);
   }
   const limit = Number(values.limit);
@@ -209,6 +219,69 @@ async function main(): Promise<void> {
       "Spearman ρ x 100 between NormGrad with the identity trick and the exact conv NormGrad (first true class).\n\n" +
       table(["layer", "correlation"], summary.map((s) => [s.layer, pm(s, 100)])) + "\n";
     json = { images: n, summary };
+  } else if (mode === "layer-weights") {
+    const probed = layers.filter((l) => l !== "");
+    const collect = async (split: string, n: number) => {
+      const feats = new Map<string, Float32Array[]>(probed.map((l) => [l, []]));
+      const labels: number[][] = [];
+      for await (const im of splitImages(values.root, split, manifest, { limit: n })) {
+        const f = await pooledFeatures(net, weights, im.input, probed);
+        for (const l of probed) feats.get(l)!.push(f.get(l)!);
+        labels.push(im.labels);
+        im.input.dispose();
+        if (labels.length % 50 === 0) progress(labels.length);
+      }
+      return { feats, labels };
+    };
+    const trainLimit = Number(values["train-limit"]);
+    const train = await collect("train", trainLimit);
+    const val = await collect(values.split === "test" ? "val" : values.split, limit);
+    const probeMap: Record<string, number> = {};
+    const spread: Record<string, number> = {};
+    for (const l of probed) {
+      probeMap[l] = linearProbeMap(
+        train.feats.get(l)!,
+        train.labels,
+        val.feats.get(l)!,
+        val.labels,
+        manifest.numClasses,
+      );
+      spread[l] = featureSpread(train.feats.get(l)!);
+    }
+    const layerWeights = { accuracy: normaliseWeights(probeMap), spread: normaliseWeights(spread) };
+    md =
+      `# Layer weights: ${manifest.name} (${train.labels.length} train, ${val.labels.length} val images)\n\n` +
+      table(
+        ["layer", "probe val mAP", "accuracy weight", "spread (mean std)", "spread weight"],
+        probed.map((l) => [
+          l,
+          probeMap[l].toFixed(3),
+          layerWeights.accuracy[l].toFixed(4),
+          spread[l].toPrecision(4),
+          layerWeights.spread[l].toFixed(4),
+        ]),
+      ) + "\n";
+    json = { layerWeights, probeMap, spread, train: train.labels.length, val: val.labels.length };
+    if (values.write) {
+      const path = `${values.model}/manifest.json`;
+      const m = JSON.parse(await Deno.readTextFile(path));
+      m.layerWeights = layerWeights;
+      m.metrics = {
+        ...(m.metrics ?? {}),
+        layer_weights: {
+          definition: {
+            accuracy: "linear-probe val mAP on pooled features, normalised",
+            spread: "mean channel std of pooled features across train images, normalised",
+          },
+          probe_map: probeMap,
+          spread,
+          train_images: train.labels.length,
+          val_images: val.labels.length,
+        },
+      };
+      await Deno.writeTextFile(path, JSON.stringify(m, null, 1) + "\n");
+      console.error(`wrote layerWeights into ${path}`);
+    }
   } else {
     const methods = values.methods && values.methods !== "all" ? list(values.methods) : allMethods;
     for await (const im of images()) {
