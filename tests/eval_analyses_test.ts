@@ -16,6 +16,7 @@ import { resizeMap } from "../lib/saliency/postprocess.ts";
 import { spearman } from "../lib/saliency/correlations.ts";
 import { cellPixels, colormap } from "../lib/image/heatmap_grid.ts";
 import { featureSpread, linearProbeMap, normaliseWeights } from "../lib/eval/layer_weights.ts";
+import { metaOverTraining } from "../lib/eval/meta_training.ts";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
 
 await initBackend("wasm");
@@ -174,4 +175,21 @@ Deno.test("layer weights: spread by hand, a probe separates separable classes, n
   assert.ok(m > 0.99, `probe mAP ${m}`);
   assert.deepEqual(normaliseWeights({ a: 1, b: 3 }), { a: 0.25, b: 0.75 });
   assert.throws(() => normaliseWeights({ a: 0 }), /positive sum/);
+});
+
+Deno.test("meta over training: eta 0 makes meta and plain maps equal; the final compares to itself", async () => {
+  const a = randomWeights(resnet, 5);
+  const b = randomWeights(resnet, 6);
+  const input = tf.randomNormal([1, 48, 48, 3], 0, 1, "float32", 11);
+  const before = tf.memory().numTensors;
+  const r = await metaOverTraining(resnet, [a, b], input, 2, "selective-normgrad", "layer4", 0);
+  assert.equal(tf.memory().numTensors, before);
+  for (const v of r.metaVsPlain) assert.ok(Math.abs(v - 1) < 1e-6, `meta vs plain ${v}`);
+  assert.ok(Math.abs(r.metaVsFinal[1] - 1) < 1e-9);
+  assert.ok(r.metaVsFinal[0] < 0.999, "different weights give a different map");
+  const stepped = await metaOverTraining(resnet, [b], input, 2, "selective-normgrad", "layer4", 0.5);
+  assert.ok(stepped.metaVsPlain[0] < 0.999, "a real step changes the map");
+  tf.dispose(input);
+  a.dispose();
+  b.dispose();
 });

@@ -9,6 +9,8 @@
  *   identity        the virtual-identity-trick correlations (§11.1, Table S1 shape), true class as target
  *   layer-weights   the combination's "accuracy" (linear-probe mAP) and "spread" weights per layer, measured on
  *                   --train-limit train and --limit val images; --write stores them in the model's manifest
+ *   meta-training   meta-saliency over training (supplement D): per saved checkpoint, ρ(meta map, plain map) on
+ *                   --limit train and --limit val images, and ρ(checkpoint meta map, final meta map)
  *   figure          PNG grids: methods x layers for chosen images (Fig. 7 shape) and, with --meta, the
  *                   positive / none / negative meta-saliency maps (Fig. 4 shape)
  *
@@ -40,6 +42,8 @@ import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { metaSaliency } from "../lib/saliency/meta.ts";
 import { resizeMap } from "../lib/saliency/postprocess.ts";
 import { formatDuration } from "./progress.ts";
+import { metaOverTraining } from "../lib/eval/meta_training.ts";
+import { loadWeightsFile } from "../lib/nets/weights_io.ts";
 import {
   featureSpread,
   linearProbeMap,
@@ -86,7 +90,9 @@ async function main(): Promise<void> {
       out: { type: "string", default: "results" },
     },
   });
-  if (!["sensitivity", "randomization", "identity", "layer-weights", "figure"].includes(mode)) {
+  if (
+    !["sensitivity", "randomization", "identity", "layer-weights", "meta-training", "figure"].includes(mode)
+  ) {
     throw new UsageError(`unknown mode ${JSON.stringify(mode ?? "")}`);
   }
   const limit = Number(values.limit);
@@ -219,6 +225,51 @@ async function main(): Promise<void> {
       "Spearman ρ x 100 between NormGrad with the identity trick and the exact conv NormGrad (first true class).\n\n" +
       table(["layer", "correlation"], summary.map((s) => [s.layer, pm(s, 100)])) + "\n";
     json = { images: n, summary };
+  } else if (mode === "meta-training") {
+    const methods = values.methods ? list(values.methods) : ["normgrad", "selective-normgrad"];
+    const layer = values.layer ?? (manifest.arch.startsWith("vgg") ? "features.29" : "layer4");
+    const saved = manifest.checkpoints ?? [];
+    if (saved.length === 0) throw new UsageError(`${values.model} has no checkpoints in its manifest`);
+    const checkpoints = [];
+    for (const c of saved) checkpoints.push(await loadWeightsFile(net, `${values.model}/${c.file}`));
+    checkpoints.push(weights);
+    const epochs = [...saved.map((c) => String(c.epoch)), "final"];
+    const rows: Record<string, { metaVsPlain: number[][]; metaVsFinal: number[][] }> = {};
+    for (const split of ["train", "val"]) {
+      let n = 0;
+      for await (const im of splitImages(values.root, split, manifest, { limit })) {
+        for (const method of methods) {
+          if (im.labels.length === 0) continue;
+          const r = await metaOverTraining(net, checkpoints, im.input, im.labels[0], method, layer);
+          const key = `${method} ${split}`;
+          rows[key] ??= { metaVsPlain: [], metaVsFinal: [] };
+          rows[key].metaVsPlain.push(r.metaVsPlain);
+          rows[key].metaVsFinal.push(r.metaVsFinal);
+        }
+        im.input.dispose();
+        progress(++n);
+      }
+    }
+    checkpoints.slice(0, -1).forEach((w) => w.dispose());
+    const column = (perImage: number[][], i: number) => meanStd(perImage.map((v) => v[i]));
+    const summary = Object.fromEntries(
+      Object.entries(rows).map(([k, v]) => [k, {
+        metaVsPlain: epochs.map((_, i) => column(v.metaVsPlain, i)),
+        metaVsFinal: epochs.map((_, i) => column(v.metaVsFinal, i)),
+      }]),
+    );
+    md =
+      `# Meta-saliency over training: ${manifest.name}, maps at ${layer}, ${limit} train + ${limit} val images\n\n` +
+      "ρ(meta map, plain map) per checkpoint epoch (η = 0.0025, true class), mean ± std:\n\n" +
+      table(
+        ["method / split", ...epochs.map((e) => `epoch ${e}`)],
+        Object.entries(summary).map(([k, v]) => [k, ...v.metaVsPlain.map((m) => pm(m))]),
+      ) + "\n\nρ(checkpoint's meta map, final meta map):\n\n" +
+      table(
+        ["method / split", ...epochs.map((e) => `epoch ${e}`)],
+        Object.entries(summary).map(([k, v]) => [k, ...v.metaVsFinal.map((m) => pm(m))]),
+      ) + "\n";
+    json = { layer, epochs, summary };
   } else if (mode === "layer-weights") {
     const probed = layers.filter((l) => l !== "");
     const collect = async (split: string, n: number) => {
