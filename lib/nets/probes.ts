@@ -38,6 +38,12 @@ export interface ProbeOptions {
    * differentiated too: wrap a seed that must be constant in a stop-gradient.
    */
   objective?: (output: Tensor) => Tensor;
+  /**
+   * Feed the objective with this layer's activation instead of the network output (e.g. "avgpool" for an image
+   * captioner whose decoder reads the pooled feature). The rest of the forward still runs; S depends on the
+   * network only through this layer.
+   */
+  objectiveLayer?: string;
 }
 
 /** Everything a probed pass returns. The caller owns every tensor in it: call dispose() when done. */
@@ -67,7 +73,12 @@ export function runProbed(
   const wanted = new Set(options.gradients ?? []);
   const weightNames = [...new Set(options.weightGradients ?? [])];
   const transforms = options.gradientTransforms ?? new Map<string, (g: Tensor) => Tensor>();
-  net.assertLayers([...record, ...wanted, ...transforms.keys()]);
+  net.assertLayers([
+    ...record,
+    ...wanted,
+    ...transforms.keys(),
+    ...(options.objectiveLayer ? [options.objectiveLayer] : []),
+  ]);
   const convInputNames = new Set(options.recordConvInputs ?? []);
   net.assertConvs(convInputNames);
   checkInput(input);
@@ -86,14 +97,19 @@ export function runProbed(
   const convInput = (name: string, x: Tensor) => {
     if (convInputNames.has(name) && !convInputs.has(name)) convInputs.set(name, tf.keep(tf.clone(x)));
   };
+  let objectiveInput: Tensor | null = null;
   const probe = (name: string, value: Tensor): Tensor => {
     if (record.has(name) && !activations.has(name)) activations.set(name, tf.keep(tf.clone(value)));
     const transform = transforms.get(name);
     const x = transform ? withBackward(1, (v) => tf.clone(v), (dy) => [transform(dy)])(value) : value;
-    if (!wanted.has(name) || taps.some((t) => t.name === name)) return x;
-    const tap = tf.keep(tf.zerosLike(x));
-    taps.push({ name, tap });
-    return tf.add(x, tap);
+    let out = x;
+    if (wanted.has(name) && !taps.some((t) => t.name === name)) {
+      const tap = tf.keep(tf.zerosLike(x));
+      taps.push({ name, tap });
+      out = tf.add(x, tap);
+    }
+    if (name === options.objectiveLayer && objectiveInput === null) objectiveInput = out;
+    return out;
   };
   const ops = new TensorOps(weights, { rules: options.rules, probe, convInput });
   const result: ProbeResult = {
@@ -128,6 +144,12 @@ export function runProbed(
       const out = net.forward(ops, input);
       result.output = tf.keep(out);
       xs.push(...taps.map((t) => t.tap));
+      if (options.objectiveLayer !== undefined) {
+        if (objectiveInput === null) {
+          throw new Error(`internal: layer ${options.objectiveLayer} was never reached`);
+        }
+        return options.objective!(objectiveInput);
+      }
       return options.objective!(out);
     };
     try {

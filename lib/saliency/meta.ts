@@ -77,9 +77,11 @@ export function metaStep(
 }
 
 function seedForImage(seed: Seed, b: number): { seed: Seed; target: number } {
-  if (seed.kind === "gradient") {
+  if (seed.kind === "gradient" || seed.kind === "objective") {
     throw new SaliencyInputError(
-      "meta-saliency needs target classes (one-hot or pointing seed), not an output gradient",
+      `meta-saliency needs target classes (one-hot or pointing seed), not ${
+        seed.kind === "gradient" ? "an output gradient" : "an objective function"
+      }`,
     );
   }
   return { seed: { kind: seed.kind, targets: [seed.targets[b]] }, target: seed.targets[b] };
@@ -94,7 +96,7 @@ export function metaSaliency(
   options: MetaOptions = {},
 ): SaliencyResult {
   const n = input.shape[0]!;
-  if (request.seed.kind !== "gradient" && request.seed.targets.length !== n) {
+  if ("targets" in request.seed && request.seed.targets.length !== n) {
     throw new SaliencyInputError(
       `${request.seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
     );

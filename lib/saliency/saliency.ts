@@ -81,6 +81,11 @@ export function computeSaliency(
   let pNeg: Tensor | null = null;
   try {
     if (spec.rules === "contrastive-excitation") {
+      if (seed.kind === "objective") {
+        throw new SaliencyInputError(
+          "contrastive excitation backprop contrasts output classes; it cannot explain an objective function",
+        );
+      }
       if (seed.kind === "pointing") {
         // The seed comes from the unmodified forward; the negated pass must reuse it.
         const plain = runProbed(net, weights, input);
@@ -98,6 +103,7 @@ export function computeSaliency(
       record: needsX ? layers : [],
       recordConvInputs: spec.extract === "conv-exact" ? layers : [],
       objective: objectiveFor(seed),
+      objectiveLayer: seed.kind === "objective" ? seed.layer : undefined,
       gradientTransforms: signal ? new Map([[contrast, (g: Tensor) => tf.sub(g, signal)]]) : undefined,
     });
     try {

@@ -5,6 +5,8 @@
  *   pointing  G = spatial softmax of channel t_b of the score map (max subtracted), zero elsewhere; S = Σ y·G.
  *             With a 1x1 score map or a [N, K] output it reduces to one-hot.
  *   gradient  a caller-given output gradient G, shaped like the output; S = Σ y·G.
+ *   objective a caller-given scalar function S of one layer's activation (e.g. a captioner's log-probability of
+ *             its caption from the pooled feature, lib/caption); the network output is not used.
  * One target per batch item: several classes of one image are explained in one pass by repeating the image
  * (`repeatForTargets`).
  */
@@ -15,12 +17,13 @@ import { SaliencyInputError } from "./errors.ts";
 export type Seed =
   | { kind: "one-hot"; targets: readonly number[] }
   | { kind: "pointing"; targets: readonly number[] }
-  | { kind: "gradient"; gradient: Tensor };
+  | { kind: "gradient"; gradient: Tensor }
+  | { kind: "objective"; layer: string; objective: (activation: Tensor) => Tensor };
 
-export const SEED_KINDS = ["one-hot", "pointing", "gradient"] as const;
+export const SEED_KINDS = ["one-hot", "pointing", "gradient", "objective"] as const;
 
 /** Output shape -> number of classes (last axis) and batch size, checking the seed fits. */
-function checkSeed(seed: Seed, output: Tensor): void {
+function checkSeed(seed: Exclude<Seed, { kind: "objective" }>, output: Tensor): void {
   const n = output.shape[0]!;
   const k = output.shape[output.rank - 1]!;
   if (seed.kind === "gradient") {
@@ -54,6 +57,11 @@ function oneHot(targets: readonly number[], k: number): Tensor {
  * output: [N, K] logits or [N, h, w, K] score map.
  */
 export function seedTensor(seed: Seed, output: Tensor): Tensor {
+  if (seed.kind === "objective") {
+    throw new SaliencyInputError(
+      "an objective seed has no output-gradient tensor; it is a function of a layer",
+    );
+  }
   checkSeed(seed, output);
   if (seed.kind === "gradient") return tf.clone(seed.gradient);
   return tf.tidy(() => {
@@ -76,6 +84,7 @@ export function seedTensor(seed: Seed, output: Tensor): Tensor {
  * from the same forward and receives no gradient.
  */
 export function objectiveFor(seed: Seed): (output: Tensor) => Tensor {
+  if (seed.kind === "objective") return seed.objective;
   return (output) => tf.sum(tf.mul(output, stopGradient(seedTensor(seed, output))));
 }
 

@@ -1,0 +1,179 @@
+/**
+ * The TypeScript captioner against PyTorch (tests/fixtures/caption, made by tools/caption_fixture.py from a tiny
+ * random captioner in the shipped format): pooled features, teacher-forced log-probabilities, dS/dpooled for the
+ * whole caption and for single words, selective NormGrad at layer3.0 / layer4.0 / layer4 through the LSTM,
+ * greedy and beam-3 decoding; bad input named; no tensor leaks.
+ */
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/runtime/backend.ts";
+import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { getFloatTensor, readSafetensors } from "../lib/nets/safetensors.ts";
+import {
+  CaptionInputError,
+  detokenize,
+  loadCaptioner,
+  pooledFeature,
+  tokenize,
+} from "../lib/caption/captioner.ts";
+import { CAPTION_LAYERS, combineCaptionMaps, explainCaption } from "../lib/caption/explain.ts";
+import { beamSearch, CaptionSearchError } from "../lib/caption/search.ts";
+import { SaliencyInputError } from "../lib/saliency/errors.ts";
+import { computeSaliency } from "../lib/saliency/saliency.ts";
+import { metaSaliency } from "../lib/saliency/meta.ts";
+import { relErr } from "./helpers/compare.ts";
+
+await initBackend("wasm");
+const DIR = new URL("./fixtures/caption", import.meta.url).pathname;
+const captioner = await loadCaptioner(`${DIR}/tiny`);
+const ref = readSafetensors(await Deno.readFile(`${DIR}/tiny_reference.safetensors`));
+const float = (name: string) => getFloatTensor(ref, name);
+const ints = (name: string) => Array.from(ref.tensors.get(name)!.data as BigInt64Array, Number);
+const tokens = ints("caption_tokens");
+const tensorOf = (name: string): Tensor => {
+  const t = float(name);
+  return tf.tensor(t.data, t.shape);
+};
+const TOL = 1e-4;
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  const e = relErr(got, want);
+  assert.ok(e < TOL, `${what}: relative error ${e}`);
+}
+
+Deno.test("captioner: PyTorch fidelity of pooled features, log-probabilities and gradients", async (t) => {
+  const input = tensorOf("input_nhwc");
+  const pooledRef = tensorOf("pooled");
+  await t.step("tokenize the fixture's caption", () => {
+    assert.deepEqual(tokenize(captioner, ref.metadata.caption), tokens);
+    assert.equal(detokenize(captioner, tokens), ref.metadata.caption);
+  });
+  await t.step("pooled layer4 feature", () => {
+    const p = pooledFeature(captioner, input);
+    close(p.dataSync(), float("pooled").data, "pooled");
+    p.dispose();
+  });
+  await t.step("teacher-forced log-probabilities at every step", () => {
+    const lp = tf.tidy(() => captioner.decoder.teacherForced(pooledRef, tokens));
+    assert.deepEqual(lp.shape, float("teacher_logp").shape);
+    close(lp.dataSync(), float("teacher_logp").data, "teacher_logp");
+    lp.dispose();
+  });
+  await t.step("dS/dpooled for the whole caption and for single words", () => {
+    const sum = tf.tidy(() =>
+      tf.grad((p: Tensor) => tf.sum(captioner.decoder.tokenLogProbs(p, tokens)))(pooledRef)
+    );
+    close(sum.dataSync(), float("grad_pooled_sum").data, "grad_pooled_sum");
+    sum.dispose();
+    const positions = ints("positions");
+    const words = float("grad_pooled_word");
+    const per = 2 * words.shape[2];
+    positions.forEach((k, i) => {
+      const g = tf.tidy(() =>
+        tf.grad((p: Tensor) => tf.sum(tf.slice(captioner.decoder.tokenLogProbs(p, tokens), [0, k], [-1, 1])))(
+          pooledRef,
+        )
+      );
+      close(g.dataSync(), words.data.subarray(i * per, (i + 1) * per), `word ${k}`);
+      g.dispose();
+    });
+  });
+  await t.step("selective NormGrad through the LSTM into the backbone", () => {
+    for (let b = 0; b < 2; b++) {
+      const one = tf.slice(input, [b, 0, 0, 0], [1, -1, -1, -1]);
+      const r = explainCaption(captioner, one, { tokens });
+      for (const layer of CAPTION_LAYERS) {
+        const want = float(`sng_${layer}`);
+        const n = want.shape[1] * want.shape[2];
+        close(r.maps.get(layer)!.dataSync(), want.data.subarray(b * n, (b + 1) * n), `${layer} image ${b}`);
+      }
+      r.dispose();
+      one.dispose();
+    }
+  });
+  await t.step("per-word maps in one batched pass equal one pass per word", () => {
+    const one = tf.slice(input, [0, 0, 0, 0], [1, -1, -1, -1]);
+    const batched = explainCaption(captioner, one, { tokens, positions: [0, 3, tokens.length] });
+    [0, 3, tokens.length].forEach((k, i) => {
+      const single = explainCaption(captioner, one, { tokens, positions: [k] });
+      const m = single.maps.get("layer4")!;
+      const slice = tf.slice(batched.maps.get("layer4")!, [i, 0, 0, 0], [1, -1, -1, -1]);
+      close(slice.dataSync(), m.dataSync(), `position ${k}`);
+      tf.dispose(slice);
+      single.dispose();
+    });
+    const combined = combineCaptionMaps(batched, CAPTION_LAYERS, [64, 64]);
+    assert.deepEqual(combined.shape, [3, 64, 64, 1]);
+    tf.dispose([combined, one]);
+    batched.dispose();
+  });
+  await t.step("greedy and beam-3 decoding", async () => {
+    const greedyTokens = ints("greedy_tokens");
+    const greedyLogp = float("greedy_logp");
+    const beamTokens = ints("beam3_tokens");
+    const beamLogp = float("beam3_logprob");
+    const width = float("greedy_logp").shape[1];
+    let differ = 0;
+    for (let b = 0; b < 2; b++) {
+      const p = tf.slice(pooledRef, [b, 0], [1, -1]);
+      const g = await beamSearch(captioner.decoder, p, { maxLength: 20 });
+      const row = greedyTokens.slice(b * width, (b + 1) * width).filter((x) => x >= 0);
+      assert.deepEqual([...g.tokens, 0], row, `greedy image ${b}`);
+      close(g.stepLogProbs, greedyLogp.data.subarray(b * width, b * width + row.length), `greedy logp ${b}`);
+      const beam = await beamSearch(captioner.decoder, p, { maxLength: 20, beamSize: 3 });
+      assert.deepEqual(
+        beam.tokens,
+        beamTokens.slice(b * 20, (b + 1) * 20).filter((x) => x >= 0),
+        `beam ${b}`,
+      );
+      close([beam.logProb], [beamLogp.data[b]], `beam logprob ${b}`);
+      assert.ok(beam.logProb >= g.logProb - 1e-6, "beam search never scores below greedy");
+      if (beam.tokens.join() !== g.tokens.join()) differ++;
+      p.dispose();
+    }
+    assert.ok(differ > 0, "the fixture makes beam search and greedy disagree somewhere");
+  });
+  tf.dispose([input, pooledRef]);
+});
+
+Deno.test("captioner: bad input is named, no tensor leaks", async () => {
+  const e = assert.throws(() => tokenize(captioner, "a small zebra"), CaptionInputError) as unknown;
+  void e;
+  assert.throws(() => tokenize(captioner, "a small zebra"), /"zebra" is not in the captioner's vocabulary/);
+  assert.throws(() => tokenize(captioner, "   "), /empty/);
+  const input = tf.randomNormal([1, 64, 64, 3], 0, 1, "float32", 3);
+  assert.throws(
+    () => explainCaption(captioner, input, { tokens, positions: [11] }),
+    /position\(s\) 11 out of range/,
+  );
+  assert.throws(() => explainCaption(captioner, input, { tokens: [0] }), /token 0 is not a word id/);
+  assert.throws(
+    () => explainCaption(captioner, input, { tokens, method: "contrastive-excitation" }),
+    SaliencyInputError,
+  );
+  const seed = { kind: "objective" as const, layer: "avgpool", objective: (x: Tensor) => tf.sum(x) };
+  assert.throws(
+    () =>
+      metaSaliency(captioner.net, captioner.weights, input, { method: "normgrad", layers: ["layer4"], seed }),
+    /objective function/,
+  );
+  const p = pooledFeature(captioner, input);
+  await assert.rejects(beamSearch(captioner.decoder, p, { maxLength: 0 }), CaptionSearchError);
+  await assert.rejects(
+    beamSearch(captioner.decoder, tf.zeros([2, 64]), { maxLength: 5 }),
+    /one image's pooled feature/,
+  );
+
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 2; i++) {
+    explainCaption(captioner, input, { tokens }).dispose();
+    explainCaption(captioner, input, { tokens, positions: [1, 2], method: "grad-cam" }).dispose();
+    await beamSearch(captioner.decoder, p, { maxLength: 20, beamSize: 3 });
+    computeSaliency(captioner.net, captioner.weights, input, { method: "gradient", layers: [""], seed })
+      .dispose();
+    try {
+      explainCaption(captioner, input, { tokens, positions: [99] });
+    } catch { /* expected */ }
+  }
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([input, p]);
+});
