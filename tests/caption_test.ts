@@ -21,6 +21,10 @@ import { SaliencyInputError } from "../lib/saliency/errors.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { metaSaliency } from "../lib/saliency/meta.ts";
 import { relErr } from "./helpers/compare.ts";
+import { COMBINED, wordPointing } from "../lib/caption/word_pointing.ts";
+import { toInputTensor } from "../lib/image/preprocess.ts";
+import { firstArgmaxSync, resizeMap } from "../lib/saliency/postprocess.ts";
+import { boxesMask, pointingHit } from "../lib/eval/pointing.ts";
 
 await initBackend("wasm");
 const DIR = new URL("./fixtures/caption", import.meta.url).pathname;
@@ -176,4 +180,34 @@ Deno.test("captioner: bad input is named, no tensor leaks", async () => {
   }
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([input, p]);
+});
+
+Deno.test("word pointing: one entry per shape word present, points agree with the per-word maps", async () => {
+  const width = 80, height = 60;
+  const rgb = new Uint8Array(width * height * 3).map((_, i) => (i * 37) % 251);
+  const image = { width, height, rgb };
+  const box = (xmin: number, ymin: number, xmax: number, ymax: number) => ({ xmin, ymin, xmax, ymax });
+  const objects = [
+    { name: "star", box: box(1, 1, 20, 20), difficult: false, truncated: false },
+    { name: "ring", box: box(50, 30, 80, 60), difficult: false, truncated: false },
+    { name: "square", box: box(30, 1, 40, 10), difficult: false, truncated: false },
+  ];
+  const caption = tokenize(captioner, "a small red star left of a large blue ring");
+  const before = tf.memory().numTensors;
+  const got = await wordPointing(captioner, image, objects, caption);
+  assert.equal(tf.memory().numTensors, before);
+  assert.deepEqual(got.map((w) => [w.position, w.word]), [[3, "star"], [9, "ring"]]);
+  for (const w of got) assert.deepEqual(Object.keys(w.hits).sort(), [...CAPTION_LAYERS, COMBINED].sort());
+  // The layer4 verdicts, recomputed from explainCaption's per-word maps by hand.
+  const input = toInputTensor(image, captioner.manifest.inputSize, captioner.manifest.preprocess);
+  const r = explainCaption(captioner, input, { tokens: caption, positions: [3, 9] });
+  const big = resizeMap(r.maps.get("layer4")!, [height, width]);
+  const points = firstArgmaxSync(big);
+  got.forEach((w, i) => {
+    const region = boxesMask(objects.filter((o) => o.name === w.word).map((o) => o.box), width, height);
+    assert.equal(w.hits.layer4, pointingHit(region, width, height, points[i]));
+  });
+  tf.dispose([input, big]);
+  r.dispose();
+  assert.deepEqual(await wordPointing(captioner, image, objects.slice(2), caption), []);
 });
