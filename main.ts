@@ -1,17 +1,31 @@
 /**
  * retrace service entry point: configuration from the environment -> tfjs backend -> Hono app -> Deno.serve.
  * Environment: HOST (default 127.0.0.1), PORT (default 8000; 0 = any free port), RETRACE_BACKEND
- * (auto|webgpu|wasm|cpu, default auto). Prints one JSON line `{"listening": "http://host:port", ...}`.
+ * (auto|webgpu|wasm|cpu, default auto), RETRACE_WORKERS, RETRACE_MODELS_DIR, RETRACE_QUEUE, RETRACE_TIMEOUT_MS,
+ * RETRACE_MAX_PIXELS (lib/server_config.ts). Prints one JSON line `{"listening": "http://host:port", ...}`.
  */
 import { initBackend } from "./lib/runtime/backend.ts";
 import { serverConfig } from "./lib/server_config.ts";
 import { VERSION } from "./lib/version.ts";
 import { createApp } from "./routes/app.ts";
+import { scanModels } from "./lib/models/registry.ts";
+import { WorkerPool } from "./workers/pool.ts";
 
 async function main(): Promise<void> {
   const config = serverConfig();
   const backend = await initBackend(config.backend);
-  const app = createApp(backend);
+  const models = await scanModels(
+    config.modelsDir,
+    (dir, message) =>
+      console.error(JSON.stringify({ level: "warn", message: `skipped model ${dir}: ${message}` })),
+  );
+  const pool = new WorkerPool({
+    size: config.workers,
+    queueLimit: config.queueLimit,
+    timeoutMs: config.timeoutMs,
+    backend: backend.backend,
+  });
+  const app = createApp(backend, { models, pool, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs });
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
@@ -23,12 +37,14 @@ async function main(): Promise<void> {
           version: VERSION,
           backend: backend.backend,
           reason: backend.reason,
+          workers: config.workers,
+          models: [...models.keys()],
         }),
       );
     },
   }, app.fetch);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => server.shutdown().then(() => Deno.exit(0)));
+    Deno.addSignalListener(signal, () => server.shutdown().then(() => pool.close()).then(() => Deno.exit(0)));
   }
   await server.finished;
 }

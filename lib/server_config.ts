@@ -8,6 +8,16 @@ export interface ServerConfig {
   host: string;
   port: number;
   backend: BackendPreference;
+  /** RETRACE_WORKERS: explainer workers (default: the machine's cores). */
+  workers: number;
+  /** RETRACE_MODELS_DIR: where the model folders are (default "models"). */
+  modelsDir: string;
+  /** RETRACE_QUEUE: requests that may wait for a worker before 503 (default 16). */
+  queueLimit: number;
+  /** RETRACE_TIMEOUT_MS: per request (default 120000). */
+  timeoutMs: number;
+  /** RETRACE_MAX_PIXELS: largest decoded image, width x height (default 25 000 000). */
+  maxPixels: number;
 }
 
 export class ConfigError extends Error {
@@ -22,9 +32,23 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
       `PORT must be an integer in 0..65535 (0 = any free port), got ${JSON.stringify(portText)}`,
     );
   }
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const text = env.get(name);
+    if (text === undefined || text === "") return fallback;
+    const v = Number(text);
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new ConfigError(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
+    }
+    return v;
+  };
   return {
     host: env.get("HOST") || "127.0.0.1",
     port,
     backend: parseBackendPreference(env.get("RETRACE_BACKEND")),
+    workers: int("RETRACE_WORKERS", Math.max(1, navigator.hardwareConcurrency || 1), 1, 256),
+    modelsDir: env.get("RETRACE_MODELS_DIR") || "models",
+    queueLimit: int("RETRACE_QUEUE", 16, 0, 100_000),
+    timeoutMs: int("RETRACE_TIMEOUT_MS", 120_000, 100, 3_600_000),
+    maxPixels: int("RETRACE_MAX_PIXELS", 25_000_000, 1, 1_000_000_000),
   };
 }

@@ -8,8 +8,18 @@ import { VERSION } from "../lib/version.ts";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 function start(env: Record<string, string>) {
+  env = { RETRACE_WORKERS: "1", ...env };
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/tmp", MAIN],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write=/tmp",
+      "--allow-ffi",
+      "--allow-sys",
+      MAIN,
+    ],
     env: { ...env, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
@@ -84,7 +94,16 @@ Deno.test("bad configuration exits with a message naming the variable and the va
     ]] as const
   ) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/tmp", MAIN],
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write=/tmp",
+        "--allow-ffi",
+        "--allow-sys",
+        MAIN,
+      ],
       env: { ...env, NO_COLOR: "1" },
     }).output();
     assert.equal(out.code, 1);

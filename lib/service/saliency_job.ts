@@ -1,0 +1,196 @@
+/**
+ * One saliency request as the service runs it inside a worker (no HTTP here): decode the image, resolve the
+ * targets (indices, class names, the top-k predictions, or every label predicted present), run the method at all
+ * requested layers for all targets in ONE batched forward/backward pass (with meta-saliency: one step per target),
+ * optionally combine the layers, and return raw maps as Float32Arrays (transferable) with the predictions and
+ * timings. Bad requests are ServiceInputError (the route answers 4xx with its message); tensors are all freed.
+ */
+import { decodeImage, ImageDecodeError } from "../image/decode.ts";
+import { toInputTensor } from "../image/preprocess.ts";
+import type { LoadedModel } from "../models/load.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
+import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
+import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
+import { runProbed } from "../nets/probes.ts";
+import { computeSaliency } from "../saliency/saliency.ts";
+import { repeatForTargets } from "../saliency/seeds.ts";
+import { SaliencyInputError } from "../saliency/errors.ts";
+import { UnknownLayerError } from "../nets/errors.ts";
+
+export class ServiceInputError extends Error {
+  override name = "ServiceInputError";
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export type TargetSpec =
+  | { kind: "classes"; classes: (number | string)[] }
+  | { kind: "top-k"; k: number }
+  | { kind: "present"; threshold?: number };
+
+export interface SaliencyJob {
+  image: Uint8Array;
+  method: string;
+  /** "" or "input" = the input image. */
+  layers: string[];
+  targets: TargetSpec;
+  seed?: "pointing" | "one-hot";
+  meta?: { sign: MetaSign; eta: number };
+  combine?: { mode: CombineMode; weights: WeightScheme };
+  /** Largest accepted width x height of the decoded image. */
+  maxPixels: number;
+}
+
+export interface MapOut {
+  target: number;
+  layer: string;
+  /** [h, w] */
+  shape: [number, number];
+  data: Float32Array;
+}
+
+export interface SaliencyAnswer {
+  image: { width: number; height: number };
+  targets: { index: number; name: string }[];
+  predictions: { index: number; name: string; score: number }[];
+  maps: MapOut[];
+  timings: { decodeMs: number; forwardMs: number; saliencyMs: number };
+}
+
+function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Float32Array): number[] {
+  if (spec.kind === "classes") {
+    if (spec.classes.length === 0) {
+      throw new ServiceInputError("bad_target", "give at least one target class");
+    }
+    return spec.classes.map((c) => {
+      const k = typeof c === "number" ? c : classes.indexOf(c);
+      if (!Number.isInteger(k) || k < 0 || k >= classes.length) {
+        throw new ServiceInputError(
+          "unknown_class",
+          `unknown class ${JSON.stringify(c)}; valid are 0..${classes.length - 1} or ${classes.join(", ")}`,
+        );
+      }
+      return k;
+    });
+  }
+  const order = [...scores.keys()].sort((a, b) => scores[b] - scores[a] || a - b);
+  if (spec.kind === "top-k") {
+    if (!Number.isInteger(spec.k) || spec.k < 1 || spec.k > classes.length) {
+      throw new ServiceInputError("bad_target", `top-k needs 1 <= k <= ${classes.length}, got ${spec.k}`);
+    }
+    return order.slice(0, spec.k);
+  }
+  const threshold = spec.threshold ?? 0.5;
+  const present = order.filter((k) => scores[k] >= threshold);
+  return present.length ? present : order.slice(0, 1);
+}
+
+/** Runs one job on a loaded classifier. */
+export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Promise<SaliencyAnswer> {
+  const { manifest, net, weights } = model;
+  const t0 = performance.now();
+  let image;
+  try {
+    image = decodeImage(job.image, "the uploaded image");
+  } catch (e) {
+    throw new ServiceInputError("bad_image", (e as ImageDecodeError).message);
+  }
+  if (image.width * image.height > job.maxPixels) {
+    throw new ServiceInputError(
+      "image_too_large",
+      `the image is ${image.width}x${image.height} = ${
+        image.width * image.height
+      } pixels; the limit is ${job.maxPixels}`,
+    );
+  }
+  const layers = job.layers.map((l) => (l === "input" ? "" : l));
+  if (layers.length === 0) {
+    throw new ServiceInputError("bad_layer", 'give at least one layer ("input" = the image)');
+  }
+  try {
+    net.assertLayers(layers);
+  } catch (e) {
+    throw new ServiceInputError("unknown_layer", (e as UnknownLayerError).message);
+  }
+  const t1 = performance.now();
+  const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
+  try {
+    const probed = runProbed(net, weights, input);
+    const logits = await probed.output.data() as Float32Array;
+    probed.dispose();
+    const k = manifest.numClasses;
+    const scores = Float32Array.from(
+      logits.subarray(0, k),
+      (z) => manifest.multiLabel ? 1 / (1 + Math.exp(-z)) : z,
+    );
+    if (!manifest.multiLabel) {
+      const m = Math.max(...scores);
+      const e = scores.map((z) => Math.exp(z - m));
+      const s = e.reduce((a, b) => a + b, 0);
+      scores.forEach((_, i) => (scores[i] = e[i] / s));
+    }
+    const targets = resolveTargets(job.targets, manifest.classes, scores);
+    const t2 = performance.now();
+    const batch = repeatForTargets(input, targets);
+    const request = { method: job.method, layers, seed: { kind: job.seed ?? "pointing", targets } as const };
+    let result;
+    try {
+      result = job.meta
+        ? metaSaliency(net, weights, batch, request, job.meta)
+        : computeSaliency(net, weights, batch, request);
+    } catch (e) {
+      if (e instanceof SaliencyInputError || e instanceof UnknownLayerError) {
+        throw new ServiceInputError("bad_request", e.message);
+      }
+      throw e;
+    } finally {
+      batch.dispose();
+    }
+    try {
+      const maps: MapOut[] = [];
+      const emit = async (layer: string, m: Tensor) => {
+        const [, h, w] = m.shape as number[];
+        const data = await m.data() as Float32Array;
+        targets.forEach((t, i) =>
+          maps.push({ target: t, layer, shape: [h, w], data: data.slice(i * h * w, (i + 1) * h * w) })
+        );
+      };
+      for (const layer of layers) await emit(layer === "" ? "input" : layer, result.maps.get(layer)!);
+      if (job.combine) {
+        const deep = layers.filter((l) => l !== "");
+        if (deep.length === 0) {
+          throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
+        }
+        const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as
+          | CombineArch
+          | undefined;
+        const combined = combineLayers(deep.map((l) => result.maps.get(l)!), {
+          ...job.combine,
+          size: manifest.inputSize,
+          arch,
+          layers: deep,
+          table: manifest.layerWeights,
+        });
+        await emit(`${job.combine.mode}/${job.combine.weights}`, combined);
+        combined.dispose();
+      }
+      const t3 = performance.now();
+      return {
+        image: { width: image.width, height: image.height },
+        targets: targets.map((t) => ({ index: t, name: manifest.classes[t] })),
+        predictions: [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 5).map((i) => ({
+          index: i,
+          name: manifest.classes[i],
+          score: scores[i],
+        })),
+        maps,
+        timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: t3 - t2 },
+      };
+    } finally {
+      result.dispose();
+    }
+  } finally {
+    input.dispose();
+  }
+}

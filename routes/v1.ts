@@ -1,0 +1,266 @@
+/**
+ * The /v1 API (issue 7, first routes): GET /v1/models, GET /v1/methods, POST /v1/saliency (JSON with a base64
+ * image), validated with zod and described at /openapi.json. Tensor work happens in the worker pool; this file
+ * maps requests to jobs and errors to `{error: {code, message}}` with the right status.
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { ModelEntry } from "../lib/models/registry.ts";
+import { METHODS } from "../lib/saliency/methods.ts";
+import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
+import { buildNetwork } from "../lib/nets/network.ts";
+import type { SaliencyAnswer } from "../lib/service/saliency_job.ts";
+import {
+  PoolClosedError,
+  PoolFullError,
+  RequestTimeoutError,
+  WorkerCrashError,
+  type WorkerPool,
+} from "../workers/pool.ts";
+
+export interface V1Options {
+  models: Map<string, ModelEntry>;
+  pool: WorkerPool;
+  maxPixels: number;
+  timeoutMs: number;
+}
+
+const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("Error");
+
+const TargetsSchema = z.union([
+  z.object({ classes: z.array(z.union([z.number().int(), z.string()])).min(1).max(64) }),
+  z.object({ topK: z.number().int().min(1).max(64) }),
+  z.object({ present: z.literal(true), threshold: z.number().min(0).max(1).optional() }),
+]).openapi("Targets");
+
+const SaliencyRequestSchema = z.object({
+  image: z.string().min(1).describe("the image file (JPEG, PNG, WebP or GIF), base64"),
+  model: z.string().describe("a name from GET /v1/models"),
+  method: z.string().describe("a name from GET /v1/methods"),
+  layers: z.array(z.string()).min(1).max(16).describe('layer names; "input" = the image'),
+  targets: TargetsSchema.default({ topK: 1 }),
+  seed: z.enum(["pointing", "one-hot"]).default("pointing"),
+  meta: z.object({
+    sign: z.enum(["positive", "negative"]).default("positive"),
+    eta: z.number().min(0).max(1).default(1e-4),
+  })
+    .optional(),
+  combine: z.object({ mode: z.enum(COMBINE_MODES), weights: z.enum(WEIGHT_SCHEMES) }).optional(),
+}).openapi("SaliencyRequest");
+
+const MapSchema = z.object({
+  target: z.number(),
+  layer: z.string(),
+  shape: z.tuple([z.number(), z.number()]),
+  data: z.string().describe("little-endian Float32, row-major, base64"),
+});
+
+const SaliencyResponseSchema = z.object({
+  model: z.string(),
+  method: z.string(),
+  image: z.object({ width: z.number(), height: z.number() }),
+  targets: z.array(z.object({ index: z.number(), name: z.string() })),
+  predictions: z.array(z.object({ index: z.number(), name: z.string(), score: z.number() })),
+  maps: z.array(MapSchema),
+  timings: z.record(z.string(), z.number()),
+}).openapi("SaliencyResponse");
+
+const errors = {
+  400: { description: "bad request", content: { "application/json": { schema: ErrorSchema } } },
+  404: { description: "unknown model", content: { "application/json": { schema: ErrorSchema } } },
+  413: { description: "image too large", content: { "application/json": { schema: ErrorSchema } } },
+  503: {
+    description: "busy; retry after the Retry-After seconds",
+    content: { "application/json": { schema: ErrorSchema } },
+  },
+};
+
+function base64ToBytes(text: string): Uint8Array | null {
+  try {
+    const bin = atob(text.replace(/^data:[^,]*,/, ""));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function v1Routes(options: V1Options): OpenAPIHono {
+  const app = new OpenAPIHono({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issues = result.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join(
+          "; ",
+        );
+        return c.json({ error: { code: "invalid_request", message: issues } }, 400);
+      }
+    },
+  });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/models",
+      responses: {
+        200: {
+          description: "the models this instance serves",
+          content: { "application/json": { schema: z.any() } },
+        },
+      },
+    }),
+    (c) =>
+      c.json({
+        models: [...options.models.values()].map((m) => ({
+          name: m.name,
+          kind: m.kind,
+          arch: m.manifest.arch,
+          width: m.manifest.width,
+          classes: m.manifest.classes,
+          inputSize: m.manifest.inputSize,
+          probeLayers: m.manifest.probeLayers,
+          layers: buildNetwork({
+            arch: m.manifest.arch,
+            width: m.manifest.width,
+            numClasses: m.manifest.numClasses,
+            head: m.manifest.head,
+            inputSize: m.manifest.inputSize,
+          }).layerNames.map((l) => (l === "" ? "input" : l)),
+          metrics: m.manifest.metrics ?? null,
+        })),
+      }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/methods",
+      responses: {
+        200: { description: "the saliency methods", content: { "application/json": { schema: z.any() } } },
+      },
+    }),
+    (c) =>
+      c.json({
+        methods: METHODS.map((m) => ({
+          name: m.name,
+          description: m.description,
+          rules: m.rules,
+          extract: m.extract,
+          aggregate: m.aggregate,
+          layers: m.extract === "conv-exact" ? "conv modules only" : 'any layer, "input" included',
+        })),
+        combine: { modes: COMBINE_MODES, weights: WEIGHT_SCHEMES },
+      }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/saliency",
+      request: {
+        body: { content: { "application/json": { schema: SaliencyRequestSchema } }, required: true },
+      },
+      responses: {
+        200: {
+          description: "maps per target and layer",
+          content: { "application/json": { schema: SaliencyResponseSchema } },
+        },
+        ...errors,
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const entry = options.models.get(body.model);
+      if (!entry || entry.kind !== "classifier") {
+        const names = [...options.models.values()].filter((m) => m.kind === "classifier").map((m) => m.name);
+        return c.json({
+          error: {
+            code: "unknown_model",
+            message: `no classifier ${JSON.stringify(body.model)}; available: ${names.join(", ")}`,
+          },
+        }, 404);
+      }
+      if (!METHODS.some((m) => m.name === body.method)) {
+        return c.json({
+          error: {
+            code: "unknown_method",
+            message: `unknown method ${JSON.stringify(body.method)}; valid: ${
+              METHODS.map((m) => m.name).join(", ")
+            }`,
+          },
+        }, 400);
+      }
+      const image = base64ToBytes(body.image);
+      if (!image) return c.json({ error: { code: "bad_image", message: "image is not valid base64" } }, 400);
+      const t = body.targets;
+      const targets = "classes" in t
+        ? { kind: "classes" as const, classes: t.classes }
+        : "topK" in t
+        ? { kind: "top-k" as const, k: t.topK }
+        : { kind: "present" as const, threshold: t.threshold };
+      const job = {
+        image,
+        method: body.method,
+        layers: body.layers,
+        targets,
+        seed: body.seed,
+        meta: body.meta,
+        combine: body.combine,
+        maxPixels: options.maxPixels,
+      };
+      let answer: SaliencyAnswer | { error: { code: string; message: string } };
+      try {
+        answer = await options.pool.run(
+          (api) =>
+            api.saliency(entry.dir, job) as Promise<
+              SaliencyAnswer | { error: { code: string; message: string } }
+            >,
+          { signal: c.req.raw.signal },
+        );
+      } catch (e) {
+        if (e instanceof PoolFullError || e instanceof PoolClosedError) {
+          c.header("Retry-After", "2");
+          return c.json({ error: { code: "busy", message: e.message } }, 503);
+        }
+        if (e instanceof RequestTimeoutError) {
+          return c.json({ error: { code: "timeout", message: e.message } }, 504 as 503);
+        }
+        if (e instanceof WorkerCrashError) {
+          return c.json(
+            { error: { code: "worker_crashed", message: `${e.message}; retry the request` } },
+            500 as 503,
+          );
+        }
+        throw e;
+      }
+      if ("error" in answer) {
+        const status = answer.error.code === "image_too_large"
+          ? 413
+          : answer.error.code === "internal"
+          ? 500
+          : 400;
+        return c.json({ error: answer.error }, status as 400);
+      }
+      return c.json({
+        model: entry.name,
+        method: body.method,
+        image: answer.image,
+        targets: answer.targets,
+        predictions: answer.predictions,
+        maps: answer.maps.map((m) => ({
+          target: m.target,
+          layer: m.layer,
+          shape: m.shape,
+          data: bytesToBase64(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
+        })),
+        timings: answer.timings,
+      }, 200);
+    },
+  );
+
+  app.doc("/openapi.json", { openapi: "3.0.0", info: { title: "retrace", version: "0.1.0" } });
+  return app;
+}

@@ -1,0 +1,200 @@
+/**
+ * The /v1 API on a real server process (one wasm worker, the shipped models): models, methods, OpenAPI, a
+ * saliency request whose maps come back as base64 Float32 of the right shapes, and every kind of bad input
+ * answered with its documented status and a message that says what to fix.
+ */
+import assert from "node:assert/strict";
+import { syntheticTest } from "./helpers/synthetic_gate.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+async function startServer(env: Record<string, string>): Promise<{ base: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write=/tmp",
+      "--allow-ffi",
+      "--allow-sys",
+      MAIN,
+    ],
+    env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited: ${text}`);
+    text += value;
+    const line = text.split("\n").find((l) => l.includes('"listening"'));
+    if (line) {
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+      return { base: JSON.parse(line).listening, child };
+    }
+  }
+}
+
+async function pngBase64(width: number, height: number): Promise<string> {
+  const { createCanvas } = await import("@napi-rs/canvas");
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#406080";
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = "#e0c020";
+  ctx.beginPath();
+  ctx.arc(width * 0.7, height * 0.3, Math.min(width, height) / 6, 0, 2 * Math.PI);
+  ctx.fill();
+  return canvas.toBuffer("image/png").toString("base64");
+}
+
+syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", async (t) => {
+  const { base, child } = await startServer({ RETRACE_MAX_PIXELS: "200000" });
+  const post = (body: unknown) =>
+    fetch(`${base}/v1/saliency`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  try {
+    const image = await pngBase64(300, 200);
+    await t.step("GET /v1/models, /v1/methods, /openapi.json", async () => {
+      const models = await (await fetch(`${base}/v1/models`)).json();
+      const r50 = models.models.find((m: { name: string }) => m.name === "resnet50_synthetic");
+      assert.ok(r50, JSON.stringify(models).slice(0, 200));
+      assert.ok(r50.layers.includes("layer4") && r50.layers.includes("input"));
+      const methods = await (await fetch(`${base}/v1/methods`)).json();
+      assert.ok(methods.methods.some((m: { name: string }) => m.name === "selective-normgrad"));
+      const spec = await (await fetch(`${base}/openapi.json`)).json();
+      assert.ok(spec.paths["/v1/saliency"].post);
+    });
+    await t.step("maps for the top-2 classes at two layers plus their combination", async () => {
+      const res = await post({
+        image,
+        model: "resnet50_synthetic",
+        method: "grad-cam",
+        layers: ["layer3", "layer4"],
+        targets: { topK: 2 },
+        combine: { mode: "product", weights: "linear" },
+      });
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.deepEqual(body.image, { width: 300, height: 200 });
+      assert.equal(body.targets.length, 2);
+      assert.deepEqual(
+        body.targets.map((t: { index: number }) => t.index),
+        body.predictions.slice(0, 2).map((p: { index: number }) => p.index),
+      );
+      assert.equal(body.maps.length, 6);
+      for (const m of body.maps) {
+        const bytes = Uint8Array.from(atob(m.data), (ch) => ch.charCodeAt(0));
+        assert.equal(bytes.length, 4 * m.shape[0] * m.shape[1]);
+        const values = new Float32Array(bytes.buffer);
+        assert.ok(values.every(Number.isFinite));
+        if (m.layer === "layer4") assert.deepEqual(m.shape, [7, 7]);
+        if (m.layer === "product/linear") assert.deepEqual(m.shape, [224, 224]);
+      }
+    });
+    await t.step("targets by class name", async () => {
+      const res = await post({
+        image,
+        model: "resnet50_synthetic",
+        method: "gradient",
+        layers: ["input"],
+        targets: { classes: ["ring", 3] },
+      });
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.deepEqual(body.targets.map((t: { name: string }) => t.name), ["ring", "star"]);
+    });
+    await t.step("bad input: status and a message that says what to fix", async () => {
+      const cases: [unknown, number, string, RegExp][] = [
+        [
+          { image, model: "nope", method: "gradient", layers: ["layer4"] },
+          404,
+          "unknown_model",
+          /available: .*resnet50_synthetic/,
+        ],
+        [
+          { image, model: "resnet50_synthetic", method: "magic", layers: ["layer4"] },
+          400,
+          "unknown_method",
+          /valid: gradient/,
+        ],
+        [
+          { image, model: "resnet50_synthetic", method: "gradient", layers: ["layer9"] },
+          400,
+          "unknown_layer",
+          /layer9/,
+        ],
+        [
+          {
+            image,
+            model: "resnet50_synthetic",
+            method: "gradient",
+            layers: ["layer4"],
+            targets: { classes: ["zebra"] },
+          },
+          400,
+          "unknown_class",
+          /zebra.*circle/,
+        ],
+        [
+          {
+            image: btoa("not an image"),
+            model: "resnet50_synthetic",
+            method: "gradient",
+            layers: ["layer4"],
+          },
+          400,
+          "bad_image",
+          /JPEG, PNG/,
+        ],
+        [
+          { model: "resnet50_synthetic", method: "gradient", layers: ["layer4"] },
+          400,
+          "invalid_request",
+          /image/,
+        ],
+        [
+          { image, model: "resnet50_synthetic", method: "gradient", layers: [] },
+          400,
+          "invalid_request",
+          /layers/,
+        ],
+        [
+          {
+            image: await pngBase64(600, 600),
+            model: "resnet50_synthetic",
+            method: "gradient",
+            layers: ["layer4"],
+          },
+          413,
+          "image_too_large",
+          /360000 pixels; the limit is 200000/,
+        ],
+      ];
+      for (const [body, status, code, message] of cases) {
+        const res = await post(body);
+        const json = await res.json();
+        assert.equal(res.status, status, JSON.stringify(json));
+        assert.equal(json.error.code, code);
+        assert.match(json.error.message, message);
+      }
+      const notJson = await fetch(`${base}/v1/saliency`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{",
+      });
+      assert.equal(notJson.status, 400);
+      assert.equal((await notJson.json()).error.code, "invalid_request");
+    });
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+});

@@ -1,0 +1,66 @@
+/**
+ * A module worker owning one tfjs runtime and the models it has loaded (lazily, on first use), exposed through
+ * comlink to workers/pool.ts. Maps leave it as transferred ArrayBuffers. Errors cross as plain
+ * {code, message} objects thrown by comlink (ServiceInputError keeps its code).
+ */
+import * as Comlink from "comlink";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
+import { tf } from "../lib/runtime/tf.ts";
+import { type LoadedModel, loadModel } from "../lib/models/load.ts";
+import {
+  runSaliencyJob,
+  type SaliencyAnswer,
+  type SaliencyJob,
+  ServiceInputError,
+} from "../lib/service/saliency_job.ts";
+
+const models = new Map<string, Promise<LoadedModel>>();
+let backend = "";
+
+export interface WorkerError {
+  code: string;
+  message: string;
+}
+
+function toWorkerError(e: unknown): WorkerError {
+  if (e instanceof ServiceInputError) return { code: e.code, message: e.message };
+  return { code: "internal", message: (e as Error)?.message ?? String(e) };
+}
+
+const api = {
+  async init(preference: string): Promise<string> {
+    const info = await initBackend(parseBackendPreference(preference));
+    backend = info.backend;
+    return backend;
+  },
+
+  async saliency(dir: string, job: SaliencyJob): Promise<SaliencyAnswer | { error: WorkerError }> {
+    try {
+      if (!models.has(dir)) models.set(dir, loadModel(dir));
+      const answer = await runSaliencyJob(await models.get(dir)!, job);
+      return Comlink.transfer(answer, answer.maps.map((m) => m.data.buffer as ArrayBuffer));
+    } catch (e) {
+      return { error: toWorkerError(e) };
+    }
+  },
+
+  tensors(): number {
+    return tf.memory().numTensors;
+  },
+
+  /** For tests of the pool: die the way a crashed worker does (an uncaught error). */
+  crash(): void {
+    setTimeout(() => {
+      throw new Error("deliberate worker crash");
+    }, 0);
+  },
+
+  /** For tests of the pool: never answer (a hung computation). */
+  hang(): Promise<never> {
+    return new Promise(() => {});
+  },
+};
+
+export type ExplainerApi = typeof api;
+void backend;
+Comlink.expose(api);
