@@ -25,7 +25,12 @@ async function main(): Promise<void> {
     timeoutMs: config.timeoutMs,
     backend: backend.backend,
   });
-  const app = createApp(backend, { models, pool, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs });
+  const app = createApp(backend, {
+    v1: { models, pool, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs },
+    apiKey: config.apiKey,
+    corsOrigin: config.corsOrigin,
+    maxBodyBytes: config.maxBodyBytes,
+  });
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,

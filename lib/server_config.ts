@@ -18,6 +18,12 @@ export interface ServerConfig {
   timeoutMs: number;
   /** RETRACE_MAX_PIXELS: largest decoded image, width x height (default 25 000 000). */
   maxPixels: number;
+  /** RETRACE_MAX_BODY: largest request body in bytes (default 32 MiB). */
+  maxBodyBytes: number;
+  /** RETRACE_API_KEY: when set, /v1 requires `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** RETRACE_CORS_ORIGIN: when set, CORS is allowed for that origin ("*" for any); off by default. */
+  corsOrigin?: string;
 }
 
 export class ConfigError extends Error {
@@ -50,5 +56,8 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     queueLimit: int("RETRACE_QUEUE", 16, 0, 100_000),
     timeoutMs: int("RETRACE_TIMEOUT_MS", 120_000, 100, 3_600_000),
     maxPixels: int("RETRACE_MAX_PIXELS", 25_000_000, 1, 1_000_000_000),
+    maxBodyBytes: int("RETRACE_MAX_BODY", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    apiKey: env.get("RETRACE_API_KEY") || undefined,
+    corsOrigin: env.get("RETRACE_CORS_ORIGIN") || undefined,
   };
 }

@@ -198,3 +198,44 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
     await child.status;
   }
 });
+
+syntheticTest("bearer token, body limit, request ids and /metrics", async () => {
+  const { base, child } = await startServer({ RETRACE_API_KEY: "s3cret", RETRACE_MAX_BODY: "4096" });
+  try {
+    const noKey = await fetch(`${base}/v1/models`);
+    assert.equal(noKey.status, 401);
+    assert.match((await noKey.json()).error.message, /Authorization: Bearer/);
+    const wrong = await fetch(`${base}/v1/models`, { headers: { authorization: "Bearer nope" } });
+    assert.equal(wrong.status, 401);
+    await wrong.body?.cancel();
+    const ok = await fetch(`${base}/v1/models`, {
+      headers: { authorization: "Bearer s3cret", "x-request-id": "abc-123" },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get("x-request-id"), "abc-123");
+    await ok.body?.cancel();
+    assert.equal((await fetch(`${base}/healthz`)).status, 200, "health needs no key");
+    const big = await fetch(`${base}/v1/saliency`, {
+      method: "POST",
+      headers: { authorization: "Bearer s3cret", "content-type": "application/json" },
+      body: JSON.stringify({
+        image: "A".repeat(10_000),
+        model: "resnet50_synthetic",
+        method: "gradient",
+        layers: ["layer4"],
+      }),
+    });
+    assert.equal(big.status, 413);
+    assert.equal((await big.json()).error.code, "body_too_large");
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /retrace_requests_total\{route="\/v1\/models",method="GET",status="200"\} 1/);
+    assert.match(metrics, /retrace_requests_total\{route="\/v1\/\*",method="GET",status="401"\} 2/);
+    assert.match(metrics, /retrace_request_seconds_bucket\{route="\/v1\/models",method="GET",le="\+Inf"\} 1/);
+    assert.match(metrics, /retrace_workers 1\n/);
+    assert.match(metrics, /retrace_worker_restarts_total 0/);
+    assert.match(metrics, /retrace_worker_live_tensors\{worker="0"\} \d+/);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+});

@@ -187,6 +187,18 @@ export class WorkerPool {
     this.slots = [];
   }
 
+  /** Live tensor counts of the workers that are idle now (busy ones are not interrupted). */
+  async idleTensorCounts(): Promise<{ id: number; tensors: number }[]> {
+    const idle = this.slots.filter((s) => !s.busy);
+    const counts = await Promise.all(idle.map((s) =>
+      Promise.race([
+        s.ready.then(() => s.api.tensors()),
+        new Promise<number>((r) => setTimeout(() => r(NaN), 1000)),
+      ]).catch(() => NaN)
+    ));
+    return idle.map((s, i) => ({ id: s.id, tensors: counts[i] })).filter((x) => Number.isFinite(x.tensors));
+  }
+
   /** Test hook: the worker ids (to see replacements). */
   workerIds(): number[] {
     return this.slots.map((s) => s.id);
