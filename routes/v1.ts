@@ -4,6 +4,9 @@
  * maps requests to jobs and errors to `{error: {code, message}}` with the right status.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { decodeImage } from "../lib/image/decode.ts";
+import { overlayPng } from "../lib/image/overlay.ts";
 import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
@@ -45,7 +48,38 @@ const SaliencyRequestSchema = z.object({
   })
     .optional(),
   combine: z.object({ mode: z.enum(COMBINE_MODES), weights: z.enum(WEIGHT_SCHEMES) }).optional(),
+  overlay: z.object({
+    alpha: z.number().min(0).max(1).default(0.5),
+    map: z.number().int().min(0).default(0).describe("which map (index into maps) to draw"),
+  }).default({ alpha: 0.5, map: 0 }).describe("with Accept: image/png, the PNG heatmap overlay drawn"),
 }).openapi("SaliencyRequest");
+
+const OptionsSchema = SaliencyRequestSchema.omit({ image: true });
+type SaliencyOptions = z.infer<typeof OptionsSchema>;
+
+const IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "application/octet-stream"];
+
+/** Flat string fields (form fields or query parameters) -> the JSON request's shape (validated afterwards). */
+function fieldsToOptions(f: Record<string, string>): Record<string, unknown> {
+  const list = (v: string) => v.split(",").map((x) => x.trim()).filter(Boolean);
+  const num = (v: string | undefined) => (v === undefined || v === "" ? undefined : Number(v));
+  const out: Record<string, unknown> = {
+    model: f.model,
+    method: f.method,
+    layers: f.layers ? list(f.layers) : undefined,
+  };
+  if (f.classes) out.targets = { classes: list(f.classes).map((c) => (/^\d+$/.test(c) ? Number(c) : c)) };
+  else if (f.topK) out.targets = { topK: num(f.topK) };
+  else if (f.present) out.targets = { present: true, threshold: num(f.threshold) };
+  if (f.seed) out.seed = f.seed;
+  if (f.meta) out.meta = { sign: f.meta, eta: num(f.metaEta) };
+  if (f.combine) {
+    const [mode, weights] = f.combine.split(":");
+    out.combine = { mode, weights };
+  }
+  if (f.alpha || f.map) out.overlay = { alpha: num(f.alpha) ?? 0.5, map: num(f.map) ?? 0 };
+  return out;
+}
 
 const MapSchema = z.object({
   target: z.number(),
@@ -87,6 +121,110 @@ function bytesToBase64(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
+}
+
+async function answerSaliency(c: Context, options: V1Options, body: SaliencyOptions, image: Uint8Array) {
+  const entry = options.models.get(body.model);
+  if (!entry || entry.kind !== "classifier") {
+    const names = [...options.models.values()].filter((m) => m.kind === "classifier").map((m) => m.name);
+    return c.json({
+      error: {
+        code: "unknown_model",
+        message: `no classifier ${JSON.stringify(body.model)}; available: ${names.join(", ")}`,
+      },
+    }, 404);
+  }
+  if (!METHODS.some((m) => m.name === body.method)) {
+    return c.json({
+      error: {
+        code: "unknown_method",
+        message: `unknown method ${JSON.stringify(body.method)}; valid: ${
+          METHODS.map((m) => m.name).join(", ")
+        }`,
+      },
+    }, 400);
+  }
+  const t = body.targets;
+  const targets = "classes" in t
+    ? { kind: "classes" as const, classes: t.classes }
+    : "topK" in t
+    ? { kind: "top-k" as const, k: t.topK }
+    : { kind: "present" as const, threshold: t.threshold };
+  const png = (c.req.header("accept") ?? "").includes("image/png");
+  const job = {
+    image,
+    resize: png ? "image" as const : "none" as const,
+    method: body.method,
+    layers: body.layers,
+    targets,
+    seed: body.seed,
+    meta: body.meta,
+    combine: body.combine,
+    maxPixels: options.maxPixels,
+  };
+  let answer: SaliencyAnswer | { error: { code: string; message: string } };
+  try {
+    answer = await options.pool.run(
+      (api) =>
+        api.saliency(entry.dir, job) as Promise<
+          SaliencyAnswer | { error: { code: string; message: string } }
+        >,
+      { signal: c.req.raw.signal },
+    );
+  } catch (e) {
+    if (e instanceof PoolFullError || e instanceof PoolClosedError) {
+      c.header("Retry-After", "2");
+      return c.json({ error: { code: "busy", message: e.message } }, 503);
+    }
+    if (e instanceof RequestTimeoutError) {
+      return c.json({ error: { code: "timeout", message: e.message } }, 504 as 503);
+    }
+    if (e instanceof WorkerCrashError) {
+      return c.json(
+        { error: { code: "worker_crashed", message: `${e.message}; retry the request` } },
+        500 as 503,
+      );
+    }
+    throw e;
+  }
+  if ("error" in answer) {
+    const status = answer.error.code === "image_too_large"
+      ? 413
+      : answer.error.code === "internal"
+      ? 500
+      : 400;
+    return c.json({ error: answer.error }, status as 400);
+  }
+  if (png) {
+    const m = answer.maps[body.overlay.map];
+    if (!m) {
+      return c.json({
+        error: {
+          code: "bad_overlay",
+          message: `overlay.map ${body.overlay.map} but only ${answer.maps.length} maps were made`,
+        },
+      }, 400);
+    }
+    const bytes = overlayPng(decodeImage(image), m.data, body.overlay.alpha);
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": "image/png",
+      "x-retrace-map": `${m.layer} target=${m.target}`,
+    });
+  }
+  return c.json({
+    model: entry.name,
+    method: body.method,
+    image: answer.image,
+    targets: answer.targets,
+    predictions: answer.predictions,
+    maps: answer.maps.map((m) => ({
+      target: m.target,
+      layer: m.layer,
+      shape: m.shape,
+      data: bytesToBase64(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
+    })),
+    timings: answer.timings,
+  }, 200);
 }
 
 export function v1Routes(options: V1Options): OpenAPIHono {
@@ -156,6 +294,48 @@ export function v1Routes(options: V1Options): OpenAPIHono {
       }),
   );
 
+  // multipart/form-data (an "image" file plus fields) and raw image bytes (options in the query string)
+  app.post("/v1/saliency", async (c, next) => {
+    const type = (c.req.header("content-type") ?? "").toLowerCase();
+    if (type.startsWith("application/json")) return next();
+    let image: Uint8Array;
+    let fields: Record<string, string>;
+    if (type.startsWith("multipart/form-data")) {
+      const form = await c.req.formData();
+      const file = form.get("image");
+      if (!(file instanceof File)) {
+        return c.json({
+          error: { code: "invalid_request", message: 'multipart requests need an "image" file field' },
+        }, 400);
+      }
+      image = new Uint8Array(await file.arrayBuffer());
+      fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === "string")) as Record<
+        string,
+        string
+      >;
+    } else if (IMAGE_TYPES.some((t) => type.startsWith(t))) {
+      image = new Uint8Array(await c.req.arrayBuffer());
+      fields = Object.fromEntries(new URL(c.req.url).searchParams);
+    } else {
+      return c.json({
+        error: {
+          code: "unsupported_media_type",
+          message:
+            `content-type ${JSON.stringify(type)} is not accepted; send application/json (base64 image), ` +
+            `multipart/form-data (an "image" file) or the image itself as ${IMAGE_TYPES.join(", ")}`,
+        },
+      }, 415);
+    }
+    const parsed = OptionsSchema.safeParse(fieldsToOptions(fields));
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join(
+        "; ",
+      );
+      return c.json({ error: { code: "invalid_request", message: issues } }, 400);
+    }
+    return answerSaliency(c, options, parsed.data, image);
+  });
+
   app.openapi(
     createRoute({
       method: "post",
@@ -171,93 +351,11 @@ export function v1Routes(options: V1Options): OpenAPIHono {
         ...errors,
       },
     }),
-    async (c) => {
+    (c) => {
       const body = c.req.valid("json");
-      const entry = options.models.get(body.model);
-      if (!entry || entry.kind !== "classifier") {
-        const names = [...options.models.values()].filter((m) => m.kind === "classifier").map((m) => m.name);
-        return c.json({
-          error: {
-            code: "unknown_model",
-            message: `no classifier ${JSON.stringify(body.model)}; available: ${names.join(", ")}`,
-          },
-        }, 404);
-      }
-      if (!METHODS.some((m) => m.name === body.method)) {
-        return c.json({
-          error: {
-            code: "unknown_method",
-            message: `unknown method ${JSON.stringify(body.method)}; valid: ${
-              METHODS.map((m) => m.name).join(", ")
-            }`,
-          },
-        }, 400);
-      }
       const image = base64ToBytes(body.image);
       if (!image) return c.json({ error: { code: "bad_image", message: "image is not valid base64" } }, 400);
-      const t = body.targets;
-      const targets = "classes" in t
-        ? { kind: "classes" as const, classes: t.classes }
-        : "topK" in t
-        ? { kind: "top-k" as const, k: t.topK }
-        : { kind: "present" as const, threshold: t.threshold };
-      const job = {
-        image,
-        method: body.method,
-        layers: body.layers,
-        targets,
-        seed: body.seed,
-        meta: body.meta,
-        combine: body.combine,
-        maxPixels: options.maxPixels,
-      };
-      let answer: SaliencyAnswer | { error: { code: string; message: string } };
-      try {
-        answer = await options.pool.run(
-          (api) =>
-            api.saliency(entry.dir, job) as Promise<
-              SaliencyAnswer | { error: { code: string; message: string } }
-            >,
-          { signal: c.req.raw.signal },
-        );
-      } catch (e) {
-        if (e instanceof PoolFullError || e instanceof PoolClosedError) {
-          c.header("Retry-After", "2");
-          return c.json({ error: { code: "busy", message: e.message } }, 503);
-        }
-        if (e instanceof RequestTimeoutError) {
-          return c.json({ error: { code: "timeout", message: e.message } }, 504 as 503);
-        }
-        if (e instanceof WorkerCrashError) {
-          return c.json(
-            { error: { code: "worker_crashed", message: `${e.message}; retry the request` } },
-            500 as 503,
-          );
-        }
-        throw e;
-      }
-      if ("error" in answer) {
-        const status = answer.error.code === "image_too_large"
-          ? 413
-          : answer.error.code === "internal"
-          ? 500
-          : 400;
-        return c.json({ error: answer.error }, status as 400);
-      }
-      return c.json({
-        model: entry.name,
-        method: body.method,
-        image: answer.image,
-        targets: answer.targets,
-        predictions: answer.predictions,
-        maps: answer.maps.map((m) => ({
-          target: m.target,
-          layer: m.layer,
-          shape: m.shape,
-          data: bytesToBase64(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
-        })),
-        timings: answer.timings,
-      }, 200);
+      return answerSaliency(c, options, body, image) as never;
     },
   );
 

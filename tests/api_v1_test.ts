@@ -111,6 +111,55 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       const body = await res.json();
       assert.deepEqual(body.targets.map((t: { name: string }) => t.name), ["ring", "star"]);
     });
+    await t.step("raw image bytes with query options, multipart, and a PNG overlay", async () => {
+      const bytes = Uint8Array.from(atob(image), (ch) => ch.charCodeAt(0));
+      const raw = await fetch(
+        `${base}/v1/saliency?model=resnet50_synthetic&method=linear-approx&layers=layer4&classes=ring`,
+        { method: "POST", headers: { "content-type": "image/png" }, body: bytes },
+      );
+      assert.equal(raw.status, 200);
+      const rawBody = await raw.json();
+      assert.deepEqual(rawBody.targets.map((t: { name: string }) => t.name), ["ring"]);
+      const form = new FormData();
+      form.append("image", new Blob([bytes], { type: "image/png" }), "x.png");
+      form.append("model", "resnet50_synthetic");
+      form.append("method", "linear-approx");
+      form.append("layers", "layer4");
+      form.append("classes", "ring");
+      const multi = await fetch(`${base}/v1/saliency`, { method: "POST", body: form });
+      assert.equal(multi.status, 200);
+      const multiBody = await multi.json();
+      assert.equal(multiBody.maps[0].data, rawBody.maps[0].data, "same map whichever way the image came");
+      const overlay = await fetch(`${base}/v1/saliency`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "image/png" },
+        body: JSON.stringify({
+          image,
+          model: "resnet50_synthetic",
+          method: "grad-cam",
+          layers: ["layer4"],
+          overlay: { alpha: 0.7 },
+        }),
+      });
+      assert.equal(overlay.status, 200);
+      assert.equal(overlay.headers.get("content-type"), "image/png");
+      const png = new Uint8Array(await overlay.arrayBuffer());
+      const { decodeImage } = await import("../lib/image/decode.ts");
+      const decoded = decodeImage(png);
+      assert.deepEqual([decoded.width, decoded.height], [300, 200]);
+      const wrongType = await fetch(`${base}/v1/saliency`, {
+        method: "POST",
+        headers: { "content-type": "text/plain" },
+        body: "hi",
+      });
+      assert.equal(wrongType.status, 415);
+      assert.match((await wrongType.json()).error.message, /multipart\/form-data/);
+      const noImage = new FormData();
+      noImage.append("model", "resnet50_synthetic");
+      const missing = await fetch(`${base}/v1/saliency`, { method: "POST", body: noImage });
+      assert.equal(missing.status, 400);
+      assert.match((await missing.json()).error.message, /"image" file/);
+    });
     await t.step("bad input: status and a message that says what to fix", async () => {
       const cases: [unknown, number, string, RegExp][] = [
         [

@@ -16,6 +16,7 @@ import { computeSaliency } from "../saliency/saliency.ts";
 import { repeatForTargets } from "../saliency/seeds.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
+import { resizeMap } from "../saliency/postprocess.ts";
 
 export class ServiceInputError extends Error {
   override name = "ServiceInputError";
@@ -40,6 +41,8 @@ export interface SaliencyJob {
   combine?: { mode: CombineMode; weights: WeightScheme };
   /** Largest accepted width x height of the decoded image. */
   maxPixels: number;
+  /** "image": every map resized (bilinear, align_corners=false) to the image's own size; default raw. */
+  resize?: "none" | "image";
 }
 
 export interface MapOut {
@@ -149,9 +152,11 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
     }
     try {
       const maps: MapOut[] = [];
-      const emit = async (layer: string, m: Tensor) => {
+      const emit = async (layer: string, raw: Tensor) => {
+        const m = job.resize === "image" ? resizeMap(raw, [image.height, image.width]) : raw;
         const [, h, w] = m.shape as number[];
         const data = await m.data() as Float32Array;
+        if (m !== raw) m.dispose();
         targets.forEach((t, i) =>
           maps.push({ target: t, layer, shape: [h, w], data: data.slice(i * h * w, (i + 1) * h * w) })
         );
