@@ -11,7 +11,8 @@ import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
-import type { SaliencyAnswer } from "../lib/service/saliency_job.ts";
+import type { MapOut, SaliencyAnswer } from "../lib/service/saliency_job.ts";
+import type { CaptionAnswer } from "../lib/service/caption_job.ts";
 import {
   PoolClosedError,
   PoolFullError,
@@ -53,6 +54,18 @@ const SaliencyRequestSchema = z.object({
     map: z.number().int().min(0).default(0).describe("which map (index into maps) to draw"),
   }).default({ alpha: 0.5, map: 0 }).describe("with Accept: image/png, the PNG heatmap overlay drawn"),
 }).openapi("SaliencyRequest");
+
+const CaptionRequestSchema = z.object({
+  image: z.string().min(1).describe("the image file, base64"),
+  model: z.string().describe("a captioner from GET /v1/models"),
+  caption: z.string().min(1).max(500).optional().describe("explain this caption instead of generating one"),
+  beamSize: z.number().int().min(1).max(10).default(1).describe("1 = greedy"),
+  method: z.string().default("selective-normgrad"),
+  layers: z.array(z.string()).max(8).default([]).describe("default layer3.0, layer4.0, layer4"),
+  words: z.boolean().default(true).describe("also one combined map per word"),
+}).openapi("CaptionRequest");
+const CaptionOptionsSchema = CaptionRequestSchema.omit({ image: true });
+type CaptionOptions = z.infer<typeof CaptionOptionsSchema>;
 
 const OptionsSchema = SaliencyRequestSchema.omit({ image: true });
 type SaliencyOptions = z.infer<typeof OptionsSchema>;
@@ -123,6 +136,106 @@ function bytesToBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
+/** A non-JSON request's image and flat fields (multipart form or raw bytes + query); "json" to pass it on. */
+async function readImageRequest(
+  c: Context,
+): Promise<"json" | Response | { image: Uint8Array; fields: Record<string, string> }> {
+  const type = (c.req.header("content-type") ?? "").toLowerCase();
+  if (type.startsWith("application/json")) return "json";
+  if (type.startsWith("multipart/form-data")) {
+    const form = await c.req.formData();
+    const file = form.get("image");
+    if (!(file instanceof File)) {
+      return c.json({
+        error: { code: "invalid_request", message: 'multipart requests need an "image" file field' },
+      }, 400);
+    }
+    const fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === "string")) as Record<
+      string,
+      string
+    >;
+    return { image: new Uint8Array(await file.arrayBuffer()), fields };
+  }
+  if (IMAGE_TYPES.some((t) => type.startsWith(t))) {
+    return {
+      image: new Uint8Array(await c.req.arrayBuffer()),
+      fields: Object.fromEntries(new URL(c.req.url).searchParams),
+    };
+  }
+  return c.json({
+    error: {
+      code: "unsupported_media_type",
+      message:
+        `content-type ${JSON.stringify(type)} is not accepted; send application/json (base64 image), ` +
+        `multipart/form-data (an "image" file) or the image itself as ${IMAGE_TYPES.join(", ")}`,
+    },
+  }, 415);
+}
+
+function mapsJson(maps: MapOut[]) {
+  return maps.map((m) => ({
+    target: m.target,
+    layer: m.layer,
+    shape: m.shape,
+    data: bytesToBase64(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
+  }));
+}
+
+/** Pool failures -> HTTP (503 + Retry-After when busy, 504 on timeout, 500 when the worker died). */
+function poolFailure(c: Context, e: unknown): Response {
+  if (e instanceof PoolFullError || e instanceof PoolClosedError) {
+    c.header("Retry-After", "2");
+    return c.json({ error: { code: "busy", message: e.message } }, 503);
+  }
+  if (e instanceof RequestTimeoutError) {
+    return c.json({ error: { code: "timeout", message: e.message } }, 504);
+  }
+  if (e instanceof WorkerCrashError) {
+    return c.json({ error: { code: "worker_crashed", message: `${e.message}; retry the request` } }, 500);
+  }
+  throw e;
+}
+
+function workerFailure(c: Context, error: { code: string; message: string }): Response {
+  const status = error.code === "image_too_large" ? 413 : error.code === "internal" ? 500 : 400;
+  return c.json({ error }, status);
+}
+
+async function answerCaption(c: Context, options: V1Options, body: CaptionOptions, image: Uint8Array) {
+  const entry = options.models.get(body.model);
+  if (!entry || entry.kind !== "captioner") {
+    const names = [...options.models.values()].filter((m) => m.kind === "captioner").map((m) => m.name);
+    return c.json({
+      error: {
+        code: "unknown_model",
+        message: `no captioner ${JSON.stringify(body.model)}; available: ${names.join(", ") || "none"}`,
+      },
+    }, 404);
+  }
+  const job = { image, ...body, maxPixels: options.maxPixels };
+  let answer: CaptionAnswer | { error: { code: string; message: string } };
+  try {
+    answer = await options.pool.run(
+      (api) =>
+        api.caption(entry.dir, job) as Promise<CaptionAnswer | { error: { code: string; message: string } }>,
+      { signal: c.req.raw.signal },
+    );
+  } catch (e) {
+    return poolFailure(c, e);
+  }
+  if ("error" in answer) return workerFailure(c, answer.error);
+  return c.json({
+    model: entry.name,
+    caption: answer.caption,
+    words: answer.caption.split(" "),
+    tokens: answer.tokens,
+    stepLogProbs: answer.stepLogProbs,
+    logProb: answer.logProb,
+    maps: mapsJson(answer.maps),
+    timings: answer.timings,
+  }, 200);
+}
+
 async function answerSaliency(c: Context, options: V1Options, body: SaliencyOptions, image: Uint8Array) {
   const entry = options.models.get(body.model);
   if (!entry || entry.kind !== "classifier") {
@@ -172,29 +285,9 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
       { signal: c.req.raw.signal },
     );
   } catch (e) {
-    if (e instanceof PoolFullError || e instanceof PoolClosedError) {
-      c.header("Retry-After", "2");
-      return c.json({ error: { code: "busy", message: e.message } }, 503);
-    }
-    if (e instanceof RequestTimeoutError) {
-      return c.json({ error: { code: "timeout", message: e.message } }, 504 as 503);
-    }
-    if (e instanceof WorkerCrashError) {
-      return c.json(
-        { error: { code: "worker_crashed", message: `${e.message}; retry the request` } },
-        500 as 503,
-      );
-    }
-    throw e;
+    return poolFailure(c, e);
   }
-  if ("error" in answer) {
-    const status = answer.error.code === "image_too_large"
-      ? 413
-      : answer.error.code === "internal"
-      ? 500
-      : 400;
-    return c.json({ error: answer.error }, status as 400);
-  }
+  if ("error" in answer) return workerFailure(c, answer.error);
   if (png) {
     const m = answer.maps[body.overlay.map];
     if (!m) {
@@ -217,12 +310,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     image: answer.image,
     targets: answer.targets,
     predictions: answer.predictions,
-    maps: answer.maps.map((m) => ({
-      target: m.target,
-      layer: m.layer,
-      shape: m.shape,
-      data: bytesToBase64(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
-    })),
+    maps: mapsJson(answer.maps),
     timings: answer.timings,
   }, 200);
 }
@@ -296,36 +384,10 @@ export function v1Routes(options: V1Options): OpenAPIHono {
 
   // multipart/form-data (an "image" file plus fields) and raw image bytes (options in the query string)
   app.post("/v1/saliency", async (c, next) => {
-    const type = (c.req.header("content-type") ?? "").toLowerCase();
-    if (type.startsWith("application/json")) return next();
-    let image: Uint8Array;
-    let fields: Record<string, string>;
-    if (type.startsWith("multipart/form-data")) {
-      const form = await c.req.formData();
-      const file = form.get("image");
-      if (!(file instanceof File)) {
-        return c.json({
-          error: { code: "invalid_request", message: 'multipart requests need an "image" file field' },
-        }, 400);
-      }
-      image = new Uint8Array(await file.arrayBuffer());
-      fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === "string")) as Record<
-        string,
-        string
-      >;
-    } else if (IMAGE_TYPES.some((t) => type.startsWith(t))) {
-      image = new Uint8Array(await c.req.arrayBuffer());
-      fields = Object.fromEntries(new URL(c.req.url).searchParams);
-    } else {
-      return c.json({
-        error: {
-          code: "unsupported_media_type",
-          message:
-            `content-type ${JSON.stringify(type)} is not accepted; send application/json (base64 image), ` +
-            `multipart/form-data (an "image" file) or the image itself as ${IMAGE_TYPES.join(", ")}`,
-        },
-      }, 415);
-    }
+    const read = await readImageRequest(c);
+    if (read === "json") return next();
+    if (read instanceof Response) return read;
+    const { image, fields } = read;
     const parsed = OptionsSchema.safeParse(fieldsToOptions(fields));
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join(
@@ -356,6 +418,52 @@ export function v1Routes(options: V1Options): OpenAPIHono {
       const image = base64ToBytes(body.image);
       if (!image) return c.json({ error: { code: "bad_image", message: "image is not valid base64" } }, 400);
       return answerSaliency(c, options, body, image) as never;
+    },
+  );
+
+  app.post("/v1/caption", async (c, next) => {
+    const read = await readImageRequest(c);
+    if (read === "json") return next();
+    if (read instanceof Response) return read;
+    const f = read.fields;
+    const parsed = CaptionOptionsSchema.safeParse({
+      model: f.model,
+      caption: f.caption,
+      beamSize: f.beamSize ? Number(f.beamSize) : undefined,
+      method: f.method,
+      layers: f.layers ? f.layers.split(",").filter(Boolean) : undefined,
+      words: f.words === undefined ? undefined : f.words !== "false",
+    });
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join(
+        "; ",
+      );
+      return c.json({ error: { code: "invalid_request", message: issues } }, 400);
+    }
+    return answerCaption(c, options, parsed.data, read.image);
+  });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/caption",
+      request: {
+        body: { content: { "application/json": { schema: CaptionRequestSchema } }, required: true },
+      },
+      responses: {
+        200: {
+          description: "the caption, its per-step log-probabilities, per-layer, combined and per-word maps " +
+            "(target -1 = the whole caption, otherwise the word position)",
+          content: { "application/json": { schema: z.any() } },
+        },
+        ...errors,
+      },
+    }),
+    (c) => {
+      const { image: text, ...body } = c.req.valid("json");
+      const image = base64ToBytes(text);
+      if (!image) return c.json({ error: { code: "bad_image", message: "image is not valid base64" } }, 400);
+      return answerCaption(c, options, body, image) as never;
     },
   );
 

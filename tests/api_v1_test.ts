@@ -248,6 +248,60 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
   }
 });
 
+syntheticTest(
+  "POST /v1/caption: caption, per-step log-probabilities, layer, combined and per-word maps",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const here = (p: string) => new URL(p, import.meta.url).pathname;
+    await Deno.symlink(here("../models/resnet50_synthetic"), `${dir}/resnet50_synthetic`);
+    await Deno.symlink(here("./fixtures/caption/tiny"), `${dir}/tiny_captioner`);
+    const { base, child } = await startServer({ RETRACE_MODELS_DIR: dir });
+    const post = (body: unknown) =>
+      fetch(`${base}/v1/caption`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    try {
+      const image = await pngBase64(120, 90);
+      const models = await (await fetch(`${base}/v1/models`)).json();
+      assert.deepEqual(
+        models.models.map((m: { name: string; kind: string }) => `${m.name}:${m.kind}`).sort(),
+        [
+          "resnet50_synthetic:classifier",
+          "tiny_captioner:captioner",
+        ],
+      );
+      const res = await post({ image, model: "tiny_captioner", beamSize: 2 });
+      assert.equal(res.status, 200);
+      const body = await res.json();
+      assert.equal(body.words.length, body.tokens.length);
+      assert.equal(body.stepLogProbs.length, body.tokens.length + 1);
+      assert.ok(Math.abs(body.stepLogProbs.reduce((a: number, b: number) => a + b, 0) - body.logProb) < 1e-3);
+      const whole = body.maps.filter((m: { target: number }) => m.target === -1).map((m: { layer: string }) =>
+        m.layer
+      );
+      assert.deepEqual(whole, ["layer3.0", "layer4.0", "layer4", "product/linear"]);
+      assert.equal(body.maps.filter((m: { target: number }) => m.target >= 0).length, body.tokens.length);
+      const given = await post({ image, model: "tiny_captioner", caption: "a small red star", words: false });
+      assert.equal(given.status, 200);
+      const g = await given.json();
+      assert.equal(g.caption, "a small red star");
+      assert.equal(g.maps.length, 4);
+      const oov = await post({ image, model: "tiny_captioner", caption: "a small zebra" });
+      assert.equal(oov.status, 400);
+      assert.match((await oov.json()).error.message, /"zebra" is not in the captioner's vocabulary/);
+      const wrong = await post({ image, model: "resnet50_synthetic" });
+      assert.equal(wrong.status, 404);
+      assert.match((await wrong.json()).error.message, /available: tiny_captioner/);
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 syntheticTest("bearer token, body limit, request ids and /metrics", async () => {
   const { base, child } = await startServer({ RETRACE_API_KEY: "s3cret", RETRACE_MAX_BODY: "4096" });
   try {

@@ -7,6 +7,8 @@ import * as Comlink from "comlink";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { type LoadedModel, loadModel } from "../lib/models/load.ts";
+import { type CaptionAnswer, type CaptionJob, runCaptionJob } from "../lib/service/caption_job.ts";
+import { type Captioner, loadCaptioner } from "../lib/caption/captioner.ts";
 import {
   runSaliencyJob,
   type SaliencyAnswer,
@@ -15,6 +17,7 @@ import {
 } from "../lib/service/saliency_job.ts";
 
 const models = new Map<string, Promise<LoadedModel>>();
+const captioners = new Map<string, Promise<Captioner>>();
 let backend = "";
 
 export interface WorkerError {
@@ -38,6 +41,16 @@ const api = {
     try {
       if (!models.has(dir)) models.set(dir, loadModel(dir));
       const answer = await runSaliencyJob(await models.get(dir)!, job);
+      return Comlink.transfer(answer, answer.maps.map((m) => m.data.buffer as ArrayBuffer));
+    } catch (e) {
+      return { error: toWorkerError(e) };
+    }
+  },
+
+  async caption(dir: string, job: CaptionJob): Promise<CaptionAnswer | { error: WorkerError }> {
+    try {
+      if (!captioners.has(dir)) captioners.set(dir, loadCaptioner(dir));
+      const answer = await runCaptionJob(await captioners.get(dir)!, job);
       return Comlink.transfer(answer, answer.maps.map((m) => m.data.buffer as ArrayBuffer));
     } catch (e) {
       return { error: toWorkerError(e) };

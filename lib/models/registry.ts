@@ -17,7 +17,13 @@ export async function scanModels(
 ): Promise<Map<string, ModelEntry>> {
   const out = new Map<string, ModelEntry>();
   const dirs: string[] = [];
-  for await (const e of Deno.readDir(root)) if (e.isDirectory) dirs.push(e.name);
+  for await (const e of Deno.readDir(root)) {
+    if (
+      e.isDirectory || (e.isSymlink && (await Deno.stat(`${root}/${e.name}`).catch(() => null))?.isDirectory)
+    ) {
+      dirs.push(e.name);
+    }
+  }
   for (const name of dirs.sort()) {
     const dir = `${root}/${name}`;
     let text: string;
