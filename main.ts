@@ -10,6 +10,8 @@ import { VERSION } from "./lib/version.ts";
 import { createApp } from "./routes/app.ts";
 import { scanModels } from "./lib/models/registry.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import { EvaluationJobs } from "./workers/evaluations.ts";
+import { resolveEvaluation } from "./lib/service/resolve_evaluation.ts";
 
 async function main(): Promise<void> {
   const config = serverConfig();
@@ -25,7 +27,14 @@ async function main(): Promise<void> {
     timeoutMs: config.timeoutMs,
     backend: backend.backend,
   });
+  const jobs = new EvaluationJobs({
+    dir: config.jobsDir,
+    backend: backend.backend,
+    resolve: (spec) => resolveEvaluation(spec, models, config),
+  });
+  await jobs.restore();
   const app = createApp(backend, {
+    jobs,
     v1: { models, pool, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs },
     apiKey: config.apiKey,
     corsOrigin: config.corsOrigin,
@@ -49,7 +58,10 @@ async function main(): Promise<void> {
     },
   }, app.fetch);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => server.shutdown().then(() => pool.close()).then(() => Deno.exit(0)));
+    Deno.addSignalListener(
+      signal,
+      () => server.shutdown().then(() => (jobs.close(), pool.close())).then(() => Deno.exit(0)),
+    );
   }
   await server.finished;
 }

@@ -3,6 +3,15 @@
  * backend to use. Invalid values are errors that name the variable and what is valid.
  */
 import { type BackendPreference, parseBackendPreference } from "./runtime/backend.ts";
+import { DataRootsError, parseDataRoots } from "./service/evaluation_spec.ts";
+
+function dataRoots(text: string | undefined) {
+  try {
+    return parseDataRoots(text);
+  } catch (e) {
+    throw new ConfigError((e as DataRootsError).message);
+  }
+}
 
 export interface ServerConfig {
   host: string;
@@ -24,6 +33,12 @@ export interface ServerConfig {
   apiKey?: string;
   /** RETRACE_CORS_ORIGIN: when set, CORS is allowed for that origin ("*" for any); off by default. */
   corsOrigin?: string;
+  /** RETRACE_JOBS_DIR: evaluation jobs and their results files (default results/jobs). */
+  jobsDir: string;
+  /** RETRACE_DATA_DIR: where the synthetic world lives or is generated (default data). */
+  dataDir: string;
+  /** RETRACE_DATA_ROOTS: named real datasets, "voc07=/path/VOC2007,coco14=/path/coco". */
+  dataRoots: { name: string; root: string }[];
 }
 
 export class ConfigError extends Error {
@@ -59,5 +74,8 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     maxBodyBytes: int("RETRACE_MAX_BODY", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     apiKey: env.get("RETRACE_API_KEY") || undefined,
     corsOrigin: env.get("RETRACE_CORS_ORIGIN") || undefined,
+    jobsDir: env.get("RETRACE_JOBS_DIR") || "results/jobs",
+    dataDir: env.get("RETRACE_DATA_DIR") || "data",
+    dataRoots: dataRoots(env.get("RETRACE_DATA_ROOTS")),
   };
 }

@@ -10,9 +10,12 @@ import { healthRoutes } from "./health.ts";
 import { type V1Options, v1Routes } from "./v1.ts";
 import { corsFor, limitBody, observe, RequestMetrics, requireKey } from "./middleware.ts";
 import { metricsRoutes } from "./metrics.ts";
+import { evaluationRoutes } from "./evaluations.ts";
+import type { EvaluationJobs } from "../workers/evaluations.ts";
 
 export interface AppOptions {
   v1?: V1Options;
+  jobs?: EvaluationJobs;
   apiKey?: string;
   corsOrigin?: string;
   maxBodyBytes?: number;
@@ -29,6 +32,7 @@ export function createApp(backend: BackendInfo, options: AppOptions = {}): Hono 
   app.route("/", healthRoutes(backend));
   app.route("/", metricsRoutes(metrics, options.v1?.pool));
   if (options.v1) app.route("/", v1Routes(options.v1));
+  if (options.jobs) app.route("/", evaluationRoutes(options.jobs));
   app.notFound((c) =>
     c.json({
       error: {

@@ -1,0 +1,172 @@
+/**
+ * Evaluation jobs over HTTP on a real server (wasm, one worker) and a small generated synthetic world: a job runs
+ * to "done" while its Server-Sent Events stream progress; Last-Event-ID replays only what was missed; DELETE
+ * cancels; a server killed mid-job and restarted resumes the job from its results file and ends with the numbers
+ * of an uninterrupted run; dataset names that are not configured (or paths) are refused.
+ */
+import assert from "node:assert/strict";
+import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+async function startServer(env: Record<string, string>): Promise<{ base: string; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-ffi",
+      "--allow-sys",
+      MAIN,
+    ],
+    env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited: ${text}`);
+    text += value;
+    const line = text.split("\n").find((l) => l.includes('"listening"'));
+    if (line) {
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+      return { base: JSON.parse(line).listening, child };
+    }
+  }
+}
+
+interface Sse {
+  id: number;
+  event: string;
+  data: unknown;
+}
+
+/** Reads an SSE stream until an event satisfies `stop` (or the stream ends). */
+async function readEvents(url: string, lastEventId?: number, stop = (_e: Sse) => false): Promise<Sse[]> {
+  const res = await fetch(url, { headers: lastEventId ? { "last-event-id": String(lastEventId) } : {} });
+  assert.equal(res.headers.get("content-type")?.split(";")[0], "text/event-stream");
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const out: Sse[] = [];
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return out;
+    buf += value;
+    let at;
+    while ((at = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      const field = (name: string) =>
+        block.split("\n").find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim();
+      const e = {
+        id: Number(field("id")),
+        event: field("event") ?? "message",
+        data: JSON.parse(field("data") ?? "null"),
+      };
+      out.push(e);
+      if (stop(e)) {
+        await reader.cancel();
+        return out;
+      }
+    }
+  }
+}
+
+const post = (base: string, body: unknown) =>
+  fetch(`${base}/v1/evaluations`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refused names", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const { generateWorld } = await kit();
+  await generateWorld({ out: `${dir}/data/synthetic`, seed: 0, counts: { train: 0, val: 0, test: 8 } });
+  const env = { RETRACE_DATA_DIR: `${dir}/data`, RETRACE_JOBS_DIR: `${dir}/jobs` };
+  let server = await startServer(env);
+  const spec = { model: "resnet50_synthetic", methods: ["grad-cam"], layers: ["layer3", "layer4"], limit: 6 };
+  let reference: Record<string, unknown> = {};
+  try {
+    await t.step("a job streams status, start, progress and done; GET reports the result", async () => {
+      const res = await post(server.base, spec);
+      assert.equal(res.status, 202);
+      const { id, events } = await res.json();
+      const all = await readEvents(`${server.base}${events}`);
+      const types = all.map((e) => e.event);
+      assert.equal(types.at(-1), "done");
+      assert.equal(types.filter((x) => x === "progress").length, 6);
+      assert.ok(types.includes("start"));
+      assert.deepEqual(all.map((e) => e.id), [...all.map((e) => e.id)].sort((a, b) => a - b), "ids increase");
+      const progress = all.find((e) => e.event === "progress")!.data as {
+        accuracy: Record<string, unknown>;
+        total: number;
+      };
+      assert.equal(progress.total, 6);
+      assert.ok("grad-cam@layer4" in progress.accuracy);
+      const job = await (await fetch(`${server.base}/v1/evaluations/${id}`)).json();
+      assert.equal(job.status, "done");
+      reference = job.result.tallies;
+      assert.equal(job.result.images + job.result.problems.length, 6);
+      const replay = await readEvents(`${server.base}${events}`, all.at(-3)!.id);
+      assert.deepEqual(
+        replay.map((e) => e.id),
+        all.slice(-2).map((e) => e.id),
+        "Last-Event-ID replays the rest only",
+      );
+    });
+
+    await t.step("DELETE cancels a running job", async () => {
+      const { id, events } =
+        await (await post(server.base, { ...spec, limit: undefined, methods: ["linear-approx"] })).json();
+      await readEvents(`${server.base}${events}`, 0, (e) => e.event === "progress");
+      const del = await fetch(`${server.base}/v1/evaluations/${id}`, { method: "DELETE" });
+      assert.equal((await del.json()).status, "cancelled");
+      const tail = await readEvents(`${server.base}${events}`);
+      assert.equal(tail.at(-1)!.event, "cancelled");
+    });
+
+    await t.step("a server killed mid-job resumes the job after restart with the same numbers", async () => {
+      const { id, events } = await (await post(server.base, spec)).json();
+      await readEvents(
+        `${server.base}${events}`,
+        0,
+        (e) => e.event === "progress" && (e.data as { done: number }).done >= 2,
+      );
+      server.child.kill("SIGKILL");
+      await server.child.status;
+      server = await startServer(env);
+      const after = await readEvents(`${server.base}/v1/evaluations/${id}/events`);
+      assert.equal(after.at(-1)!.event, "done");
+      const start = after.find((e) => e.event === "start")!.data as { done: number };
+      assert.ok(start.done >= 2, `resumed after ${start.done} images`);
+      const job = await (await fetch(`${server.base}/v1/evaluations/${id}`)).json();
+      assert.deepEqual(job.result.tallies, reference);
+    });
+
+    await t.step("unknown names and paths are refused with what exists", async () => {
+      for (
+        const [body, pattern] of [
+          [{ ...spec, dataset: "/etc" }, /unknown dataset "\/etc"; this server has: synthetic/],
+          [{ ...spec, dataset: "voc07" }, /unknown dataset "voc07"/],
+          [{ ...spec, model: "nope" }, /no classifier "nope"; available: resnet50_synthetic/],
+          [{ ...spec, methods: ["magic"] }, /unknown method\(s\) magic/],
+        ] as const
+      ) {
+        const res = await post(server.base, body);
+        assert.equal(res.status, 400);
+        assert.match((await res.json()).error.message, pattern);
+      }
+      assert.equal((await fetch(`${server.base}/v1/evaluations/nope`)).status, 404);
+    });
+  } finally {
+    server.child.kill("SIGTERM");
+    await server.child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
