@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   await jobs.restore();
   const app = createApp(backend, {
     jobs,
+    dataDir: config.dataDir,
     v1: { models, pool, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs },
     apiKey: config.apiKey,
     corsOrigin: config.corsOrigin,

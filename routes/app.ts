@@ -11,11 +11,14 @@ import { type V1Options, v1Routes } from "./v1.ts";
 import { corsFor, limitBody, observe, RequestMetrics, requireKey } from "./middleware.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { evaluationRoutes } from "./evaluations.ts";
+import { uiRoutes } from "./ui.ts";
 import type { EvaluationJobs } from "../workers/evaluations.ts";
 
 export interface AppOptions {
   v1?: V1Options;
   jobs?: EvaluationJobs;
+  /** Where the synthetic world is (for the page's sample images). */
+  dataDir?: string;
   apiKey?: string;
   corsOrigin?: string;
   maxBodyBytes?: number;
@@ -33,6 +36,7 @@ export function createApp(backend: BackendInfo, options: AppOptions = {}): Hono 
   app.route("/", metricsRoutes(metrics, options.v1?.pool));
   if (options.v1) app.route("/", v1Routes(options.v1));
   if (options.jobs) app.route("/", evaluationRoutes(options.jobs));
+  app.route("/", uiRoutes(options.dataDir ?? "data"));
   app.notFound((c) =>
     c.json({
       error: {

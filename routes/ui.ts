@@ -1,0 +1,39 @@
+/**
+ * The web page at / (routes/ui/index.html: plain HTML + a module script, no build step) and the sample images it
+ * offers: GET /v1/samples lists the first synthetic test images (when the world exists), GET /v1/samples/{id}
+ * serves one — only ids from that list, never a path.
+ */
+import { Hono } from "hono";
+
+const PAGE = await Deno.readTextFile(new URL("./ui/index.html", import.meta.url));
+
+export function uiRoutes(dataDir: string, count = 12): Hono {
+  const app = new Hono();
+  const voc = `${dataDir}/synthetic/VOCdevkit/VOC2007`;
+  let ids: string[] | null = null;
+  const sampleIds = async () => {
+    if (ids) return ids;
+    try {
+      const list = await Deno.readTextFile(`${voc}/ImageSets/Main/test.txt`);
+      ids = list.split("\n").map((l) => l.trim()).filter(Boolean).slice(0, count);
+    } catch {
+      return []; // no world yet: try again next time
+    }
+    return ids;
+  };
+  app.get("/", (c) => c.html(PAGE));
+  app.get(
+    "/v1/samples",
+    async (c) => c.json({ samples: (await sampleIds()).map((id) => ({ id, url: `/v1/samples/${id}` })) }),
+  );
+  app.get("/v1/samples/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!(await sampleIds()).includes(id)) {
+      return c.json({
+        error: { code: "not_found", message: `no sample ${JSON.stringify(id)}; see GET /v1/samples` },
+      }, 404);
+    }
+    return c.body(await Deno.readFile(`${voc}/JPEGImages/${id}.jpg`), 200, { "content-type": "image/jpeg" });
+  });
+  return app;
+}
