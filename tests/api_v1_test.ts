@@ -20,7 +20,14 @@ async function startServer(env: Record<string, string>): Promise<{ base: string;
       "--allow-sys",
       MAIN,
     ],
-    env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
+    env: {
+      PORT: "0",
+      RETRACE_BACKEND: "wasm",
+      RETRACE_WORKERS: "1",
+      RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }),
+      NO_COLOR: "1",
+      ...env,
+    },
     stdout: "piped",
     stderr: "null",
   }).spawn();

@@ -2,7 +2,7 @@
  * The evaluation's analyses on small random networks (wasm): which parameters cascading randomization replaces
  * (METHODS §10's stop rule, checked by name), the identity that a cascade into the same weights leaves every map
  * unchanged (ρ = 1), class sensitivity equal to the Spearman ρ of the two maps computed one class at a time, no
- * tensor leaks, and the heatmap grid's colours and PNG size.
+ * tensor leaks; layer weights; meta-saliency over training.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
@@ -14,10 +14,8 @@ import { classSensitivityOfImage, extremeClasses } from "../lib/eval/class_sensi
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { resizeMap } from "../lib/saliency/postprocess.ts";
 import { spearman } from "../lib/saliency/correlations.ts";
-import { cellPixels, colormap } from "../lib/image/heatmap_grid.ts";
 import { featureSpread, linearProbeMap, normaliseWeights } from "../lib/eval/layer_weights.ts";
 import { metaOverTraining } from "../lib/eval/meta_training.ts";
-import { syntheticTest } from "./helpers/synthetic_gate.ts";
 
 await initBackend("wasm");
 
@@ -127,28 +125,6 @@ Deno.test("class sensitivity equals the Spearman rho of the two maps computed se
   }
   tf.dispose(input);
   weights.dispose();
-});
-
-syntheticTest("heatmap grid: colormap ends, constant maps, blending, PNG size", async () => {
-  assert.deepEqual(colormap(0), [48, 18, 59]);
-  assert.deepEqual(colormap(1), [122, 4, 3]);
-  assert.deepEqual(colormap(2), colormap(1));
-  assert.deepEqual(colormap(NaN), [128, 128, 128]);
-  const px = cellPixels({ map: [0, 1, 2, 3], width: 2, height: 2 });
-  assert.deepEqual([...px.slice(0, 4)], [48, 18, 59, 255]);
-  assert.deepEqual([...px.slice(12, 16)], [122, 4, 3, 255]);
-  const constant = cellPixels({ map: [5, 5], width: 2, height: 1 });
-  assert.deepEqual([...constant.slice(0, 3)], colormap(1));
-  const image = { width: 1, height: 1, rgb: new Uint8Array([200, 100, 0]) };
-  const blended = cellPixels({ map: [0], image, width: 1, height: 1 }, 0.5);
-  // a one-value map is constant -> colormap(1) = (122, 4, 3); half over (200, 100, 0)
-  assert.deepEqual([...blended.slice(0, 3)], [161, 52, 2]);
-  assert.throws(() => cellPixels({ map: [1, 2, 3], width: 2, height: 2 }), /needs 4 map values/);
-  const { heatmapGridPng } = await import("../lib/image/heatmap_grid.ts");
-  const { decodeImage } = await import("../lib/image/decode.ts");
-  const png = heatmapGridPng([[{ map: [0, 1, 2, 3], width: 2, height: 2 }, null]], ["row"], ["a", "b"], 50);
-  const decoded = decodeImage(png);
-  assert.deepEqual([decoded.width, decoded.height], [150 + 2 * 54, 24 + 54]);
 });
 
 Deno.test("layer weights: spread by hand, a probe separates separable classes, normalisation", () => {

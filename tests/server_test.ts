@@ -8,7 +8,7 @@ import { VERSION } from "../lib/version.ts";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 function start(env: Record<string, string>) {
-  env = { RETRACE_WORKERS: "1", ...env };
+  env = { RETRACE_WORKERS: "1", RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env };
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",

@@ -10,7 +10,7 @@
  * only, the first maximum in row-major order. Combinations resize, min-max normalise and combine (lib/saliency/
  * combine.ts) without smoothing.
  */
-import { decodeImage } from "../image/decode.ts";
+import { type DecodedImage, decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
@@ -57,6 +57,8 @@ export interface SaliencyPointerOptions {
   combinations?: readonly Combination[];
   /** Meta-saliency (one SGD step per image and class before the map), with its step size. */
   meta?: { sign: MetaSign; eta: number };
+  /** Image decoder (default lib/image/decode.ts decodeImage). */
+  decode?: (bytes: Uint8Array, source: string) => DecodedImage;
 }
 
 export const layerLabel = (layer: string): string => (layer === "" ? "input" : layer);
@@ -93,7 +95,7 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
   return {
     labels,
     async points(sample) {
-      const image = decodeImage(await Deno.readFile(sample.imagePath), sample.imagePath);
+      const image = (options.decode ?? decodeImage)(await Deno.readFile(sample.imagePath), sample.imagePath);
       if (image.width !== sample.width || image.height !== sample.height) {
         throw new Error(
           `${sample.imagePath} is ${image.width}x${image.height} but its annotation says ${sample.width}x${sample.height}`,
