@@ -7,6 +7,7 @@
  *                             [--method grad-cam] [--layers layer4] [--model resnet50_synthetic]
  */
 import { parseArgs } from "node:util";
+import { spawnServer } from "../tools/spawn_server.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -21,34 +22,6 @@ const { values } = parseArgs({
     image: { type: "string", default: "data/synthetic/VOCdevkit/VOC2007/JPEGImages/300000.jpg" },
   },
 });
-
-async function start(workers: number): Promise<{ base: string; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../main.ts", import.meta.url).pathname],
-    env: {
-      HOST: "127.0.0.1",
-      PORT: "0",
-      RETRACE_WORKERS: String(workers),
-      RETRACE_QUEUE: "1000",
-      NO_COLOR: "1",
-    },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server exited: ${text}`);
-    text += value;
-    const line = text.split("\n").find((l) => l.includes('"listening"'));
-    if (line) {
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
-      return { base: JSON.parse(line).listening, child };
-    }
-  }
-}
 
 const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -70,7 +43,12 @@ console.log(
 console.log("| workers | requests ok | throughput (req/s) | p50 ms | p95 ms | backend |");
 console.log("|---|---|---|---|---|---|");
 for (const workers of values.workers.split(",").map(Number)) {
-  const { base, child } = await start(workers);
+  const { base, child } = await spawnServer({
+    HOST: "127.0.0.1",
+    RETRACE_BACKEND: Deno.env.get("RETRACE_BACKEND") ?? "auto",
+    RETRACE_WORKERS: String(workers),
+    RETRACE_QUEUE: "1000",
+  });
   try {
     const backend = (await (await fetch(`${base}/healthz`)).json()).backend;
     // warm every worker (model load, first-run kernel compilation)

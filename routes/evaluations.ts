@@ -5,6 +5,7 @@
  * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { validationHook } from "./validation.ts";
 import { streamSSE } from "hono/streaming";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
@@ -25,16 +26,7 @@ const EvaluationRequestSchema = z.object({
 }).openapi("EvaluationRequest");
 
 export function evaluationRoutes(jobs: EvaluationJobs): OpenAPIHono {
-  const app = new OpenAPIHono({
-    defaultHook: (result, c) => {
-      if (!result.success) {
-        const issues = result.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join(
-          "; ",
-        );
-        return c.json({ error: { code: "invalid_request", message: issues } }, 400);
-      }
-    },
-  });
+  const app = new OpenAPIHono({ defaultHook: validationHook });
 
   app.openapi(
     createRoute({

@@ -4,13 +4,14 @@
  * maps requests to jobs and errors to `{error: {code, message}}` with the right status.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { validationHook } from "./validation.ts";
 import type { Context } from "hono";
 import { decodeImage } from "../lib/image/decode.ts";
 import { overlayPng } from "../lib/image/overlay.ts";
 import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
-import { buildNetwork } from "../lib/nets/network.ts";
+import { networkOf } from "../lib/models/load.ts";
 import type { MapOut, SaliencyAnswer } from "../lib/service/saliency_job.ts";
 import type { CaptionAnswer } from "../lib/service/caption_job.ts";
 import {
@@ -316,16 +317,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
 }
 
 export function v1Routes(options: V1Options): OpenAPIHono {
-  const app = new OpenAPIHono({
-    defaultHook: (result, c) => {
-      if (!result.success) {
-        const issues = result.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join(
-          "; ",
-        );
-        return c.json({ error: { code: "invalid_request", message: issues } }, 400);
-      }
-    },
-  });
+  const app = new OpenAPIHono({ defaultHook: validationHook });
 
   app.openapi(
     createRoute({
@@ -348,13 +340,7 @@ export function v1Routes(options: V1Options): OpenAPIHono {
           classes: m.manifest.classes,
           inputSize: m.manifest.inputSize,
           probeLayers: m.manifest.probeLayers,
-          layers: buildNetwork({
-            arch: m.manifest.arch,
-            width: m.manifest.width,
-            numClasses: m.manifest.numClasses,
-            head: m.manifest.head,
-            inputSize: m.manifest.inputSize,
-          }).layerNames.map((l) => (l === "" ? "input" : l)),
+          layers: networkOf(m.manifest).layerNames.map((l) => (l === "" ? "input" : l)),
           metrics: m.manifest.metrics ?? null,
         })),
       }),

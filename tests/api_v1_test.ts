@@ -5,46 +5,20 @@
  */
 import assert from "node:assert/strict";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
+import { spawnServer } from "../tools/spawn_server.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function startServer(env: Record<string, string>): Promise<{ base: string; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write=/tmp",
-      "--allow-ffi",
-      "--allow-sys",
-      MAIN,
-    ],
-    env: {
-      PORT: "0",
-      RETRACE_BACKEND: "wasm",
-      RETRACE_WORKERS: "1",
-      RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }),
-      NO_COLOR: "1",
-      ...env,
-    },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server exited: ${text}`);
-    text += value;
-    const line = text.split("\n").find((l) => l.includes('"listening"'));
-    if (line) {
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
-      return { base: JSON.parse(line).listening, child };
-    }
-  }
-}
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write=/tmp",
+  "--allow-ffi",
+  "--allow-sys",
+];
+const startServer = (env: Record<string, string>) =>
+  spawnServer({ RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env }, {
+    permissions: PERMISSIONS,
+  });
 
 async function pngBase64(width: number, height: number): Promise<string> {
   const { createCanvas } = await import("@napi-rs/canvas");

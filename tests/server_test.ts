@@ -4,50 +4,24 @@
  */
 import assert from "node:assert/strict";
 import { VERSION } from "../lib/version.ts";
+import { spawnServer } from "../tools/spawn_server.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-function start(env: Record<string, string>) {
-  env = { RETRACE_WORKERS: "1", RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env };
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write=/tmp",
-      "--allow-ffi",
-      "--allow-sys",
-      MAIN,
-    ],
-    env: { ...env, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-/** Reads stdout lines until the `listening` line; returns its URL. */
-async function listening(child: Deno.ChildProcess): Promise<string> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server exited before listening: ${text}`);
-    text += value;
-    for (const line of text.split("\n")) {
-      if (line.startsWith("{") && line.includes('"listening"')) {
-        reader.releaseLock();
-        child.stdout.cancel().catch(() => {});
-        return JSON.parse(line).listening;
-      }
-    }
-  }
-}
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write=/tmp",
+  "--allow-ffi",
+  "--allow-sys",
+];
+const start = (env: Record<string, string>) =>
+  spawnServer({ RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env }, {
+    permissions: PERMISSIONS,
+  });
 
 Deno.test("GET /healthz reports version, backend and why; unknown routes get JSON 404s", async () => {
-  const child = start({ PORT: "0", RETRACE_BACKEND: "wasm" });
+  const { base, child } = await start({ RETRACE_BACKEND: "wasm" });
   try {
-    const base = await listening(child);
     assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(`${base}/healthz`);
     assert.equal(res.status, 200);
@@ -65,14 +39,13 @@ Deno.test("GET /healthz reports version, backend and why; unknown routes get JSO
   } finally {
     child.kill("SIGTERM");
     await child.status;
-    await child.stderr.cancel().catch(() => {});
   }
 });
 
 Deno.test("auto picks wasm on a machine without a hardware GPU adapter, and says why", async () => {
-  const child = start({ PORT: "0", RETRACE_BACKEND: "auto" });
+  const { base, child } = await start({ RETRACE_BACKEND: "auto" });
   try {
-    const body = await (await fetch(`${await listening(child)}/healthz`)).json();
+    const body = await (await fetch(`${base}/healthz`)).json();
     if (body.adapter && !body.adapter.software) {
       assert.equal(body.backend, "webgpu");
     } else {
@@ -82,7 +55,6 @@ Deno.test("auto picks wasm on a machine without a hardware GPU adapter, and says
   } finally {
     child.kill("SIGTERM");
     await child.status;
-    await child.stderr.cancel().catch(() => {});
   }
 });
 
@@ -94,16 +66,7 @@ Deno.test("bad configuration exits with a message naming the variable and the va
     ]] as const
   ) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-write=/tmp",
-        "--allow-ffi",
-        "--allow-sys",
-        MAIN,
-      ],
+      args: ["run", ...PERMISSIONS, new URL("../main.ts", import.meta.url).pathname],
       env: { ...env, NO_COLOR: "1" },
     }).output();
     assert.equal(out.code, 1);

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { CANVAS_PERMITTED, kit } from "./helpers/synthetic_gate.ts";
+import { spawnServer as startServer } from "../tools/spawn_server.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const FLOW = new URL("./helpers/ui_flow.ts", import.meta.url).pathname;
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE_CHROMIUM = (() => {
@@ -17,28 +17,6 @@ const HAVE_CHROMIUM = (() => {
     return false;
   }
 })();
-
-async function startServer(env: Record<string, string>): Promise<{ base: string; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
-    env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server exited: ${text}`);
-    text += value;
-    const line = text.split("\n").find((l) => l.includes('"listening"'));
-    if (line) {
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
-      return { base: JSON.parse(line).listening, child };
-    }
-  }
-}
 
 Deno.test({
   name: HAVE_CHROMIUM

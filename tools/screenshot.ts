@@ -5,24 +5,10 @@
  *   deno run -A tools/screenshot.ts [out.png]
  */
 import { chromium } from "playwright-core";
+import { spawnServer } from "./spawn_server.ts";
 
 const out = Deno.args[0] ?? "docs/ui.png";
-const child = new Deno.Command(Deno.execPath(), {
-  args: ["run", "-A", "main.ts"],
-  env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1" },
-  stdout: "piped",
-  stderr: "null",
-}).spawn();
-const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let text = "";
-let base = "";
-while (!base) {
-  const { value, done } = await reader.read();
-  if (done) throw new Error(`server exited: ${text}`);
-  text += value;
-  const line = text.split("\n").find((l) => l.includes('"listening"'));
-  if (line) base = JSON.parse(line).listening;
-}
+const { base, child } = await spawnServer();
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
 try {
   const page = await browser.newPage({ viewport: { width: 1360, height: 1100 } });

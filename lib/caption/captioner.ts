@@ -4,7 +4,8 @@
  * LSTM decoder's tensors (img_embed, embed, lstm, logit) into a Decoder. Also: pooled features of an image and
  * text <-> tokens, with an out-of-vocabulary word a CaptionInputError naming it.
  */
-import { buildNetwork, type Network } from "../nets/network.ts";
+import type { Network } from "../nets/network.ts";
+import { networkOf } from "../models/load.ts";
 import { runProbed } from "../nets/probes.ts";
 import { readSafetensors } from "../nets/safetensors.ts";
 import { type NetWeights, type TorchTensor, weightsFromTorch } from "../nets/weights.ts";
@@ -50,13 +51,7 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
   const source = `${dir}/manifest.json`;
   const manifest = parseManifest(await Deno.readTextFile(source), source);
   const decoder = decoderManifest(manifest, source);
-  const net = buildNetwork({
-    arch: manifest.arch,
-    width: manifest.width,
-    numClasses: manifest.numClasses,
-    head: manifest.head,
-    inputSize: manifest.inputSize,
-  });
+  const net = networkOf(manifest);
   net.assertLayers([...manifest.probeLayers, POOLED_LAYER]);
   const path = `${dir}/${manifest.weights.file}`;
   const file = readSafetensors(await Deno.readFile(path), path);

@@ -13,16 +13,21 @@ export interface LoadedModel {
   weights: NetWeights;
 }
 
-export async function loadModel(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
-  const path = `${dir}/manifest.json`;
-  const manifest = parseManifest(await Deno.readTextFile(path), path);
-  const net = buildNetwork({
+/** The network a manifest describes (architecture, width, classes, head, input size). */
+export function networkOf(manifest: ModelManifest): Network {
+  return buildNetwork({
     arch: manifest.arch,
     width: manifest.width,
     numClasses: manifest.numClasses,
     head: manifest.head,
     inputSize: manifest.inputSize,
   });
+}
+
+export async function loadModel(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const path = `${dir}/manifest.json`;
+  const manifest = parseManifest(await Deno.readTextFile(path), path);
+  const net = networkOf(manifest);
   net.assertLayers(manifest.probeLayers);
   const weights = await loadWeightsFile(net, `${dir}/${manifest.weights.file}`, options);
   return { manifest, net, weights };

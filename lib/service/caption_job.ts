@@ -5,7 +5,6 @@
  * one combined map per word (all words in one batched pass). Maps are raw Float32Arrays at layer resolution; the
  * combinations at the network's input size.
  */
-import { decodeImage, ImageDecodeError } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import {
@@ -19,7 +18,7 @@ import { CAPTION_LAYERS, combineCaptionMaps, explainCaption } from "../caption/e
 import { beamSearch, CaptionSearchError } from "../caption/search.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
-import { type MapOut, ServiceInputError } from "./saliency_job.ts";
+import { decodeUpload, type MapOut, ServiceInputError } from "./saliency_job.ts";
 
 export interface CaptionJob {
   image: Uint8Array;
@@ -58,20 +57,7 @@ async function mapsOf(result: Map<string, Tensor>, labels: string[], targets: nu
 
 export async function runCaptionJob(captioner: Captioner, job: CaptionJob): Promise<CaptionAnswer> {
   const t0 = performance.now();
-  let image;
-  try {
-    image = decodeImage(job.image, "the uploaded image");
-  } catch (e) {
-    throw new ServiceInputError("bad_image", (e as ImageDecodeError).message);
-  }
-  if (image.width * image.height > job.maxPixels) {
-    throw new ServiceInputError(
-      "image_too_large",
-      `the image is ${image.width}x${image.height} = ${
-        image.width * image.height
-      } pixels; the limit is ${job.maxPixels}`,
-    );
-  }
+  const image = decodeUpload(job.image, job.maxPixels);
   const { manifest } = captioner;
   const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
   try {

@@ -5,7 +5,7 @@
  * optionally combine the layers, and return raw maps as Float32Arrays (transferable) with the predictions and
  * timings. Bad requests are ServiceInputError (the route answers 4xx with its message); tensors are all freed.
  */
-import { decodeImage, ImageDecodeError } from "../image/decode.ts";
+import { type DecodedImage, decodeImage, type ImageDecodeError } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
 import type { Tensor } from "../runtime/tf.ts";
@@ -89,24 +89,30 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
   return present.length ? present : order.slice(0, 1);
 }
 
-/** Runs one job on a loaded classifier. */
-export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Promise<SaliencyAnswer> {
-  const { manifest, net, weights } = model;
-  const t0 = performance.now();
-  let image;
+/** Decodes an uploaded image; undecodable or over `maxPixels` is a ServiceInputError (400 / 413). */
+export function decodeUpload(bytes: Uint8Array, maxPixels: number): DecodedImage {
+  let image: DecodedImage;
   try {
-    image = decodeImage(job.image, "the uploaded image");
+    image = decodeImage(bytes, "the uploaded image");
   } catch (e) {
     throw new ServiceInputError("bad_image", (e as ImageDecodeError).message);
   }
-  if (image.width * image.height > job.maxPixels) {
+  if (image.width * image.height > maxPixels) {
     throw new ServiceInputError(
       "image_too_large",
       `the image is ${image.width}x${image.height} = ${
         image.width * image.height
-      } pixels; the limit is ${job.maxPixels}`,
+      } pixels; the limit is ${maxPixels}`,
     );
   }
+  return image;
+}
+
+/** Runs one job on a loaded classifier. */
+export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Promise<SaliencyAnswer> {
+  const { manifest, net, weights } = model;
+  const t0 = performance.now();
+  const image = decodeUpload(job.image, job.maxPixels);
   const layers = job.layers.map((l) => (l === "input" ? "" : l));
   if (layers.length === 0) {
     throw new ServiceInputError("bad_layer", 'give at least one layer ("input" = the image)');

@@ -1,0 +1,36 @@
+/**
+ * Starts main.ts in a child process on a free loopback port and waits for its `listening` line. Used by the
+ * integration tests, bench/load.ts and tools/screenshot.ts. The caller kills the child (SIGTERM) when done.
+ */
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+export interface SpawnedServer {
+  base: string;
+  child: Deno.ChildProcess;
+}
+
+/** `permissions` default to -A; `env` adds to PORT=0, wasm, one worker. stderr is dropped unless `stderr`. */
+export async function spawnServer(
+  env: Record<string, string> = {},
+  options: { permissions?: string[]; stderr?: "piped" | "null" } = {},
+): Promise<SpawnedServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.permissions ?? ["-A"]), MAIN],
+    env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: options.stderr ?? "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server exited before listening: ${text}`);
+    text += value;
+    const line = text.split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
+    if (line) {
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+      return { base: JSON.parse(line).listening, child };
+    }
+  }
+}
