@@ -5,20 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
-import { spawnServer } from "../tools/spawn_server.ts";
+import { spawnTestServer } from "../tools/spawn_server.ts";
 
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write=/tmp",
-  "--allow-ffi",
-  "--allow-sys",
-];
-const startServer = (env: Record<string, string>) =>
-  spawnServer({ RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env }, {
-    permissions: PERMISSIONS,
-  });
+const startServer = spawnTestServer;
 
 async function pngBase64(width: number, height: number): Promise<string> {
   const { createCanvas } = await import("@napi-rs/canvas");

@@ -4,20 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { VERSION } from "../lib/version.ts";
-import { spawnServer } from "../tools/spawn_server.ts";
+import { SERVICE_PERMISSIONS, spawnTestServer } from "../tools/spawn_server.ts";
 
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write=/tmp",
-  "--allow-ffi",
-  "--allow-sys",
-];
-const start = (env: Record<string, string>) =>
-  spawnServer({ RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env }, {
-    permissions: PERMISSIONS,
-  });
+const start = spawnTestServer;
 
 Deno.test("GET /healthz reports version, backend and why; unknown routes get JSON 404s", async () => {
   const { base, child } = await start({ RETRACE_BACKEND: "wasm" });
@@ -66,7 +55,7 @@ Deno.test("bad configuration exits with a message naming the variable and the va
     ]] as const
   ) {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSIONS, new URL("../main.ts", import.meta.url).pathname],
+      args: ["run", ...SERVICE_PERMISSIONS, new URL("../main.ts", import.meta.url).pathname],
       env: { ...env, NO_COLOR: "1" },
     }).output();
     assert.equal(out.code, 1);

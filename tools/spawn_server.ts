@@ -34,3 +34,20 @@ export async function spawnServer(
     }
   }
 }
+
+/** What the service needs and no more: network, env, read, canvas (ffi, sys), writes only under /tmp. */
+export const SERVICE_PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write=/tmp",
+  "--allow-ffi",
+  "--allow-sys",
+];
+
+/** A server with SERVICE_PERMISSIONS and a fresh jobs folder under /tmp (for tests). */
+export function spawnTestServer(env: Record<string, string> = {}): Promise<SpawnedServer> {
+  return spawnServer({ RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env }, {
+    permissions: SERVICE_PERMISSIONS,
+  });
+}
