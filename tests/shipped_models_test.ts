@@ -1,22 +1,52 @@
 /**
- * The shipped classifiers (models/*): each loads through lib/nets from its manifest, and the TypeScript forward
- * (wasm) on the committed 200-image test slice — images regenerated in memory by the deterministic synthetic
- * world, decoded and preprocessed by lib/image — matches the logits PyTorch wrote at training time (to 1e-3)
- * and gives the same slice mAP within 0.5 points. The work runs in a subprocess (tests/helpers/shipped_slice.ts
- * says why).
+ * The shipped models (models/*). Classifiers: each loads through lib/nets from its manifest, and the TypeScript
+ * forward (wasm) on the committed 200-image test slice — images regenerated in memory by the deterministic
+ * synthetic world, decoded and preprocessed by lib/image — matches the logits PyTorch wrote at training time (to
+ * 1e-3) and gives the same slice mAP within 0.5 points. Captioners: on their test slice (the first 50 test images), pooled features to
+ * 1e-3, teacher-forced log-probabilities to 1e-3, and the greedy captions equal PyTorch's. The work runs in
+ * subprocesses (tests/helpers/shipped_slice.ts says why).
  */
 import assert from "node:assert/strict";
 
 // RETRACE_TEST_MODELS points the test at another models directory (e.g. a fresh training run).
 const MODELS = Deno.env.get("RETRACE_TEST_MODELS") ?? new URL("../models/", import.meta.url).pathname;
 const SCRIPT = new URL("./helpers/shipped_slice.ts", import.meta.url).pathname;
+const CAPTION_SCRIPT = new URL("./helpers/shipped_caption_slice.ts", import.meta.url).pathname;
 const dirs: string[] = [];
+const captioners: string[] = [];
 for await (const e of Deno.readDir(MODELS)) {
   if (!e.isDirectory) continue;
   try {
-    await Deno.stat(`${MODELS}/${e.name}/manifest.json`);
-    dirs.push(e.name);
+    const manifest = JSON.parse(await Deno.readTextFile(`${MODELS}/${e.name}/manifest.json`));
+    (manifest.kind === "captioner" ? captioners : dirs).push(e.name);
   } catch { /* not a model directory */ }
+}
+
+for (const name of captioners.sort()) {
+  Deno.test(`shipped captioner ${name} matches PyTorch on the test slice`, async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        "--allow-ffi",
+        "--allow-sys",
+        CAPTION_SCRIPT,
+        `${MODELS}/${name}`,
+      ],
+      env: { NO_COLOR: "1" },
+    }).output();
+    const line = new TextDecoder().decode(out.stdout).split("\n").find((l) => l.startsWith("{"));
+    assert.ok(
+      out.code === 0 && line,
+      `subprocess failed (${out.code}): ${new TextDecoder().decode(out.stderr)}`,
+    );
+    const { images, worstPooled, worstLogp, sameGreedy } = JSON.parse(line);
+    assert.ok(images >= 4, `${images} slice images`);
+    assert.ok(worstPooled <= 1e-3, `${name}: pooled features differ by up to ${worstPooled} (relative)`);
+    assert.ok(worstLogp <= 1e-3, `${name}: log-probabilities differ by up to ${worstLogp}`);
+    assert.equal(sameGreedy, images, `${name}: ${sameGreedy}/${images} greedy captions equal PyTorch's`);
+  });
 }
 
 for (const name of dirs.sort()) {
