@@ -6,10 +6,14 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { validationHook } from "./validation.ts";
 import type { Context } from "hono";
+import * as Comlink from "comlink";
 import { decodeImage } from "../lib/image/decode.ts";
 import { overlayPng } from "../lib/image/overlay.ts";
 import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
+import { EXTRACTIONS } from "../lib/saliency/extract.ts";
+import { AGGREGATIONS } from "../lib/saliency/aggregate.ts";
+import { RULE_SETS } from "../lib/saliency/rules.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { networkOf } from "../lib/models/load.ts";
 import type { MapOut, SaliencyAnswer } from "../lib/service/saliency_job.ts";
@@ -40,7 +44,15 @@ const TargetsSchema = z.union([
 const SaliencyRequestSchema = z.object({
   image: z.string().min(1).describe("the image file (JPEG, PNG, WebP or GIF), base64"),
   model: z.string().describe("a name from GET /v1/models"),
-  method: z.string().describe("a name from GET /v1/methods"),
+  method: z.union([
+    z.string().describe("a name from GET /v1/methods"),
+    z.object({
+      extract: z.enum(EXTRACTIONS),
+      aggregate: z.enum(AGGREGATIONS),
+      rules: z.enum(RULE_SETS).default("standard"),
+      relu: z.boolean().default(false),
+    }).describe("any phase-1 extraction x phase-2 aggregation pair"),
+  ]),
   layers: z.array(z.string()).min(1).max(16).describe('layer names; "input" = the image'),
   targets: TargetsSchema.default({ topK: 1 }),
   seed: z.enum(["pointing", "one-hot"]).default("pointing"),
@@ -104,7 +116,7 @@ const MapSchema = z.object({
 
 const SaliencyResponseSchema = z.object({
   model: z.string(),
-  method: z.string(),
+  method: z.any(),
   image: z.object({ width: z.number(), height: z.number() }),
   targets: z.array(z.object({ index: z.number(), name: z.string() })),
   predictions: z.array(z.object({ index: z.number(), name: z.string(), score: z.number() })),
@@ -248,7 +260,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
       },
     }, 404);
   }
-  if (!METHODS.some((m) => m.name === body.method)) {
+  if (typeof body.method === "string" && !METHODS.some((m) => m.name === body.method)) {
     return c.json({
       error: {
         code: "unknown_method",
@@ -266,7 +278,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     : { kind: "present" as const, threshold: t.threshold };
   const png = (c.req.header("accept") ?? "").includes("image/png");
   const job = {
-    image,
+    image: png ? image.slice() : image, // transferred to the worker; the overlay needs its own copy
     resize: png ? "image" as const : "none" as const,
     method: body.method,
     layers: body.layers,
@@ -280,7 +292,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
   try {
     answer = await options.pool.run(
       (api) =>
-        api.saliency(entry.dir, job) as Promise<
+        api.saliency(entry.dir, Comlink.transfer(job, [job.image.buffer as ArrayBuffer])) as Promise<
           SaliencyAnswer | { error: { code: string; message: string } }
         >,
       { signal: c.req.raw.signal },

@@ -69,6 +69,28 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
         if (m.layer === "product/linear") assert.deepEqual(m.shape, [224, 224]);
       }
     });
+    await t.step("an extraction x aggregation pair instead of a named method", async () => {
+      const pair = await post({
+        image,
+        model: "resnet50_synthetic",
+        method: { extract: "scaling", aggregate: "sum" },
+        layers: ["layer4"],
+        targets: { classes: [2] },
+      });
+      assert.equal(pair.status, 200);
+      const named = await post({
+        image,
+        model: "resnet50_synthetic",
+        method: "linear-approx",
+        layers: ["layer4"],
+        targets: { classes: [2] },
+      });
+      assert.equal(
+        (await pair.json()).maps[0].data,
+        (await named.json()).maps[0].data,
+        "linear-approx = scaling x sum",
+      );
+    });
     await t.step("targets by class name", async () => {
       const res = await post({
         image,

@@ -12,7 +12,7 @@ import type { Tensor } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
-import { computeSaliency } from "../saliency/saliency.ts";
+import { computeSaliency, type MethodRef } from "../saliency/saliency.ts";
 import { repeatForTargets } from "../saliency/seeds.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
@@ -32,7 +32,8 @@ export type TargetSpec =
 
 export interface SaliencyJob {
   image: Uint8Array;
-  method: string;
+  /** A method name or an extraction x aggregation pair (lib/saliency/saliency.ts MethodRef). */
+  method: MethodRef;
   /** "" or "input" = the input image. */
   layers: string[];
   targets: TargetSpec;
