@@ -13,6 +13,21 @@ import { WorkerPool } from "./workers/pool.ts";
 import { EvaluationJobs } from "./workers/evaluations.ts";
 import { resolveEvaluation } from "./lib/service/resolve_evaluation.ts";
 
+/** Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations). */
+function prepareSyntheticWorld(dir: string, images: number): void {
+  const worker = new Worker(new URL("./workers/world_worker.ts", import.meta.url), { type: "module" });
+  worker.onmessage = (e) => {
+    if (e.data.done === "generated") {
+      console.log(JSON.stringify({ level: "info", message: `generated ${dir}` }));
+    }
+    if (e.data.error) {
+      console.error(JSON.stringify({ level: "warn", message: `no synthetic world: ${e.data.error}` }));
+    }
+    worker.terminate();
+  };
+  worker.postMessage({ dir, images });
+}
+
 async function main(): Promise<void> {
   const config = serverConfig();
   const backend = await initBackend(config.backend);
@@ -33,6 +48,7 @@ async function main(): Promise<void> {
     resolve: (spec) => resolveEvaluation(spec, models, config),
   });
   await jobs.restore();
+  prepareSyntheticWorld(`${config.dataDir}/synthetic`, config.syntheticImages);
   const app = createApp(backend, {
     jobs,
     dataDir: config.dataDir,

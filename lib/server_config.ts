@@ -37,6 +37,8 @@ export interface ServerConfig {
   jobsDir: string;
   /** RETRACE_DATA_DIR: where the synthetic world lives or is generated (default data). */
   dataDir: string;
+  /** RETRACE_SYNTHETIC_IMAGES: test images generated when the synthetic world is missing (default 1000). */
+  syntheticImages: number;
   /** RETRACE_DATA_ROOTS: named real datasets, "voc07=/path/VOC2007,coco14=/path/coco". */
   dataRoots: { name: string; root: string }[];
 }
@@ -77,5 +79,6 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     jobsDir: env.get("RETRACE_JOBS_DIR") || "results/jobs",
     dataDir: env.get("RETRACE_DATA_DIR") || "data",
     dataRoots: dataRoots(env.get("RETRACE_DATA_ROOTS")),
+    syntheticImages: int("RETRACE_SYNTHETIC_IMAGES", 1000, 1, 100_000),
   };
 }

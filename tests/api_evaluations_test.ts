@@ -127,6 +127,32 @@ syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refuse
       assert.deepEqual(job.result.tallies, reference);
     });
 
+    await t.step(
+      "a server without a synthetic world generates its test split in the background",
+      async () => {
+        const empty = await startServer({
+          RETRACE_DATA_DIR: `${dir}/empty`,
+          RETRACE_JOBS_DIR: `${dir}/jobs2`,
+          RETRACE_SYNTHETIC_IMAGES: "3",
+        });
+        try {
+          let samples: unknown[] = [];
+          for (let i = 0; i < 100 && samples.length === 0; i++) {
+            samples = (await (await fetch(`${empty.base}/v1/samples`)).json()).samples;
+            if (samples.length === 0) await new Promise((r) => setTimeout(r, 200));
+          }
+          assert.equal(samples.length, 3);
+          assert.equal(
+            (await fetch(`${empty.base}/v1/samples/300002`)).headers.get("content-type"),
+            "image/jpeg",
+          );
+        } finally {
+          empty.child.kill("SIGTERM");
+          await empty.child.status;
+        }
+      },
+    );
+
     await t.step("unknown names and paths are refused with what exists", async () => {
       for (
         const [body, pattern] of [

@@ -13,6 +13,7 @@ import { parseDifficultFlags } from "../lib/eval/difficult_flags.ts";
 import type { DatasetSource } from "../lib/eval/pointing_samples.ts";
 import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
+import { ensureSyntheticWorld } from "../lib/synthetic/ensure.ts";
 
 export interface ResolvedDataset {
   source: Omit<DatasetSource, "difficultFlags">;
