@@ -89,6 +89,11 @@ syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refuse
       assert.ok("grad-cam@layer4" in progress.accuracy);
       const job = await (await fetch(`${server.base}/v1/evaluations/${id}`)).json();
       assert.equal(job.status, "done");
+      const listed = await (await fetch(`${server.base}/v1/evaluations`)).json();
+      assert.deepEqual(listed.evaluations.map((e: { id: string; status: string }) => [e.id, e.status]), [[
+        id,
+        "done",
+      ]]);
       reference = job.result.tallies;
       assert.equal(job.result.images + job.result.problems.length, 6);
       const replay = await readEvents(`${server.base}${events}`, all.at(-3)!.id);

@@ -48,7 +48,8 @@ Deno.test({
       assert.equal(seen.error, "");
       assert.match(seen.firstCaption, /grad-cam · layer3 · /);
       assert.match(seen.evalText, /^3\/3 images.* done/);
-      assert.ok(seen.bars >= 5, `${seen.bars} accuracy bars`);
+      assert.equal(seen.bars, 12, "one accuracy bar per class");
+      assert.match(seen.barsTitle, /^per-class accuracy, gradient@\S+ \(\d+\.\d% mean\)$/);
       assert.deepEqual(seen.pageErrors, []);
     } finally {
       child.kill("SIGTERM");

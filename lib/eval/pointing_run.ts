@@ -67,6 +67,8 @@ export type PointingEvent =
     imagesPerSecond: number;
     etaSeconds: number;
     accuracy: Record<string, SubsetAccuracy>;
+    /** Running per-class accuracy ("all" subset) per label. */
+    classAccuracy: Record<string, number[]>;
   }
   | { type: "problem"; key: string; message: string; done: number; total: number }
   | { type: "done"; result: PointingResult };
@@ -207,6 +209,7 @@ export async function* runPointingGame(options: PointingRunOptions): AsyncGenera
         imagesPerSecond: rate,
         etaSeconds: (total - n) / Math.max(rate, 1e-9),
         accuracy: accuracies(state),
+        classAccuracy: Object.fromEntries([...state.tallies].map(([l, t]) => [l, t.all.classAccuracies()])),
       };
     }
     const missing = keys.filter((k) => !state.done.has(k));

@@ -29,6 +29,7 @@ try {
     firstCaption: await page.locator("#maps figcaption").first().textContent(),
     evalText: "",
     bars: 0,
+    barsTitle: "",
     pageErrors,
   };
   await page.fill("#evalLimit", "3");
@@ -38,6 +39,7 @@ try {
   });
   seen.evalText = await page.locator("#evalText").textContent() ?? "";
   seen.bars = await page.locator("#bars div").count();
+  seen.barsTitle = await page.locator("#barsTitle").textContent() ?? "";
   console.log(JSON.stringify(seen));
 } finally {
   await browser.close();
