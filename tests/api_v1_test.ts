@@ -24,6 +24,13 @@ async function pngBase64(width: number, height: number): Promise<string> {
 
 syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", async (t) => {
   const { base, child } = await startServer({ RETRACE_MAX_PIXELS: "200000" });
+  const post2 = (signal: AbortSignal, body: unknown) =>
+    fetch(`${base}/v1/saliency`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal,
+    });
   const post = (body: unknown) =>
     fetch(`${base}/v1/saliency`, {
       method: "POST",
@@ -151,6 +158,36 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       const missing = await fetch(`${base}/v1/saliency`, { method: "POST", body: noImage });
       assert.equal(missing.status, 400);
       assert.match((await missing.json()).error.message, /"image" file/);
+    });
+    await t.step("a client that disconnects cancels its request: the busy worker is replaced", async () => {
+      const before = await (await fetch(`${base}/metrics`)).text();
+      const restarts = (text: string) => Number(/retrace_worker_restarts_total (\d+)/.exec(text)![1]);
+      const controller = new AbortController();
+      const slow = post2(controller.signal, {
+        image,
+        model: "resnet50_synthetic",
+        method: "contrastive-excitation",
+        layers: ["input", "layer1", "layer2", "layer3", "layer4"],
+        targets: { topK: 12 },
+        meta: { sign: "positive", eta: 0.0001 },
+      });
+      await new Promise((r) => setTimeout(r, 400));
+      controller.abort();
+      await assert.rejects(slow);
+      let after = restarts(before);
+      for (let i = 0; i < 50 && after === restarts(before); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = restarts(await (await fetch(`${base}/metrics`)).text());
+      }
+      assert.equal(after, restarts(before) + 1);
+      const again = await post({
+        image,
+        model: "resnet50_synthetic",
+        method: "gradient",
+        layers: ["layer4"],
+      });
+      assert.equal(again.status, 200, "the replacement worker serves the next request");
+      await again.body?.cancel();
     });
     await t.step("bad input: status and a message that says what to fix", async () => {
       const cases: [unknown, number, string, RegExp][] = [
