@@ -1,7 +1,7 @@
 /**
  * Takes docs/ui.png for the README: starts the service (wasm, shipped models, the synthetic world in data/),
- * explains the first sample image with Grad-CAM and selective NormGrad at layer3 and layer4 in Debian's chromium
- * (playwright-core), and saves a screenshot of the page.
+ * explains a sample image with Grad-CAM and selective NormGrad at layer3 and layer4, captions it and shows the
+ * fourth word's map, in Debian's chromium (playwright-core), and saves a screenshot of the page.
  *   deno run -A tools/screenshot.ts [out.png]
  */
 import { chromium } from "playwright-core";
@@ -21,6 +21,11 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#maps canvas").length === 4, null, {
     timeout: 120_000,
   });
+  await page.click("#capGo");
+  await page.waitForFunction(() => document.querySelectorAll("#capMaps canvas").length === 4, null, {
+    timeout: 120_000,
+  });
+  await page.locator("#words span").nth(3).click();
   await Deno.mkdir(out.replace(/\/[^/]*$/, ""), { recursive: true });
   await page.screenshot({ path: out, fullPage: true });
   console.log(`wrote ${out}`);
