@@ -65,7 +65,10 @@ const SaliencyRequestSchema = z.object({
   overlay: z.object({
     alpha: z.number().min(0).max(1).default(0.5),
     map: z.number().int().min(0).default(0).describe("which map (index into maps) to draw"),
-  }).default({ alpha: 0.5, map: 0 }).describe("with Accept: image/png, the PNG heatmap overlay drawn"),
+    colormap: z.enum(["turbo", "viridis", "gray"]).default("turbo"),
+  }).default({ alpha: 0.5, map: 0, colormap: "turbo" }).describe(
+    "with Accept: image/png, the PNG heatmap overlay drawn",
+  ),
 }).openapi("SaliencyRequest");
 
 const CaptionRequestSchema = z.object({
@@ -103,7 +106,9 @@ function fieldsToOptions(f: Record<string, string>): Record<string, unknown> {
     const [mode, weights] = f.combine.split(":");
     out.combine = { mode, weights };
   }
-  if (f.alpha || f.map) out.overlay = { alpha: num(f.alpha) ?? 0.5, map: num(f.map) ?? 0 };
+  if (f.alpha || f.map || f.colormap) {
+    out.overlay = { alpha: num(f.alpha) ?? 0.5, map: num(f.map) ?? 0, colormap: f.colormap ?? "turbo" };
+  }
   return out;
 }
 
@@ -311,7 +316,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
         },
       }, 400);
     }
-    const bytes = overlayPng(decodeImage(image), m.data, body.overlay.alpha);
+    const bytes = overlayPng(decodeImage(image), m.data, body.overlay.alpha, body.overlay.colormap);
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
       "content-type": "image/png",
       "x-retrace-map": `${m.layer} target=${m.target}`,

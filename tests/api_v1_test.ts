@@ -137,7 +137,7 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
           model: "resnet50_synthetic",
           method: "grad-cam",
           layers: ["layer4"],
-          overlay: { alpha: 0.7 },
+          overlay: { alpha: 0.7, colormap: "viridis" },
         }),
       });
       assert.equal(overlay.status, 200);
@@ -146,6 +146,19 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       const { decodeImage } = await import("../lib/image/decode.ts");
       const decoded = decodeImage(png);
       assert.deepEqual([decoded.width, decoded.height], [300, 200]);
+      const badMap = await fetch(`${base}/v1/saliency`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "image/png" },
+        body: JSON.stringify({
+          image,
+          model: "resnet50_synthetic",
+          method: "grad-cam",
+          layers: ["layer4"],
+          overlay: { colormap: "jet" },
+        }),
+      });
+      assert.equal(badMap.status, 400);
+      assert.match((await badMap.json()).error.message, /overlay.colormap/);
       const wrongType = await fetch(`${base}/v1/saliency`, {
         method: "POST",
         headers: { "content-type": "text/plain" },

@@ -11,6 +11,9 @@ syntheticTest("heatmap grid: colormap ends, constant maps, blending, PNG size", 
   assert.deepEqual(colormap(1), [122, 4, 3]);
   assert.deepEqual(colormap(2), colormap(1));
   assert.deepEqual(colormap(NaN), [128, 128, 128]);
+  assert.deepEqual(colormap(0.5, "gray"), [128, 128, 128]);
+  assert.deepEqual(colormap(1, "viridis"), [253, 231, 37]);
+  assert.throws(() => colormap(0.5, "jet" as "gray"), /unknown colormap "jet"; valid: turbo, viridis, gray/);
   const px = cellPixels({ map: [0, 1, 2, 3], width: 2, height: 2 });
   assert.deepEqual([...px.slice(0, 4)], [48, 18, 59, 255]);
   assert.deepEqual([...px.slice(12, 16)], [122, 4, 3, 255]);

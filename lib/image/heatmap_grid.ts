@@ -7,16 +7,24 @@
 import { createCanvas, type SKRSContext2D } from "@napi-rs/canvas";
 import type { DecodedImage } from "./decode.ts";
 
-const STOPS: [number, number, number][] = [
-  [48, 18, 59],
-  [40, 188, 235],
-  [100, 253, 106],
-  [250, 186, 57],
-  [122, 4, 3],
-];
+type Rgb = [number, number, number];
 
-/** Colour of t in [0, 1] (clamped; NaN is grey). */
-export function colormap(t: number): [number, number, number] {
+/** Colormaps as a few stops, linearly interpolated: "turbo" (5-stop approximation), "viridis" (5 stops), "gray". */
+export const COLORMAPS: Readonly<Record<string, readonly Rgb[]>> = {
+  turbo: [[48, 18, 59], [40, 188, 235], [100, 253, 106], [250, 186, 57], [122, 4, 3]],
+  viridis: [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+  gray: [[0, 0, 0], [255, 255, 255]],
+};
+export type ColormapName = "turbo" | "viridis" | "gray";
+
+/** Colour of t in [0, 1] (clamped; NaN is grey) under a colormap (default turbo). */
+export function colormap(t: number, name: ColormapName = "turbo"): Rgb {
+  const STOPS = COLORMAPS[name];
+  if (!STOPS) {
+    throw new RangeError(
+      `unknown colormap ${JSON.stringify(name)}; valid: ${Object.keys(COLORMAPS).join(", ")}`,
+    );
+  }
   if (Number.isNaN(t)) return [128, 128, 128];
   const x = Math.min(1, Math.max(0, t)) * (STOPS.length - 1);
   const i = Math.min(STOPS.length - 2, Math.floor(x));
@@ -35,7 +43,7 @@ export interface HeatmapCell {
 }
 
 /** RGBA pixels of one cell at its own size: the colormapped map blended (alpha) over the image. */
-export function cellPixels(cell: HeatmapCell, alpha = 0.6): Uint8ClampedArray {
+export function cellPixels(cell: HeatmapCell, alpha = 0.6, map: ColormapName = "turbo"): Uint8ClampedArray {
   const { width, height } = cell;
   const out = new Uint8ClampedArray(width * height * 4);
   let lo = Infinity, hi = -Infinity;
@@ -61,7 +69,7 @@ export function cellPixels(cell: HeatmapCell, alpha = 0.6): Uint8ClampedArray {
         rgb = [img.rgb[q], img.rgb[q + 1], img.rgb[q + 2]];
       }
       if (cell.map) {
-        const c = colormap(hi > lo ? (cell.map[p] - lo) / (hi - lo) : 1);
+        const c = colormap(hi > lo ? (cell.map[p] - lo) / (hi - lo) : 1, map);
         const a = img ? alpha : 1;
         rgb = [0, 1, 2].map((k) => rgb[k] * (1 - a) + c[k] * a) as [number, number, number];
       }
