@@ -1,0 +1,137 @@
+/**
+ * Side-by-side timings (issue 8): runs ../shared/bench/pytorch_baseline.py (PyTorch, CPU, --threads) and the same
+ * workloads through retrace's library on this process's backend (RETRACE_BACKEND, default wasm: one thread, as
+ * one worker runs), on the same machine, and prints the ratio table retrace / PyTorch per (model, workload).
+ * Random weights, 224x224, batch 1, one-hot seed; medians after one warm-up run.
+ *
+ *   deno run -A bench/compare.ts [--models vgg16,resnet50] [--runs 5] [--threads 2]
+ *
+ * Workloads (as pytorch_baseline.py): forward; gradient (input, max-abs); linear-approx, normgrad, sel-normgrad,
+ * grad-cam at the last paper layer; multi-layer (normgrad at every paper layer, one backward); weight-grads
+ * (dS/dW for every trainable weight: meta-saliency's inner step).
+ */
+import { parseArgs } from "node:util";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
+import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { buildNetwork } from "../lib/nets/network.ts";
+import { randomWeights } from "../lib/nets/weights.ts";
+import { runProbed } from "../lib/nets/probes.ts";
+import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
+import { computeSaliency } from "../lib/saliency/saliency.ts";
+import { trainableParams } from "../lib/saliency/meta.ts";
+import { objectiveFor } from "../lib/saliency/seeds.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    models: { type: "string", default: "vgg16,resnet50" },
+    runs: { type: "string", default: "5" },
+    threads: { type: "string", default: "2" },
+  },
+});
+const runs = Number(values.runs);
+const models = values.models.split(",");
+
+// --- PyTorch side
+const py = await new Deno.Command("/usr/bin/python3", {
+  args: [
+    new URL("../../shared/bench/pytorch_baseline.py", import.meta.url).pathname,
+    "--models",
+    values.models,
+    "--runs",
+    values.runs,
+    "--threads",
+    values.threads,
+  ],
+  stdout: "piped",
+  stderr: "piped",
+}).output();
+if (py.code !== 0) throw new Error(`pytorch_baseline.py failed: ${new TextDecoder().decode(py.stderr)}`);
+const torchMs = new Map<string, number>();
+let torchRuntime = "";
+for (const line of new TextDecoder().decode(py.stdout).split("\n")) {
+  if (!line.startsWith("{")) continue;
+  const row = JSON.parse(line);
+  torchMs.set(`${row.model}/${row.workload}`, row.median_ms);
+  torchRuntime = row.runtime;
+}
+
+// --- retrace side
+const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm"));
+
+async function median(fn: () => Promise<void>): Promise<number> {
+  await fn(); // warm-up: kernel set-up, first allocations
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+async function settle(tensors: Iterable<Tensor>): Promise<void> {
+  for (const t of tensors) await t.data();
+}
+
+const rows: { model: string; workload: string; retrace: number; torch?: number }[] = [];
+for (const arch of models) {
+  const net = buildNetwork({ arch });
+  const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
+  const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
+  const layers = [...PAPER_LAYERS[arch]].filter((l) => l !== "");
+  const last = layers.at(-1)!;
+  const seed = { kind: "one-hot" as const, targets: [7] };
+  const map = (method: string, at: string[]) => async () => {
+    const r = computeSaliency(net, weights, input, { method, layers: at, seed });
+    await settle(r.maps.values());
+    r.dispose();
+  };
+  const workloads: [string, () => Promise<void>][] = [
+    ["forward", async () => {
+      const r = runProbed(net, weights, input);
+      await r.output.data();
+      r.dispose();
+    }],
+    ["gradient", map("gradient", [""])],
+    ["linear-approx", map("linear-approx", [last])],
+    ["normgrad", map("normgrad", [last])],
+    ["sel-normgrad", map("selective-normgrad", [last])],
+    ["grad-cam", map("grad-cam", [last])],
+    ["multi-layer", map("normgrad", layers)],
+    ["weight-grads", async () => {
+      const r = runProbed(net, weights, input, {
+        weightGradients: trainableParams(net),
+        objective: objectiveFor(seed),
+      });
+      await settle(r.weightGradients.values());
+      r.dispose();
+    }],
+  ];
+  for (const [workload, fn] of workloads) {
+    rows.push({
+      model: arch,
+      workload,
+      retrace: await median(fn),
+      torch: torchMs.get(`${arch}/${workload}`),
+    });
+    console.error(`${arch} ${workload}: ${rows.at(-1)!.retrace.toFixed(1)} ms`);
+  }
+  input.dispose();
+  weights.dispose();
+}
+
+console.log(
+  `retrace ${info.backend} (one thread per worker) vs ${torchRuntime} (${values.threads} threads), ` +
+    `${navigator.hardwareConcurrency} cores, 224x224, batch 1, random weights, medians of ${runs}`,
+);
+console.log("| model | workload | PyTorch ms | retrace ms | retrace / PyTorch |");
+console.log("|---|---|---|---|---|");
+for (const r of rows) {
+  const ratio = r.torch ? (r.retrace / r.torch).toFixed(2) : "-";
+  console.log(
+    `| ${r.model} | ${r.workload} | ${r.torch?.toFixed(1) ?? "-"} | ${r.retrace.toFixed(1)} | ${ratio} |`,
+  );
+}
+Deno.exit(0);
