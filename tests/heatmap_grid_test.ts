@@ -1,12 +1,14 @@
 /**
- * The heatmap renderer (lib/image/heatmap_grid.ts): colormap ends, constant maps, blending and the PNG grid's
- * size. Canvas only: no tfjs in this test isolate.
+ * Heatmaps: colormap ends, constant maps, blending (lib/image/colormap.ts, in this isolate) and the PNG grid's
+ * size (lib/image/heatmap_grid.ts, in a subprocess: tearing down a test isolate that loaded @napi-rs/canvas while
+ * others run tfjs has crashed Deno 2.9.6 — see tests/shipped_models_test.ts).
  */
 import assert from "node:assert/strict";
-import { cellPixels, colormap } from "../lib/image/heatmap_grid.ts";
-import { syntheticTest } from "./helpers/synthetic_gate.ts";
+import { cellPixels, colormap } from "../lib/image/colormap.ts";
 
-syntheticTest("heatmap grid: colormap ends, constant maps, blending, PNG size", async () => {
+const HELPER = new URL("./helpers/heatmap_png.ts", import.meta.url).pathname;
+
+Deno.test("heatmap grid: colormap ends, constant maps, blending, PNG size", async () => {
   assert.deepEqual(colormap(0), [48, 18, 59]);
   assert.deepEqual(colormap(1), [122, 4, 3]);
   assert.deepEqual(colormap(2), colormap(1));
@@ -24,9 +26,11 @@ syntheticTest("heatmap grid: colormap ends, constant maps, blending, PNG size", 
   // a one-value map is constant -> colormap(1) = (122, 4, 3); half over (200, 100, 0)
   assert.deepEqual([...blended.slice(0, 3)], [161, 52, 2]);
   assert.throws(() => cellPixels({ map: [1, 2, 3], width: 2, height: 2 }), /needs 4 map values/);
-  const { heatmapGridPng } = await import("../lib/image/heatmap_grid.ts");
-  const { decodeImage } = await import("../lib/image/decode.ts");
-  const png = heatmapGridPng([[{ map: [0, 1, 2, 3], width: 2, height: 2 }, null]], ["row"], ["a", "b"], 50);
-  const decoded = decodeImage(png);
-  assert.deepEqual([decoded.width, decoded.height], [150 + 2 * 54, 24 + 54]);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "--allow-ffi", "--allow-sys", HELPER],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const size = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  assert.deepEqual(size, [150 + 2 * 54, 24 + 54]);
 });

@@ -4,7 +4,7 @@
  */
 import { createCanvas } from "@napi-rs/canvas";
 import type { DecodedImage } from "./decode.ts";
-import { cellPixels, type ColormapName } from "./heatmap_grid.ts";
+import { cellPixels, type ColormapName } from "./colormap.ts";
 
 export function overlayPng(
   image: DecodedImage,

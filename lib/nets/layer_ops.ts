@@ -6,6 +6,7 @@
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { pooledSize, type PoolSpec } from "./ops.ts";
+import { withBackward } from "../runtime/custom_grad.ts";
 
 export interface ConvParams {
   weight: Tensor; // [kh, kw, in, out]
@@ -75,6 +76,18 @@ export const standardOps: LayerOps = {
   batchNorm: (x, p) => tf.batchNorm(x, p.mean, p.variance, p.beta, p.gamma, p.epsilon),
   add: (a, b) => tf.add(a, b),
 };
+
+/**
+ * Eval-mode batch norm whose backward is only dx = dy·γ/√(var + ε): tfjs' own FusedBatchNorm gradient tiles the
+ * scale to the activation's full shape (about 20% of a ResNet50 backward on wasm) and also prepares γ / β
+ * gradients. Same forward kernel. For passes that need no gradient of the batch-norm parameters (probes.ts uses
+ * it unless weight gradients are asked for).
+ */
+export function inputOnlyBatchNorm(x: Tensor, p: BatchNormParams): Tensor {
+  return withBackward(1, (v) => standardOps.batchNorm(v, p), (dy) => [
+    tf.mul(dy, tf.mul(p.gamma, tf.rsqrt(tf.add(p.variance, p.epsilon)))),
+  ])(x);
+}
 
 /** Row-stochastic matrix [out, size] of PyTorch's adaptive average pooling along one axis. */
 function adaptiveMatrix(size: number, out: number): Float32Array {

@@ -10,7 +10,7 @@
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { withBackward } from "../runtime/custom_grad.ts";
 import { InvalidInputError, UnknownParameterError } from "./errors.ts";
-import type { BackwardRules } from "./layer_ops.ts";
+import { type BackwardRules, inputOnlyBatchNorm } from "./layer_ops.ts";
 import type { Network } from "./network.ts";
 import { TensorOps } from "./tensor_ops.ts";
 import type { NetWeights } from "./weights.ts";
@@ -111,7 +111,12 @@ export function runProbed(
     if (name === options.objectiveLayer && objectiveInput === null) objectiveInput = out;
     return out;
   };
-  const ops = new TensorOps(weights, { rules: options.rules, probe, convInput });
+  // Without weight gradients, batch norm's backward needs only dx (inputOnlyBatchNorm); a rule set may still
+  // replace it.
+  const rules = weightNames.length === 0
+    ? { batchNorm: inputOnlyBatchNorm, ...options.rules }
+    : options.rules;
+  const ops = new TensorOps(weights, { rules, probe, convInput });
   const result: ProbeResult = {
     output: null as unknown as Tensor,
     objective: null,
