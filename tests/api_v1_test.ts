@@ -22,21 +22,19 @@ async function pngBase64(width: number, height: number): Promise<string> {
   return canvas.toBuffer("image/png").toString("base64");
 }
 
+function postJson(url: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+}
+
 syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", async (t) => {
   const { base, child } = await startServer({ RETRACE_MAX_PIXELS: "200000" });
-  const post2 = (signal: AbortSignal, body: unknown) =>
-    fetch(`${base}/v1/saliency`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal,
-    });
-  const post = (body: unknown) =>
-    fetch(`${base}/v1/saliency`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
+  const post2 = (signal: AbortSignal, body: unknown) => postJson(`${base}/v1/saliency`, body, signal);
+  const post = (body: unknown) => postJson(`${base}/v1/saliency`, body);
   try {
     const image = await pngBase64(300, 200);
     await t.step("GET /v1/models, /v1/methods, /openapi.json", async () => {
@@ -298,12 +296,7 @@ syntheticTest(
     await Deno.symlink(here("../models/resnet50_synthetic"), `${dir}/resnet50_synthetic`);
     await Deno.symlink(here("./fixtures/caption/tiny"), `${dir}/tiny_captioner`);
     const { base, child } = await startServer({ RETRACE_MODELS_DIR: dir });
-    const post = (body: unknown) =>
-      fetch(`${base}/v1/caption`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
+    const post = (body: unknown) => postJson(`${base}/v1/caption`, body);
     try {
       const image = await pngBase64(120, 90);
       const models = await (await fetch(`${base}/v1/models`)).json();
