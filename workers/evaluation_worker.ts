@@ -18,7 +18,7 @@ import { ensureSyntheticWorld } from "../lib/synthetic/ensure.ts";
 export interface ResolvedDataset {
   source: Omit<DatasetSource, "difficultFlags">;
   flagsPath?: string;
-  /** Generate the synthetic world's test split here first when `source.root` is missing. */
+  /** Generate the synthetic world's test split here first (lib/synthetic/ensure.ts) when it has no manifest.json. */
   generateSyntheticAt?: string;
 }
 
@@ -33,15 +33,13 @@ const api = {
   ): Promise<void> {
     await initBackend(parseBackendPreference(backend));
     if (dataset.generateSyntheticAt) {
-      const exists = await Deno.stat(dataset.source.root).then(() => true, () => false);
+      const exists = await Deno.stat(`${dataset.generateSyntheticAt}/manifest.json`).then(
+        () => true,
+        () => false,
+      );
       if (!exists) {
         await onEvent({ type: "status", message: "generating the synthetic test split (first use)" });
-        const { generateWorld } = await import("../lib/synthetic/world.ts");
-        await generateWorld({
-          out: dataset.generateSyntheticAt,
-          seed: 0,
-          counts: { train: 0, val: 0, test: 1000 },
-        });
+        await ensureSyntheticWorld(dataset.generateSyntheticAt);
       }
     }
     const model = await loadModel(modelDir);
