@@ -11,10 +11,9 @@
  * name without extension) then 12 flags 0/1 in class order, as TorchRay's pointing_game_ebp_*_difficult.txt.
  */
 
+import { isDifficultPair, maskArea } from "../eval/difficult_flags.ts";
 import { SHAPE_CLASSES } from "./classes.ts";
 import type { Mask, PixelBox } from "./masks.ts";
-
-export const EBP_DIFFICULT_AREA_FRACTION = 0.25;
 
 export interface PairObject {
   classIndex: number;
@@ -32,7 +31,7 @@ export function ebpDifficultPairs(
   const present = SHAPE_CLASSES.map((_, k) => objects.some((o) => o.classIndex === k));
   const nClasses = present.filter((p) => p).length;
   const difficult = SHAPE_CLASSES.map((_, k) => {
-    if (!present[k] || nClasses < 2) return false;
+    if (!present[k]) return false;
     const union = new Uint8Array(width * height);
     for (const o of objects) {
       if (o.classIndex !== k) continue;
@@ -43,9 +42,7 @@ export function ebpDifficultPairs(
         for (let y = y0; y <= y1; y++) union.fill(1, y * width + x0, y * width + x1 + 1);
       }
     }
-    let area = 0;
-    for (let i = 0; i < union.length; i++) area += union[i];
-    return area < EBP_DIFFICULT_AREA_FRACTION * width * height;
+    return isDifficultPair(maskArea(union), width * height, nClasses);
   });
   return { present, difficult };
 }
