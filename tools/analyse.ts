@@ -24,7 +24,7 @@ import { loadModel } from "../lib/models/load.ts";
 import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
-import { IDENTITY_STUDY_CONVS, PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
+import { IDENTITY_STUDY_CONVS, resolveLayers } from "../lib/nets/paper_layers.ts";
 import { META_ETA } from "../lib/saliency/meta.ts";
 import { meanStd } from "../lib/saliency/correlations.ts";
 import { identityTrickStudy } from "../lib/saliency/identity_study.ts";
@@ -100,9 +100,11 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const model = await loadModel(values.model);
   const { manifest, net, weights } = model;
-  const layers = values.layers === "paper"
-    ? [...(PAPER_LAYERS[manifest.arch] ?? manifest.probeLayers)]
-    : list(values.layers).map((l) => (l === "input" ? "" : l));
+  const layers = resolveLayers(
+    values.layers === "paper" ? "paper" : list(values.layers),
+    manifest.arch,
+    manifest.probeLayers,
+  );
   const allMethods = METHODS.map((m) => m.name).filter((m) => m !== "normgrad-exact");
   await Deno.mkdir(values.out, { recursive: true });
   const base = `${values.out}/${mode}-${manifest.name}`;

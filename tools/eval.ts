@@ -19,7 +19,7 @@ import { loadModel } from "../lib/models/load.ts";
 import { initBackend } from "../lib/runtime/backend.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
-import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
+import { resolveLayers } from "../lib/nets/paper_layers.ts";
 import { centrePointer, type Combination, type Pointer, saliencyPointer } from "../lib/eval/pointers.ts";
 import { type PointingResult, runPointingGame, summarise } from "../lib/eval/pointing_run.ts";
 import type { DatasetSource } from "../lib/eval/pointing_samples.ts";
@@ -155,9 +155,11 @@ async function main(): Promise<number> {
     const methods = values.methods === "all"
       ? METHODS.map((m) => m.name).filter((m) => m !== "normgrad-exact")
       : list(values.methods);
-    const layers = values.layers === "paper"
-      ? [...(PAPER_LAYERS[model.manifest.arch] ?? model.manifest.probeLayers)]
-      : list(values.layers).map((l) => (l === "input" ? "" : l));
+    const layers = resolveLayers(
+      values.layers === "paper" ? "paper" : list(values.layers),
+      model.manifest.arch,
+      model.manifest.probeLayers,
+    );
     let meta: { sign: MetaSign; eta: number } | undefined;
     if (values.meta !== undefined) {
       if (values.meta !== "positive" && values.meta !== "negative") {

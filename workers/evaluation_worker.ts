@@ -11,7 +11,7 @@ import { centrePointer, saliencyPointer } from "../lib/eval/pointers.ts";
 import { type PointingEvent, runPointingGame } from "../lib/eval/pointing_run.ts";
 import { parseDifficultFlags } from "../lib/eval/difficult_flags.ts";
 import type { DatasetSource } from "../lib/eval/pointing_samples.ts";
-import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
+import { resolveLayers } from "../lib/nets/paper_layers.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
 import { ensureSyntheticWorld } from "../lib/synthetic/ensure.ts";
 
@@ -51,9 +51,7 @@ const api = {
         dataset.flagsPath,
       );
     }
-    const layers = spec.layers === "paper"
-      ? [...(PAPER_LAYERS[model.manifest.arch] ?? model.manifest.probeLayers)]
-      : spec.layers.map((l) => (l === "input" ? "" : l));
+    const layers = resolveLayers(spec.layers, model.manifest.arch, model.manifest.probeLayers);
     const pointer = spec.centre ? centrePointer() : saliencyPointer(model, {
       methods: spec.methods,
       layers,
