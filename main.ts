@@ -14,7 +14,8 @@ import { EvaluationJobs } from "./workers/evaluations.ts";
 import { resolveEvaluation } from "./lib/service/resolve_evaluation.ts";
 
 /** Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations). */
-function prepareSyntheticWorld(dir: string, images: number): void {
+async function prepareSyntheticWorld(dir: string, images: number): Promise<void> {
+  if (await Deno.stat(`${dir}/manifest.json`).then(() => true, () => false)) return;
   const worker = new Worker(new URL("./workers/world_worker.ts", import.meta.url), { type: "module" });
   worker.onmessage = (e) => {
     if (e.data.done === "generated") {
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
     resolve: (spec) => resolveEvaluation(spec, models, config),
   });
   await jobs.restore();
-  prepareSyntheticWorld(`${config.dataDir}/synthetic`, config.syntheticImages);
+  await prepareSyntheticWorld(`${config.dataDir}/synthetic`, config.syntheticImages);
   const app = createApp(backend, {
     jobs,
     dataDir: config.dataDir,
