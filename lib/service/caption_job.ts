@@ -18,7 +18,7 @@ import { CAPTION_LAYERS, combineCaptionMaps, explainCaption } from "../caption/e
 import { beamSearch, CaptionSearchError } from "../caption/search.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
-import { decodeUpload, type MapOut, ServiceInputError } from "./saliency_job.ts";
+import { decodeUpload, type MapOut, ServiceInputError, splitMaps } from "./saliency_job.ts";
 
 export interface CaptionJob {
   image: Uint8Array;
@@ -44,14 +44,7 @@ export interface CaptionAnswer {
 
 async function mapsOf(result: Map<string, Tensor>, labels: string[], targets: number[]): Promise<MapOut[]> {
   const out: MapOut[] = [];
-  for (const label of labels) {
-    const m = result.get(label)!;
-    const [, h, w] = m.shape as number[];
-    const data = await m.data() as Float32Array;
-    targets.forEach((t, i) =>
-      out.push({ target: t, layer: label, shape: [h, w], data: data.slice(i * h * w, (i + 1) * h * w) })
-    );
-  }
+  for (const label of labels) out.push(...await splitMaps(result.get(label)!, label, targets));
   return out;
 }
 

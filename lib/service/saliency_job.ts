@@ -90,6 +90,18 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
   return present.length ? present : order.slice(0, 1);
 }
 
+/** One MapOut per batch item of `maps` [N, h, w, 1] (batch item i explains targets[i]). */
+export async function splitMaps(maps: Tensor, layer: string, targets: readonly number[]): Promise<MapOut[]> {
+  const [, h, w] = maps.shape as number[];
+  const data = await maps.data() as Float32Array;
+  return targets.map((target, i) => ({
+    target,
+    layer,
+    shape: [h, w],
+    data: data.slice(i * h * w, (i + 1) * h * w),
+  }));
+}
+
 /** Decodes an uploaded image; undecodable or over `maxPixels` is a ServiceInputError (400 / 413). */
 export function decodeUpload(bytes: Uint8Array, maxPixels: number): DecodedImage {
   let image: DecodedImage;
@@ -161,12 +173,8 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
       const maps: MapOut[] = [];
       const emit = async (layer: string, raw: Tensor) => {
         const m = job.resize === "image" ? resizeMap(raw, [image.height, image.width]) : raw;
-        const [, h, w] = m.shape as number[];
-        const data = await m.data() as Float32Array;
+        maps.push(...await splitMaps(m, layer, targets));
         if (m !== raw) m.dispose();
-        targets.forEach((t, i) =>
-          maps.push({ target: t, layer, shape: [h, w], data: data.slice(i * h * w, (i + 1) * h * w) })
-        );
       };
       for (const layer of layers) await emit(layer === "" ? "input" : layer, result.maps.get(layer)!);
       if (job.combine) {
