@@ -13,7 +13,7 @@
 import { type DecodedImage, decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { type Tensor, tf } from "../runtime/tf.ts";
+import type { Tensor } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { methodByName } from "../saliency/methods.ts";
@@ -116,7 +116,7 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
           try {
             for (const layer of options.layers) {
               const resized = resizeMap(result.maps.get(layer)!, size);
-              const map = layer === "" ? tf.tidy(() => smoothForImage(resized, size)) : resized;
+              const map = layer === "" ? smoothForImage(resized, size) : resized;
               if (map !== resized) resized.dispose();
               out.set(`${method}@${layerLabel(layer)}`, await argmaxPoints(map));
             }
