@@ -10,7 +10,7 @@ import * as Comlink from "comlink";
 import { decodeImage } from "../lib/image/decode.ts";
 import { overlayPng } from "../lib/image/overlay.ts";
 import type { ModelEntry } from "../lib/models/registry.ts";
-import { METHODS } from "../lib/saliency/methods.ts";
+import { methodByName, METHODS } from "../lib/saliency/methods.ts";
 import { EXTRACTIONS } from "../lib/saliency/extract.ts";
 import { AGGREGATIONS } from "../lib/saliency/aggregate.ts";
 import { RULE_SETS } from "../lib/saliency/rules.ts";
@@ -265,15 +265,12 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
       },
     }, 404);
   }
-  if (typeof body.method === "string" && !METHODS.some((m) => m.name === body.method)) {
-    return c.json({
-      error: {
-        code: "unknown_method",
-        message: `unknown method ${JSON.stringify(body.method)}; valid: ${
-          METHODS.map((m) => m.name).join(", ")
-        }`,
-      },
-    }, 400);
+  if (typeof body.method === "string") {
+    try {
+      methodByName(body.method); // SaliencyInputError naming every valid method
+    } catch (e) {
+      return c.json({ error: { code: "unknown_method", message: (e as Error).message } }, 400);
+    }
   }
   const t = body.targets;
   const targets = "classes" in t
