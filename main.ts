@@ -2,7 +2,9 @@
  * retrace service entry point: configuration from the environment -> tfjs backend -> Hono app -> Deno.serve.
  * Environment: HOST (default 127.0.0.1), PORT (default 8000; 0 = any free port), RETRACE_BACKEND
  * (auto|webgpu|wasm|cpu, default auto), RETRACE_WORKERS, RETRACE_MODELS_DIR, RETRACE_QUEUE, RETRACE_TIMEOUT_MS,
- * RETRACE_MAX_PIXELS (lib/server_config.ts). Prints one JSON line `{"listening": "http://host:port", ...}`.
+ * RETRACE_MAX_PIXELS, RETRACE_REDIS_URL … (lib/server_config.ts). Prints one JSON line
+ * `{"listening": "http://host:port", ...}`. With RETRACE_REDIS_URL, evaluations are sharded over every instance
+ * attached to that Redis (workers/redis/); without it they run in this process (workers/evaluations.ts).
  */
 import { initBackend } from "./lib/runtime/backend.ts";
 import { serverConfig } from "./lib/server_config.ts";
@@ -12,6 +14,8 @@ import { scanModels } from "./lib/models/registry.ts";
 import { WorkerPool } from "./workers/pool.ts";
 import { EvaluationJobs } from "./workers/evaluations.ts";
 import { resolveEvaluation } from "./lib/service/resolve_evaluation.ts";
+import type { Evaluations } from "./workers/evaluations_api.ts";
+import { distributedEvaluations } from "./workers/redis/setup.ts";
 
 /** Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations). */
 async function prepareSyntheticWorld(dir: string, images: number): Promise<void> {
@@ -43,12 +47,15 @@ async function main(): Promise<void> {
     timeoutMs: config.timeoutMs,
     backend: backend.backend,
   });
-  const jobs = new EvaluationJobs({
-    dir: config.jobsDir,
-    backend: backend.backend,
-    resolve: (spec) => resolveEvaluation(spec, models, config),
-  });
-  await jobs.restore();
+  const resolve = (spec: Parameters<typeof resolveEvaluation>[0]) => resolveEvaluation(spec, models, config);
+  let jobs: Evaluations;
+  if (config.redisUrl) {
+    jobs = await distributedEvaluations(config.redisUrl, config, backend.backend, resolve);
+  } else {
+    const local = new EvaluationJobs({ dir: config.jobsDir, backend: backend.backend, resolve });
+    await local.restore();
+    jobs = local;
+  }
   await prepareSyntheticWorld(`${config.dataDir}/synthetic`, config.syntheticImages);
   const app = createApp(backend, {
     jobs,
@@ -71,6 +78,7 @@ async function main(): Promise<void> {
           reason: backend.reason,
           workers: config.workers,
           models: [...models.keys()],
+          ...(config.redisUrl ? { evaluations: "redis", host: config.redis.hostId } : {}),
         }),
       );
     },
@@ -78,7 +86,7 @@ async function main(): Promise<void> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(
       signal,
-      () => server.shutdown().then(() => (jobs.close(), pool.close())).then(() => Deno.exit(0)),
+      () => server.shutdown().then(() => jobs.close()).then(() => pool.close()).then(() => Deno.exit(0)),
     );
   }
   await server.finished;

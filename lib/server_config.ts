@@ -41,6 +41,43 @@ export interface ServerConfig {
   syntheticImages: number;
   /** RETRACE_DATA_ROOTS: named real datasets, "voc07=/path/VOC2007,coco14=/path/coco". */
   dataRoots: { name: string; root: string }[];
+  /** RETRACE_REDIS_URL: when set, evaluations are sharded over every instance attached to this Redis. */
+  redisUrl?: string;
+  /** Distributed evaluations (only with redisUrl). */
+  redis: {
+    /** RETRACE_REDIS_PREFIX: key prefix (default "retrace"). */
+    prefix: string;
+    /** RETRACE_HOST_ID: this instance's name in Redis (default hostname-pid). */
+    hostId: string;
+    /** RETRACE_SHARD_IMAGES: images per shard (default 25). */
+    shardImages: number;
+    /** RETRACE_SHARDS: shards when the accepting host cannot count the dataset (default 16). */
+    defaultShards: number;
+    /** RETRACE_SHARD_TIMEOUT_MS: a shard without progress this long goes to another host (default 60000). */
+    visibilityMs: number;
+    /** RETRACE_SHARD_SLOTS: shards this instance runs at once, one worker each (default 1). */
+    slots: number;
+    /** RETRACE_JOB_RETAIN_S: seconds a finished job stays in Redis (default 7 days). */
+    retainSeconds: number;
+  };
+}
+
+function defaultHostId(): string {
+  let host = "host";
+  try {
+    host = Deno.hostname();
+  } catch { /* no --allow-sys */ }
+  return `${host}-${Deno.pid}`;
+}
+
+function redisUrl(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  if (!/^rediss?:\/\/[^\s]+$/.test(text)) {
+    throw new ConfigError(
+      `RETRACE_REDIS_URL must be redis://[user:password@]host:port[/db], got ${JSON.stringify(text)}`,
+    );
+  }
+  return text;
 }
 
 export class ConfigError extends Error {
@@ -80,5 +117,15 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     dataDir: env.get("RETRACE_DATA_DIR") || "data",
     dataRoots: dataRoots(env.get("RETRACE_DATA_ROOTS")),
     syntheticImages: int("RETRACE_SYNTHETIC_IMAGES", 1000, 1, 100_000),
+    redisUrl: redisUrl(env.get("RETRACE_REDIS_URL")),
+    redis: {
+      prefix: env.get("RETRACE_REDIS_PREFIX") || "retrace",
+      hostId: env.get("RETRACE_HOST_ID") || defaultHostId(),
+      shardImages: int("RETRACE_SHARD_IMAGES", 25, 1, 1_000_000),
+      defaultShards: int("RETRACE_SHARDS", 16, 1, 100_000),
+      visibilityMs: int("RETRACE_SHARD_TIMEOUT_MS", 60_000, 500, 86_400_000),
+      slots: int("RETRACE_SHARD_SLOTS", 1, 1, 64),
+      retainSeconds: int("RETRACE_JOB_RETAIN_S", 7 * 86_400, 1, 365 * 86_400),
+    },
   };
 }

@@ -12,11 +12,11 @@ import { corsFor, limitBody, observe, RequestMetrics, requireKey } from "./middl
 import { metricsRoutes } from "./metrics.ts";
 import { evaluationRoutes } from "./evaluations.ts";
 import { uiRoutes } from "./ui.ts";
-import type { EvaluationJobs } from "../workers/evaluations.ts";
+import { type Evaluations, EvaluationsUnavailable } from "../workers/evaluations_api.ts";
 
 export interface AppOptions {
   v1?: V1Options;
-  jobs?: EvaluationJobs;
+  jobs?: Evaluations;
   /** Where the synthetic world is (for the page's sample images). */
   dataDir?: string;
   apiKey?: string;
@@ -51,6 +51,9 @@ export function createApp(backend: BackendInfo, options: AppOptions = {}): Hono 
     if (err instanceof HTTPException && err.status < 500) {
       // e.g. a JSON body that does not parse
       return c.json({ error: { code: "invalid_request", message: err.message } }, err.status);
+    }
+    if (err instanceof EvaluationsUnavailable) {
+      return c.json({ error: { code: "queue_unavailable", message: err.message } }, 503);
     }
     console.error(
       JSON.stringify({

@@ -2,14 +2,16 @@
  * Pointing-game evaluations over HTTP (issue 7): POST /v1/evaluations -> 202 {id}; GET /v1/evaluations;
  * GET /v1/evaluations/{id} (status, progress, result); GET /v1/evaluations/{id}/events (Server-Sent Events:
  * status, start, progress with running per-label accuracy, problem, and a final done / failed / cancelled event;
- * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels.
+ * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels. The same routes
+ * serve in-process jobs and jobs spread over hosts through Redis (workers/evaluations_api.ts); a back end that
+ * cannot take jobs now (Redis unreachable) throws EvaluationsUnavailable, which routes/app.ts answers with 503.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { validationHook } from "./validation.ts";
 import { streamSSE } from "hono/streaming";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
-import type { EvaluationJobs, JobEvent } from "../workers/evaluations.ts";
+import { EvaluationRejected, type Evaluations } from "../workers/evaluations_api.ts";
 
 const EvaluationRequestSchema = z.object({
   model: z.string(),
@@ -25,7 +27,7 @@ const EvaluationRequestSchema = z.object({
   limit: z.number().int().min(1).optional().describe("only the first N images"),
 }).openapi("EvaluationRequest");
 
-export function evaluationRoutes(jobs: EvaluationJobs): OpenAPIHono {
+export function evaluationRoutes(jobs: Evaluations): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
 
   app.openapi(
@@ -38,9 +40,13 @@ export function evaluationRoutes(jobs: EvaluationJobs): OpenAPIHono {
       responses: {
         202: { description: "the job was queued", content: { "application/json": { schema: z.any() } } },
         400: { description: "bad request", content: { "application/json": { schema: z.any() } } },
+        503: {
+          description: "the job queue is unreachable (Redis down)",
+          content: { "application/json": { schema: z.any() } },
+        },
       },
     }),
-    (c) => {
+    async (c) => {
       const spec = c.req.valid("json");
       const unknown = spec.methods.filter((m) => !METHODS.some((x) => x.name === m));
       if (unknown.length) {
@@ -54,17 +60,20 @@ export function evaluationRoutes(jobs: EvaluationJobs): OpenAPIHono {
         }, 400);
       }
       try {
-        const job = jobs.create(spec);
+        const job = await jobs.create(spec);
         return c.json({ id: job.id, status: job.status, events: `/v1/evaluations/${job.id}/events` }, 202);
       } catch (e) {
-        return c.json({ error: { code: "bad_evaluation", message: (e as Error).message } }, 400);
+        if (e instanceof EvaluationRejected) {
+          return c.json({ error: { code: "bad_evaluation", message: e.message } }, 400);
+        }
+        throw e;
       }
     },
   );
 
-  app.get("/v1/evaluations", (c) =>
+  app.get("/v1/evaluations", async (c) =>
     c.json({
-      evaluations: jobs.list().map(({ id, status, spec, progress, createdAt }) => ({
+      evaluations: (await jobs.list()).map(({ id, status, spec, progress, createdAt }) => ({
         id,
         status,
         spec,
@@ -77,50 +86,25 @@ export function evaluationRoutes(jobs: EvaluationJobs): OpenAPIHono {
     error: { code: "not_found", message: `no evaluation ${JSON.stringify(id)}` },
   });
 
-  app.get("/v1/evaluations/:id", (c) => {
-    const job = jobs.get(c.req.param("id"));
+  app.get("/v1/evaluations/:id", async (c) => {
+    const job = await jobs.get(c.req.param("id"));
     return job ? c.json(job) : c.json(notFound(c.req.param("id")), 404);
   });
 
-  app.delete("/v1/evaluations/:id", (c) => {
-    const job = jobs.cancel(c.req.param("id"));
+  app.delete("/v1/evaluations/:id", async (c) => {
+    const job = await jobs.cancel(c.req.param("id"));
     return job ? c.json({ id: job.id, status: job.status }) : c.json(notFound(c.req.param("id")), 404);
   });
 
-  app.get("/v1/evaluations/:id/events", (c) => {
+  app.get("/v1/evaluations/:id/events", async (c) => {
     const id = c.req.param("id");
-    if (!jobs.get(id)) return c.json(notFound(id), 404);
-    const after = Number(c.req.header("last-event-id") ?? "0") || 0;
+    if (!(await jobs.get(id))) return c.json(notFound(id), 404);
+    const after = c.req.header("last-event-id") || undefined;
     return streamSSE(c, async (stream) => {
-      const pending: JobEvent[] = [];
-      let wake: (() => void) | null = null;
-      const { past, stop } = jobs.subscribe(id, after, (e) => {
-        pending.push(e);
-        wake?.();
-      });
-      stream.onAbort(stop);
-      try {
-        pending.unshift(...past);
-        for (;;) {
-          while (pending.length) {
-            const e = pending.shift()!;
-            await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e.data) });
-            if (["done", "failed", "cancelled"].includes(e.type)) return;
-          }
-          if (jobs.isFinal(id)) {
-            const r = jobs.get(id)!;
-            await stream.writeSSE({
-              id: String(r.lastSeq),
-              event: r.status,
-              data: JSON.stringify({ status: r.status, error: r.error, result: r.result }),
-            });
-            return;
-          }
-          await new Promise<void>((r) => (wake = r));
-          wake = null;
-        }
-      } finally {
-        stop();
+      const abort = new AbortController();
+      stream.onAbort(() => abort.abort());
+      for await (const e of jobs.events(id, after, abort.signal)) {
+        await stream.writeSSE({ id: e.id, event: e.type, data: JSON.stringify(e.data) });
       }
     });
   });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
 import { spawnServer } from "../tools/spawn_server.ts";
+import { readEvents } from "./helpers/sse.ts";
 
 const PERMISSIONS = [
   "--allow-net",
@@ -17,43 +18,6 @@ const PERMISSIONS = [
   "--allow-sys",
 ];
 const startServer = (env: Record<string, string>) => spawnServer(env, { permissions: PERMISSIONS });
-
-interface Sse {
-  id: number;
-  event: string;
-  data: unknown;
-}
-
-/** Reads an SSE stream until an event satisfies `stop` (or the stream ends). */
-async function readEvents(url: string, lastEventId?: number, stop = (_e: Sse) => false): Promise<Sse[]> {
-  const res = await fetch(url, { headers: lastEventId ? { "last-event-id": String(lastEventId) } : {} });
-  assert.equal(res.headers.get("content-type")?.split(";")[0], "text/event-stream");
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const out: Sse[] = [];
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return out;
-    buf += value;
-    let at;
-    while ((at = buf.indexOf("\n\n")) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      const field = (name: string) =>
-        block.split("\n").find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim();
-      const e = {
-        id: Number(field("id")),
-        event: field("event") ?? "message",
-        data: JSON.parse(field("data") ?? "null"),
-      };
-      out.push(e);
-      if (stop(e)) {
-        await reader.cancel();
-        return out;
-      }
-    }
-  }
-}
 
 const post = (base: string, body: unknown) =>
   fetch(`${base}/v1/evaluations`, {
@@ -80,7 +44,11 @@ syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refuse
       assert.equal(types.at(-1), "done");
       assert.equal(types.filter((x) => x === "progress").length, 6);
       assert.ok(types.includes("start"));
-      assert.deepEqual(all.map((e) => e.id), [...all.map((e) => e.id)].sort((a, b) => a - b), "ids increase");
+      assert.deepEqual(
+        all.map((e) => Number(e.id)),
+        all.map((e) => Number(e.id)).sort((a, b) => a - b),
+        "ids increase",
+      );
       const progress = all.find((e) => e.event === "progress")!.data as {
         accuracy: Record<string, unknown>;
         total: number;

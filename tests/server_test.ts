@@ -49,10 +49,15 @@ Deno.test("auto picks wasm on a machine without a hardware GPU adapter, and says
 
 Deno.test("bad configuration exits with a message naming the variable and the valid values", async () => {
   for (
-    const [env, pattern] of [[{ PORT: "http" }, /PORT must be an integer/], [
-      { RETRACE_BACKEND: "gpu" },
-      /auto, webgpu, wasm, cpu/,
-    ]] as const
+    const [env, pattern] of [
+      [{ PORT: "http" }, /PORT must be an integer/],
+      [{ RETRACE_BACKEND: "gpu" }, /auto, webgpu, wasm, cpu/],
+      [
+        { RETRACE_REDIS_URL: "localhost:6379" },
+        /RETRACE_REDIS_URL must be redis:\/\/\[user:password@\]host:port/,
+      ],
+      [{ RETRACE_SHARD_IMAGES: "0" }, /RETRACE_SHARD_IMAGES must be an integer in 1\.\.1000000/],
+    ] as const
   ) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...SERVICE_PERMISSIONS, new URL("../main.ts", import.meta.url).pathname],

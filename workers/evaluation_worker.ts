@@ -2,15 +2,18 @@
  * A module worker that runs one pointing-game evaluation (lib/eval/pointing_run.ts) with its own tfjs runtime,
  * reporting every progress event through a comlink callback. The results file makes it resumable: a job restarted
  * after a crash or a server restart continues where its file ends. When the synthetic world is asked for and
- * missing, its test split is generated first. Cancel = the pool side terminates this worker.
+ * missing, its test split is generated first. Cancel = the pool side terminates this worker. For the Redis
+ * scale-out it runs one shard (with tallies in its progress events) and counts a dataset's images.
  */
 import * as Comlink from "comlink";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
-import { loadModel } from "../lib/models/load.ts";
+import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { centrePointer, saliencyPointer } from "../lib/eval/pointers.ts";
-import { type PointingEvent, runPointingGame } from "../lib/eval/pointing_run.ts";
+import { DatasetMismatchError, type PointingEvent, runPointingGame } from "../lib/eval/pointing_run.ts";
+import type { Shard } from "../lib/eval/results_file.ts";
+import { parseManifest } from "../lib/models/manifest.ts";
 import { parseDifficultFlags } from "../lib/eval/difficult_flags.ts";
-import type { DatasetSource } from "../lib/eval/pointing_samples.ts";
+import { datasetKeys, type DatasetSource } from "../lib/eval/pointing_samples.ts";
 import { resolveLayers } from "../lib/nets/paper_layers.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
 import { ensureSyntheticWorld } from "../lib/synthetic/ensure.ts";
@@ -22,7 +25,32 @@ export interface ResolvedDataset {
   generateSyntheticAt?: string;
 }
 
+/** What a shard run adds (workers/redis/shard_consumer.ts). */
+export interface RunExtras {
+  shard?: Shard;
+  withTallies?: boolean;
+  expectImages?: number;
+}
+
+/** The model of the last run, kept for the next one (a shard consumer's worker runs many shards). */
+let cached: { dir: string; model: LoadedModel } | null = null;
+
+async function modelAt(dir: string): Promise<LoadedModel> {
+  if (cached?.dir !== dir) {
+    cached?.model.weights.dispose();
+    cached = { dir, model: await loadModel(dir) };
+  }
+  return cached.model;
+}
+
 const api = {
+  /** The number of images an evaluation of `dataset` with `limit` covers (before sharding). */
+  async count(modelDir: string, dataset: ResolvedDataset, limit?: number): Promise<number> {
+    const manifest = parseManifest(await Deno.readTextFile(`${modelDir}/manifest.json`));
+    const keys = await datasetKeys(dataset.source, manifest.classes);
+    return limit === undefined ? keys.length : Math.min(limit, keys.length);
+  },
+
   async run(
     backend: string,
     modelDir: string,
@@ -30,7 +58,8 @@ const api = {
     spec: EvaluationSpec,
     resultsPath: string,
     onEvent: (ev: PointingEvent | { type: "status"; message: string }) => void,
-  ): Promise<void> {
+    extras: RunExtras = {},
+  ): Promise<{ refused?: string }> {
     await initBackend(parseBackendPreference(backend));
     if (dataset.generateSyntheticAt) {
       const exists = await Deno.stat(`${dataset.generateSyntheticAt}/manifest.json`).then(
@@ -42,7 +71,7 @@ const api = {
         await ensureSyntheticWorld(dataset.generateSyntheticAt);
       }
     }
-    const model = await loadModel(modelDir);
+    const model = await modelAt(modelDir);
     const source: DatasetSource = { ...dataset.source };
     if (dataset.flagsPath) {
       source.difficultFlags = parseDifficultFlags(
@@ -58,19 +87,25 @@ const api = {
       combinations: spec.combinations,
       meta: spec.meta,
     });
-    for await (
-      const ev of runPointingGame({
-        source,
-        classes: model.manifest.classes,
-        pointer,
-        describe: { model: model.manifest.name, spec },
-        limit: spec.limit,
-        resultsPath,
-      })
-    ) {
-      await onEvent(ev);
+    try {
+      for await (
+        const ev of runPointingGame({
+          source,
+          classes: model.manifest.classes,
+          pointer,
+          describe: { model: model.manifest.name, spec },
+          limit: spec.limit,
+          resultsPath,
+          ...extras,
+        })
+      ) {
+        await onEvent(ev);
+      }
+    } catch (e) {
+      if (e instanceof DatasetMismatchError) return { refused: e.message };
+      throw e;
     }
-    model.weights.dispose();
+    return {};
   },
 };
 

@@ -7,20 +7,18 @@
  */
 import * as Comlink from "comlink";
 import type { EvaluationApi, ResolvedDataset } from "./evaluation_worker.ts";
-import type { PointingEvent, PointingResult } from "../lib/eval/pointing_run.ts";
+import type { PointingEvent } from "../lib/eval/pointing_run.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
+import {
+  EvaluationRejected,
+  type Evaluations,
+  FINAL_STATUSES as FINAL,
+  type JobStatus,
+  type JobView,
+  type StreamEvent,
+} from "./evaluations_api.ts";
 
-export type JobStatus = "queued" | "running" | "done" | "failed" | "cancelled";
-
-export interface JobRecord {
-  id: string;
-  spec: EvaluationSpec;
-  status: JobStatus;
-  createdAt: string;
-  updatedAt: string;
-  progress: { done: number; total: number; imagesPerSecond?: number; etaSeconds?: number } | null;
-  result: PointingResult | null;
-  error: string | null;
+export interface JobRecord extends JobView {
   lastSeq: number;
 }
 
@@ -44,11 +42,9 @@ export interface EvaluationJobsOptions {
   workerUrl?: URL;
 }
 
-const FINAL: JobStatus[] = ["done", "failed", "cancelled"];
-
-export class EvaluationJobs {
+export class EvaluationJobs implements Evaluations {
   private readonly records = new Map<string, JobRecord>();
-  private readonly events = new Map<string, JobEvent[]>();
+  private readonly history = new Map<string, JobEvent[]>();
   private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
   private readonly workers = new Map<string, Worker>();
   private readonly queue: string[] = [];
@@ -63,7 +59,7 @@ export class EvaluationJobs {
       try {
         const r = JSON.parse(await Deno.readTextFile(`${this.options.dir}/${e.name}`)) as JobRecord;
         this.records.set(r.id, r);
-        this.events.set(r.id, []);
+        this.history.set(r.id, []);
         if (!FINAL.includes(r.status)) {
           r.status = "queued";
           this.queue.push(r.id);
@@ -75,8 +71,12 @@ export class EvaluationJobs {
     this.pump();
   }
 
-  create(spec: EvaluationSpec): JobRecord {
-    this.options.resolve(spec); // names must resolve now, not later in the worker
+  create(spec: EvaluationSpec): Promise<JobRecord> {
+    try {
+      this.options.resolve(spec); // names must resolve now, not later in the worker
+    } catch (e) {
+      return Promise.reject(new EvaluationRejected((e as Error).message));
+    }
     const now = new Date().toISOString();
     const r: JobRecord = {
       id: crypto.randomUUID(),
@@ -90,51 +90,89 @@ export class EvaluationJobs {
       lastSeq: 0,
     };
     this.records.set(r.id, r);
-    this.events.set(r.id, []);
+    this.history.set(r.id, []);
     this.persist(r);
     this.emit(r, "status", { status: "queued" });
     this.queue.push(r.id);
     this.pump();
-    return r;
+    return Promise.resolve(r);
   }
 
-  get(id: string): JobRecord | undefined {
-    return this.records.get(id);
+  get(id: string): Promise<JobRecord | undefined> {
+    return Promise.resolve(this.records.get(id));
   }
 
-  list(): JobRecord[] {
-    return [...this.records.values()];
+  list(): Promise<JobRecord[]> {
+    return Promise.resolve([...this.records.values()]);
+  }
+
+  /** Events after `afterId` (a sequence number) kept in memory, then live ones, until the final one. */
+  async *events(id: string, afterId: string | undefined, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const pending: JobEvent[] = [];
+    let wake: (() => void) | null = null;
+    const { past, stop } = this.subscribe(id, Number(afterId ?? "0") || 0, (e) => {
+      pending.push(e);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener("abort", onAbort);
+    try {
+      pending.unshift(...past);
+      while (!signal.aborted) {
+        while (pending.length) {
+          const e = pending.shift()!;
+          yield { id: String(e.seq), type: e.type, data: e.data };
+          if (FINAL.includes(e.type as JobStatus)) return;
+        }
+        const r = this.records.get(id);
+        if (!r) return;
+        if (FINAL.includes(r.status)) {
+          yield {
+            id: String(r.lastSeq),
+            type: r.status,
+            data: { status: r.status, error: r.error, result: r.result },
+          };
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    } finally {
+      stop();
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Events after `afterSeq` kept in memory, and a subscription to new ones (call the returned stop()). */
-  subscribe(
+  private subscribe(
     id: string,
     afterSeq: number,
     listener: (e: JobEvent) => void,
   ): { past: JobEvent[]; stop: () => void } {
-    const past = (this.events.get(id) ?? []).filter((e) => e.seq > afterSeq);
+    const past = (this.history.get(id) ?? []).filter((e) => e.seq > afterSeq);
     const set = this.listeners.get(id) ?? new Set();
     set.add(listener);
     this.listeners.set(id, set);
     return { past, stop: () => set.delete(listener) };
   }
 
-  cancel(id: string): JobRecord | undefined {
+  cancel(id: string): Promise<JobRecord | undefined> {
     const r = this.records.get(id);
-    if (!r || FINAL.includes(r.status)) return r;
+    if (!r || FINAL.includes(r.status)) return Promise.resolve(r);
     const q = this.queue.indexOf(id);
     if (q >= 0) this.queue.splice(q, 1);
     this.workers.get(id)?.terminate();
     this.workers.delete(id);
     this.finish(r, "cancelled", null);
     this.pump();
-    return r;
+    return Promise.resolve(r);
   }
 
   /** Stops every running worker (their jobs stay resumable on disk). */
-  close(): void {
+  close(): Promise<void> {
     for (const w of this.workers.values()) w.terminate();
     this.workers.clear();
+    return Promise.resolve();
   }
 
   private running(): number {
@@ -217,7 +255,7 @@ export class EvaluationJobs {
 
   private emit(r: JobRecord, type: string, data: unknown): void {
     const e: JobEvent = { seq: ++r.lastSeq, type, data };
-    const list = this.events.get(r.id)!;
+    const list = this.history.get(r.id)!;
     list.push(e);
     if (list.length > 5000) list.splice(0, list.length - 5000);
     for (const l of this.listeners.get(r.id) ?? []) l(e);
@@ -228,10 +266,5 @@ export class EvaluationJobs {
     const path = `${this.options.dir}/${r.id}.json`;
     Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(r));
     Deno.renameSync(`${path}.tmp`, path);
-  }
-
-  isFinal(id: string): boolean {
-    const r = this.records.get(id);
-    return !!r && FINAL.includes(r.status);
   }
 }

@@ -36,6 +36,13 @@ export interface PointingRunOptions {
   /** JSON-lines results file: created, or resumed when it holds this run already. */
   resultsPath?: string;
   signal?: AbortSignal;
+  /** Add the running tallies to every image event (the Redis scale-out merges them across hosts). */
+  withTallies?: boolean;
+  /**
+   * The number of images (after `limit`, before sharding) the caller split the run over: a dataset with another
+   * count here is a different copy of it, and the run stops with a PointingRunError before scoring anything.
+   */
+  expectImages?: number;
 }
 
 export interface SubsetAccuracy {
@@ -69,12 +76,19 @@ export type PointingEvent =
     accuracy: Record<string, SubsetAccuracy>;
     /** Running per-class accuracy ("all" subset) per label. */
     classAccuracy: Record<string, number[]>;
+    /** Running tallies (only with `withTallies`). */
+    tallies?: PointingResult["tallies"];
   }
   | { type: "problem"; key: string; message: string; done: number; total: number }
   | { type: "done"; result: PointingResult };
 
 export class PointingRunError extends Error {
   override name = "PointingRunError";
+}
+
+/** This copy of the dataset is not the one the run was split over (`expectImages`). */
+export class DatasetMismatchError extends PointingRunError {
+  override name = "DatasetMismatchError";
 }
 
 /** The contiguous key range of shard `index` of `count`. */
@@ -99,13 +113,18 @@ export function accuracies(state: RunState): Record<string, SubsetAccuracy> {
   return out;
 }
 
+function tallyJSON(state: RunState): PointingResult["tallies"] {
+  return Object.fromEntries(
+    [...state.tallies].map(([label, t]) => [label, { all: t.all.toJSON(), difficult: t.difficult.toJSON() }]),
+  );
+}
+
 export function summarise(state: RunState, shard: Shard): PointingResult {
   const perClass: PointingResult["perClass"] = {};
-  const tallies: PointingResult["tallies"] = {};
   for (const [label, t] of state.tallies) {
     perClass[label] = { all: t.all.classAccuracies(), difficult: t.difficult.classAccuracies() };
-    tallies[label] = { all: t.all.toJSON(), difficult: t.difficult.toJSON() };
   }
+  const tallies = tallyJSON(state);
   return {
     config: state.config,
     shard,
@@ -126,6 +145,11 @@ export async function* runPointingGame(options: PointingRunOptions): AsyncGenera
       throw new PointingRunError(`limit must be a positive integer, got ${options.limit}`);
     }
     keys = keys.slice(0, options.limit);
+  }
+  if (options.expectImages !== undefined && keys.length !== options.expectImages) {
+    throw new DatasetMismatchError(
+      `this copy of the dataset has ${keys.length} images to evaluate, the run was split over ${options.expectImages}`,
+    );
   }
   keys = shardKeys(keys, shard);
   const config: RunConfig = {
@@ -210,6 +234,7 @@ export async function* runPointingGame(options: PointingRunOptions): AsyncGenera
         etaSeconds: (total - n) / Math.max(rate, 1e-9),
         accuracy: accuracies(state),
         classAccuracy: Object.fromEntries([...state.tallies].map(([l, t]) => [l, t.all.classAccuracies()])),
+        ...(options.withTallies ? { tallies: tallyJSON(state) } : {}),
       };
     }
     const missing = keys.filter((k) => !state.done.has(k));

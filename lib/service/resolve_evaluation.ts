@@ -7,6 +7,14 @@
 import type { ModelEntry } from "../models/registry.ts";
 import type { EvaluationSpec } from "./evaluation_spec.ts";
 
+/** A spec name that does not resolve here: `field` says which (a dataset may still exist on other hosts). */
+export class EvaluationResolveError extends Error {
+  override name = "EvaluationResolveError";
+  constructor(readonly field: "model" | "dataset", message: string) {
+    super(message);
+  }
+}
+
 export interface ResolvedEvaluation {
   modelDir: string;
   dataset: {
@@ -24,7 +32,10 @@ export function resolveEvaluation(
   const model = models.get(spec.model);
   if (!model || model.kind !== "classifier") {
     const names = [...models.values()].filter((m) => m.kind === "classifier").map((m) => m.name);
-    throw new Error(`no classifier ${JSON.stringify(spec.model)}; available: ${names.join(", ")}`);
+    throw new EvaluationResolveError(
+      "model",
+      `no classifier ${JSON.stringify(spec.model)}; available: ${names.join(", ")}`,
+    );
   }
   if (spec.dataset === "synthetic") {
     const world = `${config.dataDir}/synthetic`;
@@ -41,7 +52,10 @@ export function resolveEvaluation(
   const root = config.dataRoots.find((r) => r.name === spec.dataset);
   if (!root) {
     const names = ["synthetic", ...config.dataRoots.map((r) => r.name)];
-    throw new Error(`unknown dataset ${JSON.stringify(spec.dataset)}; this server has: ${names.join(", ")}`);
+    throw new EvaluationResolveError(
+      "dataset",
+      `unknown dataset ${JSON.stringify(spec.dataset)}; this server has: ${names.join(", ")}`,
+    );
   }
   let coco = false;
   try {

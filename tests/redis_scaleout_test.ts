@@ -1,0 +1,273 @@
+/**
+ * Distributed evaluations on a real redis-server with three retrace instances on loopback (hosts a, b, c) and a
+ * small generated synthetic world. The single-host numbers come from an instance without Redis. Checked: a job
+ * spread over the hosts ends with exactly the single-host tallies, its SSE stream read on another instance; a
+ * host lacking a dataset refuses with its reason while the others run the job, and a dataset no host has fails
+ * with every host's reason; a cancel sent to one host stops every host; a stalled host (SIGSTOP) loses its shard
+ * to another after the visibility timeout and its late result is not counted; during a Redis outage new jobs get
+ * 503 and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing.
+ */
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import type { PointingResult } from "../lib/eval/pointing_run.ts";
+import { CANVAS_PERMITTED, kit } from "./helpers/synthetic_gate.ts";
+import { readEvents, type Sse } from "./helpers/sse.ts";
+import { startRedis } from "../tools/redis_server.ts";
+import { type SpawnedServer, spawnServer } from "../tools/spawn_server.ts";
+
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-ffi",
+  "--allow-sys",
+];
+const IMAGES = 16;
+const SPEC = { model: "resnet50_synthetic", methods: ["grad-cam"], layers: ["layer4"], limit: IMAGES };
+
+const post = (base: string, body: unknown) =>
+  fetch(`${base}/v1/evaluations`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+async function job(base: string, id: string) {
+  return await (await fetch(`${base}/v1/evaluations/${id}`)).json();
+}
+
+/** Until the job's SSE stream (read on `base`) ends; returns every event. */
+const untilEnd = (base: string, id: string) => readEvents(`${base}/v1/evaluations/${id}/events`);
+
+/** Until a progress event satisfies `ok`. */
+const untilProgress = (base: string, id: string, ok: (p: { done: number }) => boolean) =>
+  readEvents(
+    `${base}/v1/evaluations/${id}/events`,
+    undefined,
+    (e: Sse) => e.event === "progress" && ok(e.data as { done: number }),
+  );
+
+/** Raw stream entries of a job (what each host reported). */
+/** What hosts put in a job's event stream (the fields these tests read). */
+interface Raw {
+  id: string;
+  type: string;
+  data: { shard: number; host: string; done: number; total: number };
+}
+
+/** A final SSE event's data. */
+interface Final {
+  status: string;
+  error: string | null;
+  result: PointingResult;
+}
+
+async function rawEvents(redis: Redis, id: string): Promise<Raw[]> {
+  const entries = await redis.xrange(`retrace:job:${id}:events`, "-", "+");
+  return entries.map(([entry, f]) => ({ id: entry, type: f[1], data: JSON.parse(f[3]) }));
+}
+
+/** Shards a host started but another host completed. */
+function takenOver(raw: Raw[], host: string): number[] {
+  const started = new Set(
+    raw.filter((e) => e.type === "shard-start" && e.data.host === host).map((e) => e.data.shard),
+  );
+  return raw.filter((e) => e.type === "shard-done" && e.data.host !== host && started.has(e.data.shard))
+    .map((e) => e.data.shard);
+}
+
+/** Waits until `host` reports a shard half done (so it is mid-shard when the caller acts at once). */
+async function midShard(redis: Redis, id: string, host: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const raw = await rawEvents(redis, id);
+    if (raw.some((e) => e.type === "shard-progress" && e.data.host === host && e.data.done < e.data.total)) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${host} never reported a shard in progress`);
+}
+
+Deno.test({
+  name: CANVAS_PERMITTED
+    ? "redis scale-out: three hosts, faults, one set of numbers"
+    : "redis scale-out [ignored]",
+  ignore: !CANVAS_PERMITTED,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "retrace-scaleout-" });
+    const { generateWorld } = await kit();
+    await generateWorld({
+      out: `${dir}/data/synthetic`,
+      seed: 0,
+      counts: { train: 0, val: 0, test: IMAGES },
+    });
+    const servers: SpawnedServer[] = [];
+    const start = async (env: Record<string, string>) => {
+      const s = await spawnServer({ RETRACE_DATA_DIR: `${dir}/data`, ...env }, { permissions: PERMISSIONS });
+      servers.push(s);
+      return s;
+    };
+
+    // the single-host numbers
+    const local = await start({ RETRACE_JOBS_DIR: `${dir}/jobs-local` });
+    const refId = (await (await post(local.base, SPEC)).json()).id;
+    assert.equal((await untilEnd(local.base, refId)).at(-1)!.event, "done");
+    const reference = (await job(local.base, refId)).result;
+    assert.equal(reference.images, IMAGES);
+    local.child.kill("SIGTERM");
+    await local.child.status;
+
+    const redisServer = await startRedis();
+    const redis = new Redis(redisServer.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis.on("error", () => {});
+    await redis.connect();
+    const mini = `mini=${dir}/data/synthetic/VOCdevkit/VOC2007`;
+    const host = (id: string, extra: Record<string, string> = {}) =>
+      start({
+        RETRACE_REDIS_URL: redisServer.url,
+        RETRACE_HOST_ID: id,
+        RETRACE_JOBS_DIR: `${dir}/jobs-${id}`,
+        RETRACE_SHARD_IMAGES: "2",
+        RETRACE_SHARDS: "3",
+        RETRACE_SHARD_TIMEOUT_MS: "6000",
+        ...extra,
+      });
+    const [a, b, c] = await Promise.all([
+      host("a", { RETRACE_DATA_ROOTS: mini }),
+      host("b", { RETRACE_DATA_ROOTS: mini }),
+      host("c"),
+    ]);
+    try {
+      await t.step("a job spread over three hosts gives the single-host numbers", async () => {
+        const res = await post(a.base, SPEC);
+        assert.equal(res.status, 202);
+        const { id } = await res.json();
+        const events = await untilEnd(b.base, id); // the stream is the same on every instance
+        assert.equal(events.at(-1)!.event, "done");
+        const result = (events.at(-1)!.data as Final).result;
+        assert.deepEqual(result.tallies, reference.tallies);
+        assert.deepEqual(result.accuracy, reference.accuracy);
+        assert.equal(result.images, IMAGES);
+        const shardHosts = new Set(
+          events.filter((e) => e.event === "shard").map((e) => (e.data as Raw["data"]).host),
+        );
+        assert.ok(shardHosts.size >= 2, `shards ran on ${[...shardHosts].join(", ")}`);
+        const last = events.filter((e) => e.event === "progress").at(-1)!.data as {
+          done: number;
+          total: number;
+        };
+        assert.deepEqual([last.done, last.total], [IMAGES, IMAGES]);
+        const view = await job(c.base, id);
+        assert.equal(view.status, "done");
+        assert.equal(view.shards, IMAGES / 2);
+        assert.deepEqual(view.result.tallies, reference.tallies);
+      });
+
+      await t.step("a host lacking the dataset refuses with its reason; the others run the job", async () => {
+        const { id } = await (await post(a.base, { ...SPEC, dataset: "mini", centre: true })).json();
+        const events = await untilEnd(a.base, id);
+        assert.equal(events.at(-1)!.event, "done");
+        const view = await job(a.base, id);
+        assert.deepEqual(Object.keys(view.refusals), ["c"]);
+        assert.match(view.refusals.c, /unknown dataset "mini"/);
+        const refused = events.filter((e) => e.event === "refused").map((e) => e.data as Raw["data"]);
+        assert.deepEqual(refused.map((r) => r.host), ["c"]);
+        assert.equal(view.result.images, IMAGES);
+      });
+
+      await t.step("a dataset no host has fails with every host's reason", async () => {
+        const res = await post(b.base, { ...SPEC, dataset: "nowhere", centre: true });
+        assert.equal(res.status, 202); // it might be on another host
+        const { id } = await res.json();
+        const events = await untilEnd(b.base, id);
+        assert.equal(events.at(-1)!.event, "failed");
+        const { error } = events.at(-1)!.data as { error: string };
+        for (const h of ["a", "b", "c"]) assert.match(error, new RegExp(`${h}: unknown dataset "nowhere"`));
+      });
+
+      await t.step("a cancel sent to one host stops every host", async () => {
+        const { id } = await (await post(a.base, SPEC)).json();
+        await untilProgress(a.base, id, (p) => p.done >= 2);
+        const del = await fetch(`${c.base}/v1/evaluations/${id}`, { method: "DELETE" });
+        assert.equal((await del.json()).status, "cancelled");
+        for (const s of [a, b, c]) assert.equal((await job(s.base, id)).status, "cancelled");
+        await new Promise((r) => setTimeout(r, 4000));
+        const raw = await rawEvents(redis, id);
+        const cancelAt = Number(raw.find((e) => e.type === "cancelled")!.id.split("-")[0]);
+        const late = raw.filter((e) =>
+          ["shard-start", "shard-progress", "shard-done"].includes(e.type) &&
+          Number(e.id.split("-")[0]) > cancelAt + 1500
+        );
+        assert.deepEqual(late, [], "no host works on the job after the cancel");
+        const [group] = await redis.xinfo("GROUPS", "retrace:shards") as unknown[][];
+        const info = Object.fromEntries(
+          Array.from({ length: group.length / 2 }, (_, i) => [group[2 * i], group[2 * i + 1]]),
+        );
+        assert.equal(info.pending, 0, "every shard of the job is acknowledged");
+        assert.equal(info.lag, 0, "and none waits undelivered");
+      });
+
+      await t.step("a stalled host's shard goes to another host and is counted once", async () => {
+        const { id } = await (await post(a.base, SPEC)).json();
+        await midShard(redis, id, "c");
+        c.child.kill("SIGSTOP");
+        let events: Sse[];
+        try {
+          events = await untilEnd(a.base, id);
+        } finally {
+          c.child.kill("SIGCONT");
+        }
+        assert.equal(events.at(-1)!.event, "done");
+        assert.ok(takenOver(await rawEvents(redis, id), "c").length >= 1, "a shard of c was redelivered");
+        await new Promise((r) => setTimeout(r, 3000)); // c wakes up and finds its claim gone
+        const view = await job(c.base, id);
+        assert.deepEqual(view.result.tallies, reference.tallies);
+        assert.equal(view.result.images, IMAGES);
+      });
+
+      await t.step("Redis outage: new jobs get 503, the running job resumes when it returns", async () => {
+        const { id } = await (await post(b.base, SPEC)).json();
+        await untilProgress(b.base, id, (p) => p.done >= 2);
+        const ended = untilEnd(b.base, id); // stays open through the outage
+        await redisServer.stop();
+        const refused = await post(a.base, SPEC);
+        assert.equal(refused.status, 503);
+        const body = await refused.json();
+        assert.equal(body.error.code, "queue_unavailable");
+        assert.match(body.error.message, /Redis\) is unreachable/);
+        assert.equal((await fetch(`${a.base}/v1/evaluations/${id}`)).status, 503);
+        await new Promise((r) => setTimeout(r, 1500));
+        await redisServer.restart();
+        const events = await ended;
+        assert.equal(events.at(-1)!.event, "done");
+        assert.deepEqual((events.at(-1)!.data as Final).result.tallies, reference.tallies);
+      });
+
+      await t.step("a host killed with SIGKILL mid-run loses nothing", async () => {
+        const { id } = await (await post(a.base, SPEC)).json();
+        await midShard(redis, id, "c");
+        c.child.kill("SIGKILL");
+        await c.child.status;
+        const events = await untilEnd(b.base, id);
+        assert.equal(events.at(-1)!.event, "done");
+        const result = (events.at(-1)!.data as Final).result;
+        assert.deepEqual(result.tallies, reference.tallies);
+        assert.deepEqual(result.accuracy, reference.accuracy);
+        assert.ok(takenOver(await rawEvents(redis, id), "c").length >= 1, "c's shard was redelivered");
+      });
+    } finally {
+      for (const s of servers) {
+        try {
+          s.child.kill("SIGKILL");
+        } catch { /* already gone */ }
+        await s.child.status;
+      }
+      redis.disconnect();
+      await redisServer.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

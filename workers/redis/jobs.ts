@@ -1,0 +1,247 @@
+/**
+ * Evaluation jobs spread over every retrace instance attached to one Redis (RETRACE_REDIS_URL): the accepting
+ * side of POST /v1/evaluations. A job is split into shards (contiguous image ranges, lib/eval/pointing_run.ts
+ * shardKeys) put on the shards stream, where any host's shard consumer takes them (workers/redis/
+ * shard_consumer.ts). Job state, results and events live in Redis (workers/redis/store.ts), so GET, DELETE and
+ * the SSE stream work on any instance; the stream merges the progress every host reports
+ * (workers/redis/progress_view.ts). While Redis is unreachable new jobs are refused with EvaluationsUnavailable
+ * (HTTP 503) and open streams wait for it to come back.
+ */
+import type { Redis } from "ioredis";
+import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
+import { EvaluationResolveError } from "../../lib/service/resolve_evaluation.ts";
+import type { JobResolution } from "../evaluations.ts";
+import {
+  EvaluationRejected,
+  type Evaluations,
+  EvaluationsUnavailable,
+  FINAL_STATUSES,
+  type JobStatus,
+  type JobView,
+  type StreamEvent,
+} from "../evaluations_api.ts";
+import { finishJob, type RedisKeys } from "./store.ts";
+import { compareEntryIds, FINAL_EVENTS, MergedProgress } from "./progress_view.ts";
+
+export interface RedisEvaluationsOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  hostId: string;
+  /** Images per shard when the accepting host can count the dataset. */
+  shardImages: number;
+  /** Shards when it cannot (the dataset is not on this host). */
+  defaultShards: number;
+  /** Resolves the spec on this host; throws an EvaluationResolveError. */
+  resolve: (spec: EvaluationSpec) => JobResolution;
+  /** The images an evaluation covers (a dataset listing, done off the main thread). */
+  count: (resolution: JobResolution, limit?: number) => Promise<number>;
+  /** Seconds a finished job's keys are kept. */
+  retainSeconds: number;
+}
+
+export interface RedisJobView extends JobView {
+  shards: number;
+  images: number | null;
+  acceptedBy: string;
+  /** Hosts that cannot run the job, and why. */
+  refusals: Record<string, string>;
+}
+
+export class RedisEvaluations implements Evaluations {
+  private readonly streams = new Set<Redis>();
+
+  constructor(private readonly options: RedisEvaluationsOptions) {}
+
+  private unavailable(e?: unknown): EvaluationsUnavailable {
+    return new EvaluationsUnavailable(
+      `the evaluation queue (Redis) is unreachable${
+        e ? `: ${(e as Error).message}` : ""
+      }; retry when it is back (running jobs continue then)`,
+    );
+  }
+
+  async create(spec: EvaluationSpec): Promise<RedisJobView> {
+    const { redis, keys } = this.options;
+    if (redis.status !== "ready") throw this.unavailable();
+    let images: number | null = null;
+    try {
+      const resolution = this.options.resolve(spec);
+      try {
+        images = await this.options.count(resolution, spec.limit);
+      } catch {
+        images = null; // not readable here (e.g. still being generated): the shard hosts count for themselves
+      }
+    } catch (e) {
+      // A dataset this host lacks may be on others; anything else is the request's fault.
+      if (!(e instanceof EvaluationResolveError && e.field === "dataset")) {
+        throw new EvaluationRejected((e as Error).message);
+      }
+    }
+    if (images === 0) throw new EvaluationRejected(`dataset ${JSON.stringify(spec.dataset)} has no images`);
+    const shards = images === null
+      ? this.options.defaultShards
+      : Math.min(images, Math.ceil(images / this.options.shardImages));
+    const id = crypto.randomUUID();
+    const now = new Date().toISOString();
+    const tx = redis.multi()
+      .hset(keys.job(id), {
+        id,
+        spec: JSON.stringify(spec),
+        status: "queued",
+        createdAt: now,
+        updatedAt: now,
+        shards: String(shards),
+        images: images === null ? "" : String(images),
+        acceptedBy: this.options.hostId,
+        result: "",
+        error: "",
+      })
+      .zadd(keys.jobs, Date.now(), id)
+      .xadd(keys.events(id), "*", "type", "status", "data", JSON.stringify({ status: "queued" }))
+      .xadd(keys.events(id), "*", "type", "start", "data", JSON.stringify({ total: images, shards }));
+    for (let i = 0; i < shards; i++) {
+      tx.xadd(
+        keys.shards,
+        "*",
+        "job",
+        id,
+        "shard",
+        String(i),
+        "count",
+        String(shards),
+        "images",
+        String(images ?? ""),
+      );
+    }
+    try {
+      await tx.exec();
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+    return (await this.get(id))!;
+  }
+
+  async get(id: string): Promise<RedisJobView | undefined> {
+    const { redis, keys } = this.options;
+    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    let h: Record<string, string>, progress: Record<string, string>, refusals: Record<string, string>;
+    try {
+      [h, progress, refusals] = await Promise.all([
+        redis.hgetall(keys.job(id)),
+        redis.hgetall(keys.progress(id)),
+        redis.hgetall(keys.refusals(id)),
+      ]);
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+    return h.id ? view(h, progress, refusals) : undefined;
+  }
+
+  async list(): Promise<RedisJobView[]> {
+    const { redis, keys } = this.options;
+    try {
+      const ids = await redis.zrevrange(keys.jobs, 0, 999);
+      const views = await Promise.all(ids.map((id) => this.get(id)));
+      return views.filter((v): v is RedisJobView => v !== undefined);
+    } catch (e) {
+      throw e instanceof EvaluationsUnavailable ? e : this.unavailable(e);
+    }
+  }
+
+  async cancel(id: string): Promise<RedisJobView | undefined> {
+    const { redis, keys } = this.options;
+    const job = await this.get(id);
+    if (!job || FINAL_STATUSES.includes(job.status)) return job;
+    try {
+      if (await finishJob(redis, keys, id, "cancelled", {})) {
+        await redis.publish(keys.cancel, id);
+        await this.retain(id);
+      }
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+    return this.get(id);
+  }
+
+  /** Keys of a final job expire after the retention time. */
+  async retain(id: string): Promise<void> {
+    const { redis, keys, retainSeconds } = this.options;
+    const tx = redis.multi();
+    for (const k of keys.allOf(id)) tx.expire(k, retainSeconds);
+    await tx.exec();
+  }
+
+  async *events(id: string, afterId: string | undefined, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const { redis, keys } = this.options;
+    const reader = redis.duplicate(); // XREAD BLOCK holds its connection
+    reader.on("error", () => {});
+    this.streams.add(reader);
+    const stop = () => reader.disconnect();
+    signal.addEventListener("abort", stop);
+    const merged = new MergedProgress();
+    let cursor = "0";
+    try {
+      while (!signal.aborted) {
+        let batch: [string, [string, string[]][]][] | null;
+        try {
+          batch = await reader.xread("COUNT", 500, "BLOCK", 5000, "STREAMS", keys.events(id), cursor);
+        } catch {
+          if (signal.aborted) return;
+          await new Promise((r) => setTimeout(r, 1000)); // Redis away: wait for it
+          continue;
+        }
+        for (const [entry, fields] of batch?.[0]?.[1] ?? []) {
+          cursor = entry;
+          const f = Object.fromEntries(pairs(fields));
+          const out = merged.apply({ id: entry, type: f.type, data: JSON.parse(f.data ?? "{}") });
+          if (afterId && compareEntryIds(entry, afterId) <= 0) continue;
+          for (const o of out) yield { id: entry, ...o };
+          if (FINAL_EVENTS.includes(f.type)) return;
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      this.streams.delete(reader);
+      reader.disconnect();
+    }
+  }
+
+  close(): Promise<void> {
+    for (const r of this.streams) r.disconnect();
+    return Promise.resolve();
+  }
+}
+
+function pairs(fields: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) out.push([fields[i], fields[i + 1]]);
+  return out;
+}
+
+function view(
+  h: Record<string, string>,
+  progress: Record<string, string>,
+  refusals: Record<string, string>,
+): RedisJobView {
+  const images = h.images ? Number(h.images) : null;
+  const reports = Object.values(progress).map((p) => JSON.parse(p) as { done: number; total: number });
+  return {
+    id: h.id,
+    spec: JSON.parse(h.spec),
+    status: h.status as JobStatus,
+    createdAt: h.createdAt,
+    updatedAt: h.updatedAt,
+    progress: reports.length
+      ? {
+        done: reports.reduce((n, p) => n + p.done, 0),
+        total: images ?? reports.reduce((n, p) => n + p.total, 0),
+      }
+      : null,
+    result: h.result ? JSON.parse(h.result) : null,
+    error: h.error || null,
+    shards: Number(h.shards),
+    images,
+    acceptedBy: h.acceptedBy,
+    refusals,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Wires distributed evaluations for main.ts: one Redis connection, the accepting side (RedisEvaluations) and
+ * this instance's shard consumer, closed together. Start-up does not wait for Redis forever: if it is down the
+ * service still starts, answers 503 to new evaluations, and attaches when Redis comes back.
+ */
+import * as Comlink from "comlink";
+import type { ServerConfig } from "../../lib/server_config.ts";
+import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
+import type { EvaluationApi } from "../evaluation_worker.ts";
+import type { JobResolution } from "../evaluations.ts";
+import type { Evaluations } from "../evaluations_api.ts";
+import { RedisEvaluations } from "./jobs.ts";
+import { ShardConsumer } from "./shard_consumer.ts";
+import { connectRedis, RedisKeys, whenReady } from "./store.ts";
+
+function log(level: "info" | "warn", message: string): void {
+  console.error(JSON.stringify({ level, message }));
+}
+
+/** Counts the images of an evaluation in a short-lived evaluation worker (COCO listings parse large JSON). */
+async function countImages(resolution: JobResolution, limit?: number): Promise<number> {
+  const worker = new Worker(new URL("../evaluation_worker.ts", import.meta.url), { type: "module" });
+  try {
+    return await Comlink.wrap<EvaluationApi>(worker).count(resolution.modelDir, resolution.dataset, limit);
+  } finally {
+    worker.terminate();
+  }
+}
+
+export async function distributedEvaluations(
+  url: string,
+  config: ServerConfig,
+  backend: string,
+  resolve: (spec: EvaluationSpec) => JobResolution,
+): Promise<Evaluations> {
+  const o = config.redis;
+  const redis = connectRedis(url, `retrace:${o.hostId}`);
+  const keys = new RedisKeys(o.prefix);
+  if (!(await whenReady(redis, 5000))) {
+    log("warn", `Redis at ${url} is not reachable yet; evaluations wait for it`);
+  }
+  const jobs = new RedisEvaluations({
+    redis,
+    keys,
+    hostId: o.hostId,
+    shardImages: o.shardImages,
+    defaultShards: o.defaultShards,
+    resolve,
+    count: countImages,
+    retainSeconds: o.retainSeconds,
+  });
+  const consumer = new ShardConsumer({
+    redis,
+    keys,
+    hostId: o.hostId,
+    slots: o.slots,
+    visibilityMs: o.visibilityMs,
+    workDir: `${config.jobsDir}/shards`,
+    backend,
+    resolve,
+    retainSeconds: o.retainSeconds,
+    log,
+  });
+  consumer.start();
+  return {
+    create: (spec) => jobs.create(spec),
+    get: (id) => jobs.get(id),
+    list: () => jobs.list(),
+    cancel: (id) => jobs.cancel(id),
+    events: (id, after, signal) => jobs.events(id, after, signal),
+    close: async () => {
+      await consumer.close();
+      await jobs.close();
+      redis.disconnect();
+    },
+  };
+}

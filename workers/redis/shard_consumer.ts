@@ -1,0 +1,422 @@
+/**
+ * The shard-taking side of distributed evaluations: every instance with RETRACE_REDIS_URL runs one of these, with
+ * `slots` evaluation workers (workers/evaluation_worker.ts, each its own tfjs runtime, kept between shards).
+ * A slot takes a shard left idle past the visibility timeout (XAUTOCLAIM: its host died or stalled) or else a
+ * new one (XREADGROUP), runs it, stores its result once (HSETNX keyed by shard), and only then acknowledges it;
+ * the host that stores a job's last shard merges the results (lib/eval/merge_results.ts) and finishes the job.
+ * While running it reports progress (with tallies, at most once a second) and renews its claim; if the claim
+ * was taken over, or the job is cancelled (pub/sub), its worker is terminated. A host that cannot resolve the
+ * job's model or dataset, or whose copy of the dataset has another image count, refuses the shard: it records
+ * why, puts the shard back for other hosts, and fails the job once every live host has refused. Redis being
+ * away only pauses it: every step retries until Redis is back.
+ */
+import * as Comlink from "comlink";
+import type { Redis } from "ioredis";
+import type { EvaluationApi } from "../evaluation_worker.ts";
+import type { JobResolution } from "../evaluations.ts";
+import { FINAL_STATUSES, type JobStatus } from "../evaluations_api.ts";
+import type { PointingEvent, PointingResult } from "../../lib/eval/pointing_run.ts";
+import { mergeShardResults } from "../../lib/eval/merge_results.ts";
+import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
+import {
+  addEvent,
+  ensureGroup,
+  finishJob,
+  GROUP,
+  HOST_BEAT_MS,
+  liveHosts,
+  markRunning,
+  type RedisKeys,
+  renewClaim,
+  storeShardResult,
+  whenReady,
+} from "./store.ts";
+
+export interface ShardConsumerOptions {
+  redis: Redis;
+  keys: RedisKeys;
+  hostId: string;
+  /** Shards run at once on this host (one evaluation worker each). */
+  slots: number;
+  /** A shard whose claim is not renewed for this long is taken over by another host. */
+  visibilityMs: number;
+  /** Where shards' results files go (a redelivered shard resumes from its file on the same host). */
+  workDir: string;
+  backend: string;
+  /** Resolves a spec on this host (throws when this host lacks the model or dataset). */
+  resolve: (spec: EvaluationSpec) => JobResolution;
+  /** Seconds a finished job's keys are kept. */
+  retainSeconds: number;
+  workerUrl?: URL;
+  log?: (level: "info" | "warn", message: string) => void;
+}
+
+interface ShardMessage {
+  entry: string;
+  job: string;
+  shard: number;
+  count: number;
+  images: number | null;
+  fields: string[];
+}
+
+type Outcome =
+  | { kind: "result"; result: PointingResult }
+  | { kind: "refused"; reason: string }
+  | { kind: "error"; message: string }
+  | { kind: "stopped"; why: "cancelled" | "lost" | "closing" };
+
+interface Slot {
+  worker: Worker | null;
+  api: Comlink.Remote<EvaluationApi> | null;
+  /** Ends the current shard early (the worker is terminated). */
+  stop: ((why: "cancelled" | "lost" | "closing") => void) | null;
+  job: string | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ShardConsumer {
+  private closed = false;
+  private readonly slots: Slot[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private readonly connections: Redis[] = [];
+  private beat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly options: ShardConsumerOptions) {}
+
+  private log(level: "info" | "warn", message: string): void {
+    this.options.log?.(level, message);
+  }
+
+  start(): void {
+    const { redis, keys, hostId } = this.options;
+    const sub = redis.duplicate();
+    sub.on("error", () => {});
+    this.connections.push(sub);
+    sub.subscribe(keys.cancel).catch(() => {}); // ioredis re-subscribes after reconnecting
+    sub.on("message", (_channel: string, job: string) => this.stopJob(job, "cancelled"));
+    const heartbeat = () => redis.hset(keys.hosts, hostId, String(Date.now())).catch(() => {});
+    heartbeat();
+    this.beat = setInterval(heartbeat, HOST_BEAT_MS);
+    for (let i = 0; i < this.options.slots; i++) {
+      const slot: Slot = { worker: null, api: null, stop: null, job: null };
+      this.slots.push(slot);
+      this.loops.push(this.loop(slot));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.beat);
+    for (const s of this.slots) s.stop?.("closing");
+    for (const c of this.connections) c.disconnect();
+    await Promise.allSettled(this.loops);
+    for (const s of this.slots) s.worker?.terminate();
+  }
+
+  private stopJob(job: string, why: "cancelled"): void {
+    for (const s of this.slots) if (s.job === job) s.stop?.(why);
+  }
+
+  private async loop(slot: Slot): Promise<void> {
+    const reader = this.options.redis.duplicate(); // XREADGROUP BLOCK holds its connection
+    reader.on("error", () => {});
+    this.connections.push(reader);
+    let grouped = false;
+    while (!this.closed) {
+      try {
+        if (reader.status !== "ready" && !(await whenReady(reader, 2000))) continue;
+        if (!grouped) {
+          await ensureGroup(this.options.redis, this.options.keys);
+          grouped = true;
+        }
+        const msg = await this.next(reader);
+        if (msg) await this.handle(slot, msg);
+      } catch (e) {
+        if (this.closed) break;
+        this.log("warn", `shard consumer: ${(e as Error).message}; retrying`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  private async next(reader: Redis): Promise<ShardMessage | null> {
+    const { redis, keys, hostId, visibilityMs } = this.options;
+    const claimed = await redis.xautoclaim(keys.shards, GROUP, hostId, visibilityMs, "0-0", "COUNT", 1) as [
+      string,
+      [string, string[] | null][],
+    ];
+    const taken = claimed[1]?.[0];
+    if (taken) return this.parse(taken[0], taken[1]);
+    const got = await reader.xreadgroup(
+      "GROUP",
+      GROUP,
+      hostId,
+      "COUNT",
+      1,
+      "BLOCK",
+      2000,
+      "STREAMS",
+      keys.shards,
+      ">",
+    ) as [string, [string, string[]][]][] | null;
+    const entry = got?.[0]?.[1]?.[0];
+    return entry ? this.parse(entry[0], entry[1]) : null;
+  }
+
+  private async parse(entry: string, fields: string[] | null): Promise<ShardMessage | null> {
+    if (!fields) { // trimmed away: nothing to run
+      await this.ack(entry);
+      return null;
+    }
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+    return {
+      entry,
+      job: f.job,
+      shard: Number(f.shard),
+      count: Number(f.count),
+      images: f.images ? Number(f.images) : null,
+      fields,
+    };
+  }
+
+  private ack(entry: string): Promise<number> {
+    return this.options.redis.xack(this.options.keys.shards, GROUP, entry);
+  }
+
+  private async handle(slot: Slot, msg: ShardMessage): Promise<void> {
+    const { redis, keys } = this.options;
+    const job = await redis.hgetall(keys.job(msg.job));
+    if (!job.status || FINAL_STATUSES.includes(job.status as JobStatus)) {
+      await this.ack(msg.entry);
+      return;
+    }
+    if (await redis.hexists(keys.results(msg.job), String(msg.shard))) {
+      await this.finalize(msg.job, msg.count); // counted already (a redelivery after a crash before the ack)
+      await this.ack(msg.entry);
+      return;
+    }
+    const spec = JSON.parse(job.spec) as EvaluationSpec;
+    let resolution: JobResolution;
+    try {
+      resolution = this.options.resolve(spec);
+    } catch (e) {
+      await this.refuse(msg, (e as Error).message);
+      return;
+    }
+    await markRunning(redis, keys, msg.job);
+    const outcome = await this.run(slot, msg, spec, resolution);
+    switch (outcome.kind) {
+      case "result":
+        await this.untilStored(msg, outcome.result);
+        return;
+      case "refused":
+        await this.refuse(msg, outcome.reason);
+        return;
+      case "error":
+        await this.fail(
+          msg,
+          `shard ${msg.shard + 1}/${msg.count} on ${this.options.hostId}: ${outcome.message}`,
+        );
+        return;
+      case "stopped":
+        if (outcome.why === "cancelled") await this.ack(msg.entry);
+        return; // lost: the host that took it over acknowledges it; closing: redelivered later
+    }
+  }
+
+  private run(
+    slot: Slot,
+    msg: ShardMessage,
+    spec: EvaluationSpec,
+    resolution: JobResolution,
+  ): Promise<Outcome> {
+    const { redis, keys, hostId, visibilityMs } = this.options;
+    if (!slot.worker) {
+      const url = this.options.workerUrl ?? new URL("../evaluation_worker.ts", import.meta.url);
+      slot.worker = new Worker(url, { type: "module" });
+      slot.api = Comlink.wrap<EvaluationApi>(slot.worker);
+    }
+    const worker = slot.worker;
+    const dropWorker = () => {
+      worker.terminate();
+      if (slot.worker === worker) slot.worker = slot.api = null;
+    };
+    return new Promise<Outcome>((resolve) => {
+      let settled = false;
+      const settle = (o: Outcome) => {
+        if (settled) return;
+        settled = true;
+        slot.stop = null;
+        slot.job = null;
+        worker.removeEventListener("error", onError);
+        resolve(o);
+      };
+      slot.job = msg.job;
+      slot.stop = (why) => {
+        dropWorker();
+        settle({ kind: "stopped", why });
+      };
+      const onError = (e: ErrorEvent) => {
+        e.preventDefault();
+        dropWorker();
+        settle({ kind: "error", message: `the evaluation worker crashed: ${e.message}` });
+      };
+      worker.addEventListener("error", onError);
+      let result: PointingResult | null = null;
+      let lastReport = 0;
+      let lastRenew = Date.now();
+      const report = (type: string, data: Record<string, unknown>) => {
+        addEvent(redis, keys, msg.job, type, { shard: msg.shard, host: hostId, ...data }).catch(() => {});
+      };
+      const onEvent = (ev: PointingEvent | { type: "status"; message: string }) => {
+        if (settled) return;
+        const now = Date.now();
+        if (ev.type === "start") {
+          report("shard-start", { done: ev.done, total: ev.total });
+        } else if (ev.type === "problem") {
+          report("problem", { key: ev.key, message: ev.message });
+        } else if (ev.type === "done") {
+          result = ev.result;
+        } else if (ev.type === "image" && now - lastReport >= 1000) {
+          lastReport = now;
+          report("shard-progress", {
+            done: ev.done,
+            total: ev.total,
+            problems: ev.problems,
+            tallies: ev.tallies,
+          });
+          redis.hset(
+            keys.progress(msg.job),
+            String(msg.shard),
+            JSON.stringify({ done: ev.done, total: ev.total, host: hostId }),
+          ).catch(() => {});
+        }
+        if (ev.type !== "done" && now - lastRenew >= visibilityMs / 4) {
+          lastRenew = now;
+          renewClaim(redis, keys, hostId, msg.entry).then((owned) => {
+            if (!owned) {
+              this.log(
+                "warn",
+                `shard ${msg.shard} of ${msg.job} was taken over by another host; stopping here`,
+              );
+              slot.stop?.("lost");
+            }
+          }, () => {}); // Redis away: keep going, the claim is renewed later
+        }
+      };
+      const resultsPath = `${this.options.workDir}/${msg.job}.shard-${msg.shard}-of-${msg.count}.jsonl`;
+      Deno.mkdir(this.options.workDir, { recursive: true }).then(() =>
+        slot.api!.run(
+          this.options.backend,
+          resolution.modelDir,
+          resolution.dataset,
+          spec,
+          resultsPath,
+          Comlink.proxy(onEvent),
+          {
+            shard: { index: msg.shard, count: msg.count },
+            withTallies: true,
+            expectImages: msg.images ?? undefined,
+          },
+        )
+      ).then(
+        (r) => {
+          if (r.refused) settle({ kind: "refused", reason: r.refused });
+          else if (result) settle({ kind: "result", result });
+          else settle({ kind: "error", message: "the run ended without a result" });
+        },
+        (e) => settle({ kind: "error", message: (e as Error)?.message ?? String(e) }),
+      );
+    });
+  }
+
+  /** Stores the result and acknowledges the shard, retrying while Redis is away. */
+  private async untilStored(msg: ShardMessage, result: PointingResult): Promise<void> {
+    const { redis, keys, hostId } = this.options;
+    const { tallies, images, problems } = result;
+    for (;;) {
+      try {
+        const counted = await storeShardResult(
+          redis,
+          keys,
+          msg.job,
+          msg.shard,
+          JSON.stringify(result),
+          JSON.stringify({ shard: msg.shard, host: hostId, images, problems: problems.length, tallies }),
+        );
+        if (counted) {
+          await redis.hset(
+            keys.progress(msg.job),
+            String(msg.shard),
+            JSON.stringify({ done: images + problems.length, total: images + problems.length, host: hostId }),
+          );
+        }
+        await this.finalize(msg.job, msg.count); // before the ack: a crash in between redelivers, not loses
+        await this.ack(msg.entry);
+        await Deno.remove(
+          `${this.options.workDir}/${msg.job}.shard-${msg.shard}-of-${msg.count}.jsonl`,
+        ).catch(() => {});
+        return;
+      } catch (e) {
+        if (this.closed) return;
+        this.log("warn", `storing shard ${msg.shard} of ${msg.job}: ${(e as Error).message}; retrying`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  /** When every shard's result is stored: merge them and finish the job (once, whichever host gets here). */
+  private async finalize(job: string, count: number): Promise<void> {
+    const { redis, keys } = this.options;
+    if (await redis.hlen(keys.results(job)) < count) return;
+    const stored = await redis.hgetall(keys.results(job));
+    let merged: PointingResult;
+    try {
+      merged = mergeShardResults(Object.values(stored).map((r) => JSON.parse(r) as PointingResult));
+    } catch (e) {
+      await finishJob(redis, keys, job, "failed", { error: `merging the shards: ${(e as Error).message}` });
+      return;
+    }
+    if (await finishJob(redis, keys, job, "done", { result: merged })) await this.retain(job);
+  }
+
+  private async retain(job: string): Promise<void> {
+    const { redis, keys, retainSeconds } = this.options;
+    const tx = redis.multi();
+    for (const k of keys.allOf(job)) tx.expire(k, retainSeconds);
+    await tx.exec();
+  }
+
+  private async fail(msg: ShardMessage, error: string): Promise<void> {
+    const { redis, keys } = this.options;
+    if (await finishJob(redis, keys, msg.job, "failed", { error })) {
+      await redis.publish(keys.cancel, msg.job);
+      await this.retain(msg.job);
+    }
+    await this.ack(msg.entry);
+  }
+
+  /**
+   * This host cannot run the job: say why (once per host), and put the shard back for the others — unless every
+   * live host has refused, which fails the job with all their reasons.
+   */
+  private async refuse(msg: ShardMessage, reason: string): Promise<void> {
+    const { redis, keys, hostId } = this.options;
+    if (await redis.hset(keys.refusals(msg.job), hostId, reason) === 1) {
+      await addEvent(redis, keys, msg.job, "refused", { shard: msg.shard, host: hostId, reason });
+      this.log("warn", `refused job ${msg.job}: ${reason}`);
+    }
+    const refusals = await redis.hgetall(keys.refusals(msg.job));
+    const live = await liveHosts(redis, keys);
+    if (live.every((h) => h in refusals)) {
+      const why = Object.entries(refusals).map(([h, r]) => `${h}: ${r}`).join("; ");
+      await this.fail(msg, `no live host can run this evaluation (${why})`);
+      return;
+    }
+    await redis.multi().xadd(keys.shards, "*", ...msg.fields).xack(keys.shards, GROUP, msg.entry).exec();
+    await sleep(500); // let a host that can run it take it
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The Redis layout of distributed evaluations and the few atomic steps on it, shared by the accepting side
+ * (workers/redis/jobs.ts) and the shard consumers (workers/redis/shard_consumer.ts). Engine: Redis Streams with
+ * one consumer group — each shard is a stream entry, a host takes it with XREADGROUP, acknowledges it with XACK
+ * only once its result is stored, and entries left pending longer than the visibility timeout (a dead or stalled
+ * host) are taken over with XAUTOCLAIM. Keys (prefix P, default "retrace"):
+ *
+ *   P:shards                 stream of {job, shard, count, images}; consumer group "shard-runners"
+ *   P:jobs                   sorted set of job ids by creation time
+ *   P:job:ID                 hash: spec, status, createdAt, updatedAt, shards, images, acceptedBy, result, error
+ *   P:job:ID:events          stream of {type, data}: what every host reports; SSE ids are its entry ids
+ *   P:job:ID:results         hash: shard index -> that shard's PointingResult (HSETNX: the first one counts)
+ *   P:job:ID:progress        hash: shard index -> {done, total, host} (latest report)
+ *   P:job:ID:refusals        hash: host -> why it cannot run the job
+ *   P:hosts                  hash: host id -> last heartbeat (ms)
+ *   channel P:cancel         job ids whose shards every host must stop
+ */
+import { Redis } from "ioredis";
+
+export const GROUP = "shard-runners";
+/** A host is live when its heartbeat is at most this old. */
+export const HOST_LIVE_MS = 10_000;
+export const HOST_BEAT_MS = 2_000;
+
+export class RedisKeys {
+  constructor(readonly prefix = "retrace") {}
+  get shards(): string {
+    return `${this.prefix}:shards`;
+  }
+  get jobs(): string {
+    return `${this.prefix}:jobs`;
+  }
+  get hosts(): string {
+    return `${this.prefix}:hosts`;
+  }
+  get cancel(): string {
+    return `${this.prefix}:cancel`;
+  }
+  job(id: string): string {
+    return `${this.prefix}:job:${id}`;
+  }
+  events(id: string): string {
+    return `${this.job(id)}:events`;
+  }
+  results(id: string): string {
+    return `${this.job(id)}:results`;
+  }
+  progress(id: string): string {
+    return `${this.job(id)}:progress`;
+  }
+  refusals(id: string): string {
+    return `${this.job(id)}:refusals`;
+  }
+  /** Every key of a job (for expiry once it is final). */
+  allOf(id: string): string[] {
+    return [this.job(id), this.events(id), this.results(id), this.progress(id), this.refusals(id)];
+  }
+}
+
+/** One command connection: fails fast while Redis is unreachable (no offline queue) and reconnects forever. */
+export function connectRedis(url: string, name: string): Redis {
+  const redis = new Redis(url, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+  });
+  redis.on("error", () => {}); // reconnection is automatic; commands report their own failures
+  return redis;
+}
+
+/** Waits until the connection is ready (or `timeoutMs` passes); false on timeout. */
+export function whenReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => (redis.off("ready", ready), resolve(false)), timeoutMs);
+    const ready = () => (clearTimeout(timer), resolve(true));
+    redis.once("ready", ready);
+  });
+}
+
+/** Creates the shards stream and its consumer group when missing. */
+export async function ensureGroup(redis: Redis, keys: RedisKeys): Promise<void> {
+  try {
+    await redis.xgroup("CREATE", keys.shards, GROUP, "0", "MKSTREAM");
+  } catch (e) {
+    if (!String((e as Error).message).includes("BUSYGROUP")) throw e;
+  }
+}
+
+/** Appends one event to a job's stream. */
+export function addEvent(redis: Redis, keys: RedisKeys, job: string, type: string, data: unknown) {
+  return redis.xadd(keys.events(job), "*", "type", type, "data", JSON.stringify(data));
+}
+
+const FINAL_CHECK = `local s = redis.call('HGET', KEYS[1], 'status')
+if (not s) or s == 'done' or s == 'failed' or s == 'cancelled' then return 0 end`;
+
+/**
+ * Sets a job's final status once (done, failed or cancelled) with its fields, and appends the final event in the
+ * same step; 0 when the job was already final (another host finished or cancelled it first).
+ */
+export async function finishJob(
+  redis: Redis,
+  keys: RedisKeys,
+  job: string,
+  status: "done" | "failed" | "cancelled",
+  fields: { result?: unknown; error?: string },
+): Promise<boolean> {
+  const event = { status, error: fields.error ?? null, result: fields.result ?? null };
+  const done = await redis.eval(
+    `${FINAL_CHECK}
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updatedAt', ARGV[2], 'result', ARGV[3], 'error', ARGV[4])
+redis.call('XADD', KEYS[2], '*', 'type', ARGV[1], 'data', ARGV[5])
+return 1`,
+    2,
+    keys.job(job),
+    keys.events(job),
+    status,
+    new Date().toISOString(),
+    fields.result === undefined ? "" : JSON.stringify(fields.result),
+    fields.error ?? "",
+    JSON.stringify(event),
+  );
+  return done === 1;
+}
+
+/** queued -> running (with its status event), once. */
+export async function markRunning(redis: Redis, keys: RedisKeys, job: string): Promise<void> {
+  await redis.eval(
+    `local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'queued' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'updatedAt', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'type', 'status', 'data', '{"status":"running"}')
+return 1`,
+    2,
+    keys.job(job),
+    keys.events(job),
+    new Date().toISOString(),
+  );
+}
+
+/** Stores a shard's result unless one is stored already, with its shard-done event; true when this one counts. */
+export async function storeShardResult(
+  redis: Redis,
+  keys: RedisKeys,
+  job: string,
+  shard: number,
+  result: string,
+  event: string,
+): Promise<boolean> {
+  const stored = await redis.eval(
+    `if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'type', 'shard-done', 'data', ARGV[3])
+return 1`,
+    2,
+    keys.results(job),
+    keys.events(job),
+    String(shard),
+    result,
+    event,
+  );
+  return stored === 1;
+}
+
+/**
+ * Renews this host's claim on a pending shard entry (resets its idle time) if this host still owns it; false
+ * when another host has taken it over (the visibility timeout passed), so the caller stops its copy.
+ */
+export async function renewClaim(
+  redis: Redis,
+  keys: RedisKeys,
+  host: string,
+  entry: string,
+): Promise<boolean> {
+  const owned = await redis.eval(
+    `local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #p == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1`,
+    1,
+    keys.shards,
+    GROUP,
+    host,
+    entry,
+  );
+  return owned === 1;
+}
+
+/** Host ids whose heartbeat is recent. */
+export async function liveHosts(redis: Redis, keys: RedisKeys, now = Date.now()): Promise<string[]> {
+  const all = await redis.hgetall(keys.hosts);
+  return Object.entries(all).filter(([, t]) => now - Number(t) <= HOST_LIVE_MS).map(([h]) => h);
+}
