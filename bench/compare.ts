@@ -4,11 +4,13 @@
  * one worker runs), on the same machine, and prints the ratio table retrace / PyTorch per (model, workload).
  * Random weights, 224x224, batch 1, one-hot seed; medians after one warm-up run.
  *
- *   deno run -A bench/compare.ts [--models vgg16,resnet50] [--runs 5] [--threads 2]
+ *   deno run -A bench/compare.ts [--models vgg16,resnet50] [--runs 5] [--threads 2] [--skip-http]
+ *                                [--image data/synthetic/VOCdevkit/VOC2007/JPEGImages/300000.jpg]
  *
  * Workloads (as pytorch_baseline.py): forward; gradient (input, max-abs); linear-approx, normgrad, sel-normgrad,
  * grad-cam at the last paper layer; multi-layer (normgrad at every paper layer, one backward); weight-grads
- * (dS/dW for every trainable weight: meta-saliency's inner step).
+ * (dS/dW for every trainable weight: meta-saliency's inner step). The HTTP column times the map workloads as
+ * POST /v1/saliency round trips on a one-worker server (bench/http_timings.ts).
  */
 import { parseArgs } from "node:util";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
@@ -20,6 +22,7 @@ import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { trainableParams } from "../lib/saliency/meta.ts";
 import { objectiveFor } from "../lib/saliency/seeds.ts";
+import { httpTimings, type HttpWorkload } from "./http_timings.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -27,6 +30,8 @@ const { values } = parseArgs({
     models: { type: "string", default: "vgg16,resnet50" },
     runs: { type: "string", default: "5" },
     threads: { type: "string", default: "2" },
+    "skip-http": { type: "boolean", default: false },
+    image: { type: "string", default: "data/synthetic/VOCdevkit/VOC2007/JPEGImages/300000.jpg" },
   },
 });
 const runs = Number(values.runs);
@@ -75,7 +80,7 @@ async function settle(tensors: Iterable<Tensor>): Promise<void> {
   for (const t of tensors) await t.data();
 }
 
-const rows: { model: string; workload: string; retrace: number; torch?: number }[] = [];
+const rows: { model: string; workload: string; retrace: number; torch?: number; http?: number }[] = [];
 for (const arch of models) {
   const net = buildNetwork({ arch });
   const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
@@ -118,6 +123,21 @@ for (const arch of models) {
     });
     console.error(`${arch} ${workload}: ${rows.at(-1)!.retrace.toFixed(1)} ms`);
   }
+  if (!values["skip-http"]) {
+    const http: HttpWorkload[] = [
+      { name: "gradient", method: "gradient", layers: "input" },
+      ...(["linear-approx", "normgrad", "grad-cam"] as const).map((m) => ({
+        name: m,
+        method: m,
+        layers: last,
+      })),
+      { name: "sel-normgrad", method: "selective-normgrad", layers: last },
+      { name: "multi-layer", method: "normgrad", layers: layers.join(",") },
+    ];
+    const probe = [...PAPER_LAYERS[arch]];
+    const times = await httpTimings(net, weights, probe, http, await Deno.readFile(values.image), runs);
+    for (const r of rows) if (r.model === arch) r.http = times.get(r.workload);
+  }
   input.dispose();
   weights.dispose();
 }
@@ -126,12 +146,18 @@ console.log(
   `retrace ${info.backend} (one thread per worker) vs ${torchRuntime} (${values.threads} threads), ` +
     `${navigator.hardwareConcurrency} cores, 224x224, batch 1, random weights, medians of ${runs}`,
 );
-console.log("| model | workload | PyTorch ms | retrace ms | retrace / PyTorch |");
-console.log("|---|---|---|---|---|");
+console.log(
+  "| model | workload | PyTorch ms | retrace ms | retrace / PyTorch | HTTP ms | HTTP / PyTorch |",
+);
+console.log("|---|---|---|---|---|---|---|");
+const fixed = (v?: number) => v?.toFixed(1) ?? "-";
+const ratio = (a?: number, b?: number) => (a && b ? (a / b).toFixed(2) : "-");
 for (const r of rows) {
-  const ratio = r.torch ? (r.retrace / r.torch).toFixed(2) : "-";
   console.log(
-    `| ${r.model} | ${r.workload} | ${r.torch?.toFixed(1) ?? "-"} | ${r.retrace.toFixed(1)} | ${ratio} |`,
+    `| ${r.model} | ${r.workload} | ${fixed(r.torch)} | ${r.retrace.toFixed(1)} | ${
+      ratio(r.retrace, r.torch)
+    } | ` +
+      `${fixed(r.http)} | ${ratio(r.http, r.torch)} |`,
   );
 }
 Deno.exit(0);

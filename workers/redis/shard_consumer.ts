@@ -4,7 +4,7 @@
  * A slot takes a shard left idle past the visibility timeout (XAUTOCLAIM: its host died or stalled) or else a
  * new one (XREADGROUP), runs it, stores its result once (HSETNX keyed by shard), and only then acknowledges it;
  * the host that stores a job's last shard merges the results (lib/eval/merge_results.ts) and finishes the job.
- * While running it reports progress (with tallies, at most once a second) and renews its claim; if the claim
+ * While running it reports progress (with tallies, at most every 2 s) and renews its claim; if the claim
  * was taken over, or the job is cancelled (pub/sub), its worker is terminated. A host that cannot resolve the
  * job's model or dataset, or whose copy of the dataset has another image count, refuses the shard: it records
  * why, puts the shard back for other hosts, and fails the job once every live host has refused. Redis being
@@ -73,6 +73,9 @@ interface Slot {
   stop: ((why: "cancelled" | "lost" | "closing") => void) | null;
   job: string | null;
 }
+
+/** Progress reports per running shard at most this often (each carries the shard's tallies). */
+const PROGRESS_EVERY_MS = 2000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -280,7 +283,7 @@ export class ShardConsumer {
           report("problem", { key: ev.key, message: ev.message });
         } else if (ev.type === "done") {
           result = ev.result;
-        } else if (ev.type === "image" && now - lastReport >= 1000) {
+        } else if (ev.type === "image" && now - lastReport >= PROGRESS_EVERY_MS) {
           lastReport = now;
           report("shard-progress", {
             done: ev.done,
