@@ -185,6 +185,11 @@ export class ShardConsumer {
     };
   }
 
+  /** This host's results file for a shard (a shard redelivered to the same host resumes from it). */
+  private resultsPath(msg: ShardMessage): string {
+    return `${this.options.workDir}/${msg.job}.shard-${msg.shard}-of-${msg.count}.jsonl`;
+  }
+
   private ack(entry: string): Promise<number> {
     return this.options.redis.xack(this.options.keys.shards, GROUP, entry);
   }
@@ -225,7 +230,10 @@ export class ShardConsumer {
         );
         return;
       case "stopped":
-        if (outcome.why === "cancelled") await this.ack(msg.entry);
+        if (outcome.why === "cancelled") {
+          await this.ack(msg.entry);
+          await Deno.remove(this.resultsPath(msg)).catch(() => {});
+        }
         return; // lost: the host that took it over acknowledges it; closing: redelivered later
     }
   }
@@ -299,8 +307,13 @@ export class ShardConsumer {
         }
         if (ev.type !== "done" && now - lastRenew >= visibilityMs / 4) {
           lastRenew = now;
-          renewClaim(redis, keys, hostId, msg.entry).then((owned) => {
-            if (!owned) {
+          Promise.all([
+            renewClaim(redis, keys, hostId, msg.entry),
+            redis.hget(keys.job(msg.job), "status"),
+          ]).then(([owned, status]) => {
+            if (FINAL_STATUSES.includes(status as JobStatus)) {
+              slot.stop?.("cancelled"); // a cancel whose pub/sub message this host missed
+            } else if (!owned) {
               this.log(
                 "warn",
                 `shard ${msg.shard} of ${msg.job} was taken over by another host; stopping here`,
@@ -310,7 +323,7 @@ export class ShardConsumer {
           }, () => {}); // Redis away: keep going, the claim is renewed later
         }
       };
-      const resultsPath = `${this.options.workDir}/${msg.job}.shard-${msg.shard}-of-${msg.count}.jsonl`;
+      const resultsPath = this.resultsPath(msg);
       Deno.mkdir(this.options.workDir, { recursive: true }).then(() =>
         slot.api!.run(
           this.options.backend,
@@ -359,9 +372,7 @@ export class ShardConsumer {
         }
         await this.finalize(msg.job, msg.count); // before the ack: a crash in between redelivers, not loses
         await this.ack(msg.entry);
-        await Deno.remove(
-          `${this.options.workDir}/${msg.job}.shard-${msg.shard}-of-${msg.count}.jsonl`,
-        ).catch(() => {});
+        await Deno.remove(this.resultsPath(msg)).catch(() => {});
         return;
       } catch (e) {
         if (this.closed) return;
