@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { type SpawnedServer, spawnServer } from "../tools/spawn_server.ts";
 import { startRedis } from "../tools/redis_server.ts";
-import { readEvents } from "../tests/helpers/sse.ts";
+import { readEvents } from "../tests/helpers/evaluations_http.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -7,24 +7,11 @@
 import assert from "node:assert/strict";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
 import { spawnServer } from "../tools/spawn_server.ts";
-import { readEvents } from "./helpers/sse.ts";
+import { postEvaluation, readEvents, SERVER_PERMISSIONS } from "./helpers/evaluations_http.ts";
 
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-ffi",
-  "--allow-sys",
-];
-const startServer = (env: Record<string, string>) => spawnServer(env, { permissions: PERMISSIONS });
+const startServer = (env: Record<string, string>) => spawnServer(env, { permissions: SERVER_PERMISSIONS });
 
-const post = (base: string, body: unknown) =>
-  fetch(`${base}/v1/evaluations`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+const post = postEvaluation;
 
 syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refused names", async (t) => {
   const dir = await Deno.makeTempDir();

@@ -11,27 +11,14 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import type { PointingResult } from "../lib/eval/pointing_run.ts";
 import { CANVAS_PERMITTED, kit } from "./helpers/synthetic_gate.ts";
-import { readEvents, type Sse } from "./helpers/sse.ts";
+import { postEvaluation, readEvents, SERVER_PERMISSIONS, type Sse } from "./helpers/evaluations_http.ts";
 import { startRedis } from "../tools/redis_server.ts";
 import { type SpawnedServer, spawnServer } from "../tools/spawn_server.ts";
 
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-ffi",
-  "--allow-sys",
-];
 const IMAGES = 16;
 const SPEC = { model: "resnet50_synthetic", methods: ["grad-cam"], layers: ["layer4"], limit: IMAGES };
 
-const post = (base: string, body: unknown) =>
-  fetch(`${base}/v1/evaluations`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+const post = postEvaluation;
 
 async function job(base: string, id: string) {
   return await (await fetch(`${base}/v1/evaluations/${id}`)).json();
@@ -106,7 +93,9 @@ Deno.test({
     });
     const servers: SpawnedServer[] = [];
     const start = async (env: Record<string, string>) => {
-      const s = await spawnServer({ RETRACE_DATA_DIR: `${dir}/data`, ...env }, { permissions: PERMISSIONS });
+      const s = await spawnServer({ RETRACE_DATA_DIR: `${dir}/data`, ...env }, {
+        permissions: SERVER_PERMISSIONS,
+      });
       servers.push(s);
       return s;
     };

@@ -1,6 +1,27 @@
-/** Reads a Server-Sent Events stream with fetch until an event satisfies `stop` or the stream ends (tests). */
+/**
+ * Test helpers for evaluation jobs over HTTP: the permissions a spawned server gets, POST /v1/evaluations, and
+ * a Server-Sent Events reader.
+ */
 import assert from "node:assert/strict";
 
+/** What the spawned servers of the evaluation tests may do (writes anywhere: their jobs folders are temporary). */
+export const SERVER_PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-ffi",
+  "--allow-sys",
+];
+
+export const postEvaluation = (base: string, body: unknown): Promise<Response> =>
+  fetch(`${base}/v1/evaluations`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+/** Reads a Server-Sent Events stream with fetch until an event satisfies `stop` or the stream ends. */
 export interface Sse {
   id: string;
   event: string;
