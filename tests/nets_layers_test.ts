@@ -118,6 +118,20 @@ Deno.test("fully-convolutional heads give score maps (sizes worked out by hand)"
   assert.ok(buildNetwork({ arch: "resnet50", ...rn }).params.some((p) => p.name === "conv1.bias"));
 });
 
+Deno.test("the gap head pools globally before torchvision's classifier (any input size)", () => {
+  const gap = { head: "gap", width: 1 / 8, numClasses: 12 };
+  assert.deepEqual(shapeOf("vgg16", "features.29", gap), [1, 14, 14, 64]);
+  assert.deepEqual(shapeOf("vgg16", "avgpool", gap), [1, 1, 1, 64]);
+  assert.deepEqual(shapeOf("vgg16", "classifier.6", gap, [160, 192]), [1, 12]);
+  const net = buildNetwork({ arch: "vgg16", ...gap });
+  // classifier.0 takes C = 64 features instead of 49 C; the rest of the parameters are the classifier head's
+  const w0 = net.params.find((p) => p.name === "classifier.0.weight")!;
+  assert.deepEqual(w0.shape, [512, 64]);
+  const plain = buildNetwork({ arch: "vgg16", width: 1 / 8, numClasses: 12 });
+  const count = (n: typeof net) => n.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  assert.equal(count(plain) - count(net), 512 * 64 * 48);
+});
+
 Deno.test("pooledSize follows PyTorch's floor and ceil_mode rules", () => {
   assert.equal(pooledSize(112, 3, 2, 1, 1, false), 56);
   assert.equal(pooledSize(112, 3, 2, 0, 1, true), 56); // ceil(109/2)+1
@@ -144,7 +158,8 @@ Deno.test("bad configurations and inputs are typed errors naming what is valid",
   );
   assert.throws(() => buildNetwork({ arch: "vgg16", width: 0 }), InvalidNetConfigError);
   assert.throws(() => buildNetwork({ arch: "vgg16", numClasses: 2.5 }), InvalidNetConfigError);
-  assert.throws(() => buildNetwork({ arch: "vgg16", head: "gap" }), /classifier, fully-conv/);
+  assert.throws(() => buildNetwork({ arch: "vgg16", head: "avg" }), /classifier, fully-conv, gap/);
+  assert.throws(() => buildNetwork({ arch: "resnet50", head: "gap" }), /"gap" head is for VGG/);
   // Caffe ResNet's AvgPool2d(7) needs layer4 >= 7x7: a 64x64 input is too small, and says where.
   assert.throws(
     () => buildNetwork({ arch: "resnet50", head: "fully-conv" }).layers([64, 64]),

@@ -21,6 +21,9 @@ num_classes number of outputs K.
 head        "classifier": torchvision's network (VGG; ResNet v1.5).
             "fully-conv": TorchRay's Caffe pointing-game variants (see below);
             the output is a score map of shape (N, K, h', w').
+            "gap" (VGG only): torchvision's classifier after a global average
+            pool (avgpool = AdaptiveAvgPool2d(1), classifier.0 = Linear(C, h)):
+            translation-invariant, which a small training set needs.
 
 Differences of the "fully-conv" head
 ------------------------------------
@@ -49,7 +52,7 @@ ARCHS = (
     "vgg11", "vgg13", "vgg16", "vgg19",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
 )
-HEADS = ("classifier", "fully-conv")
+HEADS = ("classifier", "fully-conv", "gap")
 
 # torchvision's VGG configurations ("M" = max pool).
 VGG_CFGS = {
@@ -116,9 +119,10 @@ class VGG(nn.Module):
                 nn.Conv2d(h, num_classes, kernel_size=1),
             )
         else:
-            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            cells = 1 if head == "gap" else 7
+            self.avgpool = nn.AdaptiveAvgPool2d((cells, cells))
             self.classifier = nn.Sequential(
-                nn.Linear(c_in * 7 * 7, h),
+                nn.Linear(c_in * cells * cells, h),
                 nn.ReLU(inplace=False),
                 nn.Dropout(p=dropout),
                 nn.Linear(h, h),
@@ -206,6 +210,8 @@ class ResNet(nn.Module):
             raise ValueError(f"unknown ResNet arch {arch!r}")
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}")
+        if head == "gap":
+            raise ValueError('the "gap" head is for VGG (the ResNet classifier pools globally already)')
         self.head = head
         caffe = head == "fully-conv"
         kind, blocks = RESNET_CFGS[arch]

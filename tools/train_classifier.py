@@ -219,6 +219,11 @@ def main():
     ap.add_argument("--wd", type=float, default=1e-4, help="AdamW weight decay")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--bn-fold", action="store_true", help="VGG: train with batch norm, fold it into the convs")
+    ap.add_argument("--head", default="classifier", choices=["classifier", "gap"],
+                    help='"gap" (VGG): the classifier after a global average pool')
+    ap.add_argument("--train-size", type=int, default=0,
+                    help="train at this input size (0 = --size) until --full-size-after of the budget, then at --size")
+    ap.add_argument("--full-size-after", type=float, default=0.8)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -235,7 +240,7 @@ def main():
         splits[split] = (ids, labels, load_images(args.data, ids, args.size, cache))
         print(f"{split}: {len(ids)} images ({time.time() - t0:.0f}s)", flush=True)
 
-    model = build(args.arch, args.width, len(classes), "classifier")
+    model = build(args.arch, args.width, len(classes), args.head)
     init_weights(model)
     if args.bn_fold:
         if not args.arch.startswith("vgg"):
@@ -265,6 +270,9 @@ def main():
                 g["lr"] = learning_rate(args.lr, elapsed / budget, args.warmup)
             idx = perm[i:i + args.batch]
             x = dihedral(torch.from_numpy(train_x[idx]).float() / 255.0)
+            if args.train_size and args.train_size != args.size and elapsed / budget < args.full_size_after:
+                # a smaller input early on (cheaper steps; the "gap" head takes any size), the full size at the end
+                x = F.interpolate(x, size=(args.train_size, args.train_size), mode="bilinear", align_corners=False)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(train_y[idx])
@@ -322,7 +330,7 @@ def main():
         "width": args.width,
         "numClasses": len(classes),
         "classes": classes,
-        "head": "classifier",
+        "head": args.head,
         "multiLabel": True,
         "inputSize": [args.size, args.size],
         "preprocess": {"resize": "bilinear, align_corners=false, no antialias, to inputSize", "scale": 1 / 255,
@@ -332,6 +340,7 @@ def main():
         "training": {"optimizer": "AdamW", "weight_decay": args.wd, "warmup": args.warmup,
                      "augmentation": "dihedral (8 flips / quarter-turns)", "channels_last": channels_last,
                      "batch_norm_folded": args.bn_fold,
+                     "train_size": args.train_size or args.size, "full_size_after": args.full_size_after,
                      "data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
                      "val": len(splits["val"][0]), "test": len(test_ids), "epochs": epoch, "best_epoch": best[2],
                      "minutes": round(train_minutes, 1), "threads": args.threads, "batch": args.batch,

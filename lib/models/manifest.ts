@@ -11,7 +11,7 @@ export interface ModelManifest {
   width: number;
   numClasses: number;
   classes: string[];
-  head: "classifier" | "fully-conv";
+  head: "classifier" | "fully-conv" | "gap";
   multiLabel: boolean;
   inputSize: [number, number];
   preprocess: Normalisation & { resize: string; scale: number };
@@ -51,9 +51,9 @@ export function parseManifest(text: string, source = "manifest.json"): ModelMani
   );
   need(m.numClasses === m.classes.length, source, `numClasses (${m.numClasses}) must equal classes.length`);
   need(
-    m.head === "classifier" || m.head === "fully-conv",
+    m.head === "classifier" || m.head === "fully-conv" || m.head === "gap",
     source,
-    'head must be "classifier" or "fully-conv"',
+    'head must be "classifier", "fully-conv" or "gap"',
   );
   need(
     Array.isArray(m.inputSize) && m.inputSize.length === 2 &&

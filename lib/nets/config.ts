@@ -15,9 +15,11 @@ export type Arch = VggArch | ResNetArch;
  * `fully-conv`: TorchRay's Caffe pointing-game models (METHODS.md §2.3): VGG with ceil-mode pools, no avgpool
  * and the classifier as 7x7 / 1x1 convolutions; ResNet with a biased conv1, a ceil-mode unpadded maxpool, the
  * stride in each stage's first 1x1 conv, AvgPool2d(7, stride 1) and fc as a 1x1 conv. Output: [N, h', w', K].
+ * `gap` (VGG only): torchvision's classifier after a global average pool (classifier.0 takes C features, not
+ * 49 C): translation-invariant, for the synthetic-world VGG16 (a small training set).
  */
-export type Head = "classifier" | "fully-conv";
-export const HEADS: readonly Head[] = ["classifier", "fully-conv"];
+export type Head = "classifier" | "fully-conv" | "gap";
+export const HEADS: readonly Head[] = ["classifier", "fully-conv", "gap"];
 
 export interface NetConfig {
   arch: Arch;
@@ -61,6 +63,11 @@ export function netConfig(partial: NetConfigInput): NetConfig {
   if (!HEADS.includes(cfg.head)) {
     throw new InvalidNetConfigError(
       `head must be one of ${HEADS.join(", ")}, got ${JSON.stringify(cfg.head)}`,
+    );
+  }
+  if (cfg.head === "gap" && !VGG_ARCHS.includes(cfg.arch as VggArch)) {
+    throw new InvalidNetConfigError(
+      `the "gap" head is for VGG; ${cfg.arch} takes "classifier" (its classifier pools globally already) or "fully-conv"`,
     );
   }
   const [h, w] = cfg.inputSize;

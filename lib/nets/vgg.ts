@@ -1,6 +1,7 @@
 /**
  * VGG11/13/16/19 (torchvision `features.N` / `avgpool` / `classifier.N` names), with a width multiplier and
- * either torchvision's classifier head or TorchRay's fully-convolutional Caffe head (METHODS.md §2.1, §2.3).
+ * torchvision's classifier head, TorchRay's fully-convolutional Caffe head (METHODS.md §2.1, §2.3), or the
+ * classifier after a global average pool ("gap").
  */
 import { type NetConfig, scaled, type VggArch } from "./config.ts";
 import type { Forward, NetOps } from "./ops.ts";
@@ -60,10 +61,11 @@ export function vggForward(cfg: NetConfig & { arch: VggArch }): Forward {
       x = ops.probe("classifier.5", ops.probe("classifier.4", ops.relu(x)));
       return ops.probe("classifier.6", conv("classifier.6", hidden, cfg.numClasses, 1));
     }
-    x = ops.flatten(ops.probe("avgpool", ops.adaptiveAvgPool(x, [7, 7])));
+    const cells = cfg.head === "gap" ? 1 : 7;
+    x = ops.flatten(ops.probe("avgpool", ops.adaptiveAvgPool(x, [cells, cells])));
     x = ops.probe(
       "classifier.0",
-      ops.linear("classifier.0", x, { inFeatures: channels * 49, outFeatures: hidden }),
+      ops.linear("classifier.0", x, { inFeatures: channels * cells * cells, outFeatures: hidden }),
     );
     x = ops.probe("classifier.2", ops.probe("classifier.1", ops.relu(x)));
     x = ops.probe("classifier.3", ops.linear("classifier.3", x, { inFeatures: hidden, outFeatures: hidden }));
