@@ -12,6 +12,7 @@ export function healthRoutes(backend: BackendInfo): Hono {
       backend: backend.backend,
       requestedBackend: backend.requested,
       reason: backend.reason,
+      wasmThreads: backend.wasmThreads,
       adapter: backend.adapter
         ? {
           description: backend.adapter.description,

@@ -3,10 +3,12 @@
  * `auto` takes webgpu only on a hardware adapter (not llvmpipe, lavapipe, SwiftShader or a fallback
  * adapter), else wasm. Before wasm is selected, the gradient kernels it lacks are registered. On webgpu,
  * device errors (which tfjs otherwise swallows, e.g. a buffer bound over maxStorageBufferBindingSize
- * yields zeros) are collected and surfaced by assertNoDeviceErrors().
+ * yields zeros) are collected and surfaced by assertNoDeviceErrors(). On wasm, RETRACE_WASM_THREADS (default 1)
+ * threads per runtime (lib/runtime/wasm_threads.ts).
  */
 import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_grad_kernels.ts";
+import { prepareWasmThreads, wasmThreadsInUse } from "./wasm_threads.ts";
 
 export const BACKENDS = ["auto", "webgpu", "wasm", "cpu"] as const;
 export type BackendPreference = typeof BACKENDS[number];
@@ -43,6 +45,8 @@ export interface BackendInfo {
   maxBindingBytes: number;
   /** Gradient kernels retrace registered for this backend. */
   registeredKernels: string[];
+  /** Threads of the wasm backend (RETRACE_WASM_THREADS, lib/runtime/wasm_threads.ts); 1 on other backends. */
+  wasmThreads: number;
 }
 
 export class BackendError extends Error {
@@ -50,6 +54,17 @@ export class BackendError extends Error {
 }
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
+
+/** Parses RETRACE_WASM_THREADS (default 1); throws BackendError naming the valid range. */
+export function parseWasmThreads(value: string | undefined): number {
+  const text = (value ?? "").trim();
+  if (text === "") return 1;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 8) {
+    throw new BackendError(`RETRACE_WASM_THREADS must be an integer in 1..8; got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
 
 /** Parses RETRACE_BACKEND (or a flag value); throws BackendError naming the valid values. */
 export function parseBackendPreference(value: string | undefined): BackendPreference {
@@ -127,12 +142,18 @@ export function chooseBackend(
 /** Chooses, initialises and selects the backend of this runtime. */
 export async function initBackend(
   requested: BackendPreference = parseBackendPreference(Deno.env.get("RETRACE_BACKEND")),
+  wasmThreads: number = parseWasmThreads(Deno.env.get("RETRACE_WASM_THREADS")),
 ): Promise<BackendInfo> {
   const adapter = requested === "auto" || requested === "webgpu" ? await probeAdapter() : null;
   const { backend, reason } = chooseBackend(requested, adapter);
   const registeredKernels = backend === "wasm" ? registerWasmGradientKernels() : [];
-  if (!(await tf.setBackend(backend))) {
-    throw new BackendError(`tfjs could not initialise the ${backend} backend`);
+  const started = backend === "wasm" ? prepareWasmThreads(wasmThreads) : () => {};
+  try {
+    if (!(await tf.setBackend(backend))) {
+      throw new BackendError(`tfjs could not initialise the ${backend} backend`);
+    }
+  } finally {
+    started();
   }
   await tf.ready();
   let maxBindingBytes = Infinity;
@@ -146,5 +167,6 @@ export async function initBackend(
       });
     }
   }
-  return { requested, backend, reason, adapter, maxBindingBytes, registeredKernels };
+  const threads = backend === "wasm" ? wasmThreadsInUse() : 1;
+  return { requested, backend, reason, adapter, maxBindingBytes, registeredKernels, wasmThreads: threads };
 }
