@@ -1,6 +1,6 @@
 /**
  * Side-by-side timings (issue 8): runs ../shared/bench/pytorch_baseline.py (PyTorch, CPU, --threads) and the same
- * workloads through retrace's library on this process's backend (RETRACE_BACKEND, default wasm: one thread, as
+ * workloads through retrace's library on this process's backend (RETRACE_BACKEND, default wasm; RETRACE_WASM_THREADS threads, default 1, as
  * one worker runs), on the same machine, and prints the ratio table retrace / PyTorch per (model, workload).
  * Random weights, 224x224, batch 1, one-hot seed; medians after one warm-up run.
  *
@@ -143,7 +143,7 @@ for (const arch of models) {
 }
 
 console.log(
-  `retrace ${info.backend} (one thread per worker) vs ${torchRuntime} (${values.threads} threads), ` +
+  `retrace ${info.backend} (${info.wasmThreads} thread(s) per worker) vs ${torchRuntime} (${values.threads} threads), ` +
     `${navigator.hardwareConcurrency} cores, 224x224, batch 1, random weights, medians of ${runs}`,
 );
 console.log(
