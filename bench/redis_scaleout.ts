@@ -4,7 +4,7 @@
  * event, and images/s printed per instance count, next to the same evaluation on one instance without Redis.
  * Needs the synthetic world's test split (`deno task data`, or any world under --data).
  *
- *   deno run -A bench/redis_scaleout.ts [--instances 1,2,3] [--images 48] [--shard 4] [--method grad-cam]
+ *   deno run -A bench/redis_scaleout.ts [--instances 1,2,3] [--images 200] [--shard 10] [--method grad-cam]
  *                                        [--layers layer4] [--model resnet50_synthetic] [--data data]
  */
 import { parseArgs } from "node:util";
@@ -16,8 +16,8 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     instances: { type: "string", default: "1,2,3" },
-    images: { type: "string", default: "48" },
-    shard: { type: "string", default: "4" },
+    images: { type: "string", default: "200" },
+    shard: { type: "string", default: "10" },
     method: { type: "string", default: "grad-cam" },
     layers: { type: "string", default: "layer4" },
     model: { type: "string", default: "resnet50_synthetic" },
