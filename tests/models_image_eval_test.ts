@@ -51,7 +51,7 @@ Deno.test("manifests are validated field by field", () => {
       pattern,
     );
   bad({ numClasses: 3 }, /numClasses \(3\) must equal classes.length/);
-  bad({ head: "gap" }, /head must be/);
+  bad({ head: "avg" }, /head must be "classifier", "fully-conv" or "gap"/);
   bad({ inputSize: [224] }, /inputSize/);
   bad({ preprocess: { mean: [0, 0, 0], std: [0, 1, 1] } }, /std/);
   bad({ weights: {} }, /weights.file/);
