@@ -16,7 +16,15 @@ import { startRedis } from "../tools/redis_server.ts";
 import { type SpawnedServer, spawnServer } from "../tools/spawn_server.ts";
 
 const IMAGES = 16;
-const SPEC = { model: "resnet50_synthetic", methods: ["grad-cam"], layers: ["layer4"], limit: IMAGES };
+/** Three passes per image (~0.2 s on the shipped ResNet50): a 2-image shard lasts long enough to be caught mid-way. */
+const SPEC = {
+  model: "resnet50_synthetic",
+  methods: ["grad-cam", "linear-approx", "selective-normgrad"],
+  layers: ["layer3", "layer4"],
+  limit: IMAGES,
+};
+/** The world has more images than SPEC uses, for a job long enough to cancel while it runs. */
+const WORLD_IMAGES = 48;
 
 const post = postEvaluation;
 
@@ -89,7 +97,7 @@ Deno.test({
     await generateWorld({
       out: `${dir}/data/synthetic`,
       seed: 0,
-      counts: { train: 0, val: 0, test: IMAGES },
+      counts: { train: 0, val: 0, test: WORLD_IMAGES },
     });
     const servers: SpawnedServer[] = [];
     const start = async (env: Record<string, string>) => {
@@ -178,8 +186,8 @@ Deno.test({
       });
 
       await t.step("a cancel sent to one host stops every host", async () => {
-        const { id } = await (await post(a.base, SPEC)).json();
-        await untilProgress(a.base, id, (p) => p.done >= 2);
+        const { id } = await (await post(a.base, { ...SPEC, limit: WORLD_IMAGES })).json();
+        await untilProgress(a.base, id, (p) => p.done >= 1);
         const del = await fetch(`${c.base}/v1/evaluations/${id}`, { method: "DELETE" });
         assert.equal((await del.json()).status, "cancelled");
         for (const s of [a, b, c]) assert.equal((await job(s.base, id)).status, "cancelled");
@@ -230,8 +238,14 @@ Deno.test({
         assert.equal((await fetch(`${a.base}/v1/evaluations/${id}`)).status, 503);
         await new Promise((r) => setTimeout(r, 1500));
         await redisServer.restart();
+        const back = Date.now();
         const events = await ended;
         assert.equal(events.at(-1)!.event, "done");
+        const stored = (await rawEvents(redis, id)).filter((e) => e.type === "shard-done");
+        assert.ok(
+          stored.some((e) => Number(e.id.split("-")[0]) >= back),
+          "shards were stored after Redis returned",
+        );
         assert.deepEqual((events.at(-1)!.data as Final).result.tallies, reference.tallies);
       });
 
