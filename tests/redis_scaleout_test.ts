@@ -228,7 +228,13 @@ Deno.test({
       await t.step("Redis outage: new jobs get 503, the running job resumes when it returns", async () => {
         const { id } = await (await post(b.base, SPEC)).json();
         await untilProgress(b.base, id, (p) => p.done >= 2);
-        const ended = untilEnd(b.base, id); // stays open through the outage
+        // a stream that stays open through the outage (opened, and its first event read, before Redis stops)
+        const open = Promise.withResolvers<void>();
+        const ended = readEvents(`${b.base}/v1/evaluations/${id}/events`, undefined, () => {
+          open.resolve();
+          return false;
+        });
+        await open.promise;
         await redisServer.stop();
         const refused = await post(a.base, SPEC);
         assert.equal(refused.status, 503);
