@@ -74,6 +74,29 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
         if (m.layer === "product/linear") assert.deepEqual(m.shape, [224, 224]);
       }
     });
+    await t.step(
+      "top-k targets are chosen inside the saliency pass: same maps as picking them first",
+      async () => {
+        // topK runs one forward + backward and picks the classes from that pass's logits; `present` with a
+        // threshold no score reaches falls back to the top class after a separate prediction forward.
+        for (const method of ["grad-cam", "selective-normgrad", "gradient"]) {
+          const common = {
+            image,
+            model: "resnet50_synthetic",
+            method,
+            layers: ["input", "layer3", "layer4"],
+          };
+          const one = await (await post({ ...common, targets: { topK: 1 } })).json();
+          const two = await (await post({ ...common, targets: { present: true, threshold: 1 } })).json();
+          assert.deepEqual(one.targets, two.targets);
+          assert.deepEqual(one.predictions, two.predictions);
+          assert.equal(one.maps.length, 3);
+          one.maps.forEach((m: { data: string; layer: string }, i: number) => {
+            assert.equal(m.data, two.maps[i].data, `${method} at ${m.layer}`);
+          });
+        }
+      },
+    );
     await t.step("an extraction x aggregation pair instead of a named method", async () => {
       const pair = await post({
         image,

@@ -12,8 +12,8 @@ import type { Tensor } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
-import { computeSaliency, type MethodRef } from "../saliency/saliency.ts";
-import { repeatForTargets } from "../saliency/seeds.ts";
+import { computeSaliency, type MethodRef, resolveMethod } from "../saliency/saliency.ts";
+import { objectiveFor, repeatForTargets, type Seed } from "../saliency/seeds.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
@@ -137,11 +137,9 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
   }
   const t1 = performance.now();
   const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
-  try {
-    const probed = runProbed(net, weights, input);
-    const logits = await probed.output.data() as Float32Array;
-    probed.dispose();
-    const k = manifest.numClasses;
+  const k = manifest.numClasses;
+  /** Class scores (sigmoid for multi-label heads, else softmax) from the first row of the logits. */
+  const scoresOf = (logits: Float32Array) => {
     const scores = Float32Array.from(
       logits.subarray(0, k),
       (z) => manifest.multiLabel ? 1 / (1 + Math.exp(-z)) : z,
@@ -152,10 +150,47 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
       const s = e.reduce((a, b) => a + b, 0);
       scores.forEach((_, i) => (scores[i] = e[i] / s));
     }
-    const targets = resolveTargets(job.targets, manifest.classes, scores);
+    return scores;
+  };
+  // One pass when the number of targets is known before the forward (classes, top-k) and the method can take
+  // an objective seed: the targets are then chosen from the saliency pass's own logits, inside the objective.
+  // Otherwise (labels predicted present, meta-saliency, contrastive excitation) a forward picks them first.
+  const count = job.targets.kind === "classes"
+    ? job.targets.classes.length
+    : job.targets.kind === "top-k"
+    ? job.targets.k
+    : null;
+  let onePass = false;
+  try {
+    onePass = count !== null && !job.meta && resolveMethod(job.method).rules !== "contrastive-excitation";
+  } catch { /* an unknown method: computeSaliency names it below */ }
+  const outputLayer = net.layerNames.at(-1)!;
+  try {
+    let scores = new Float32Array(k);
+    let targets: number[] = [];
+    let seed: Seed;
+    if (onePass) {
+      targets = resolveTargets(job.targets, manifest.classes, scores); // validates the spec before the pass
+      const kind = job.seed ?? "pointing";
+      seed = {
+        kind: "objective",
+        layer: outputLayer,
+        objective: (output: Tensor) => {
+          scores = scoresOf(output.dataSync() as Float32Array);
+          targets = resolveTargets(job.targets, manifest.classes, scores);
+          return objectiveFor({ kind, targets })(output);
+        },
+      };
+    } else {
+      const probed = runProbed(net, weights, input);
+      scores = scoresOf(await probed.output.data() as Float32Array);
+      probed.dispose();
+      targets = resolveTargets(job.targets, manifest.classes, scores);
+      seed = { kind: job.seed ?? "pointing", targets };
+    }
     const t2 = performance.now();
-    const batch = repeatForTargets(input, targets);
-    const request = { method: job.method, layers, seed: { kind: job.seed ?? "pointing", targets } as const };
+    const batch = repeatForTargets(input, onePass ? new Array(count!).fill(0) : targets);
+    const request = { method: job.method, layers, seed };
     let result;
     try {
       result = job.meta
