@@ -150,34 +150,27 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       assert.equal(multi.status, 200);
       const multiBody = await multi.json();
       assert.equal(multiBody.maps[0].data, rawBody.maps[0].data, "same map whichever way the image came");
-      const overlay = await fetch(`${base}/v1/saliency`, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "image/png" },
-        body: JSON.stringify({
-          image,
-          model: "resnet50_synthetic",
-          method: "grad-cam",
-          layers: ["layer4"],
-          overlay: { alpha: 0.7, colormap: "viridis" },
-        }),
-      });
+      /** A Grad-CAM request for the PNG overlay with these overlay options. */
+      const overlayPost = (options: Record<string, unknown>) =>
+        fetch(`${base}/v1/saliency`, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "image/png" },
+          body: JSON.stringify({
+            image,
+            model: "resnet50_synthetic",
+            method: "grad-cam",
+            layers: ["layer4"],
+            overlay: options,
+          }),
+        });
+      const overlay = await overlayPost({ alpha: 0.7, colormap: "viridis" });
       assert.equal(overlay.status, 200);
       assert.equal(overlay.headers.get("content-type"), "image/png");
       const png = new Uint8Array(await overlay.arrayBuffer());
       const { decodeImage } = await import("../lib/image/decode.ts");
       const decoded = decodeImage(png);
       assert.deepEqual([decoded.width, decoded.height], [300, 200]);
-      const badMap = await fetch(`${base}/v1/saliency`, {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "image/png" },
-        body: JSON.stringify({
-          image,
-          model: "resnet50_synthetic",
-          method: "grad-cam",
-          layers: ["layer4"],
-          overlay: { colormap: "jet" },
-        }),
-      });
+      const badMap = await overlayPost({ colormap: "jet" });
       assert.equal(badMap.status, 400);
       assert.match((await badMap.json()).error.message, /overlay.colormap/);
       const wrongType = await fetch(`${base}/v1/saliency`, {

@@ -8,7 +8,7 @@
  */
 import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_grad_kernels.ts";
-import { prepareWasmThreads, wasmThreadsInUse } from "./wasm_threads.ts";
+import { MAX_WASM_THREADS, prepareWasmThreads, wasmThreadsInUse } from "./wasm_threads.ts";
 
 export const BACKENDS = ["auto", "webgpu", "wasm", "cpu"] as const;
 export type BackendPreference = typeof BACKENDS[number];
@@ -60,8 +60,10 @@ export function parseWasmThreads(value: string | undefined): number {
   const text = (value ?? "").trim();
   if (text === "") return 1;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 8) {
-    throw new BackendError(`RETRACE_WASM_THREADS must be an integer in 1..8; got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
+    throw new BackendError(
+      `RETRACE_WASM_THREADS must be an integer in 1..${MAX_WASM_THREADS}; got ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }

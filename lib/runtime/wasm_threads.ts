@@ -1,6 +1,6 @@
 /**
  * Multi-threaded wasm under Deno (RETRACE_WASM_THREADS). tfjs 4.22 turns wasm threads off under Node (and Deno
- * looks like Node to it); forced on, three things stand in the way, each handled here before the backend starts:
+ * looks like Node to it); forced on, four things stand in the way, each handled here around the backend's start:
  *  1. Emscripten's pthread pool starts `node:worker_threads` workers from a blob: URL, which Deno refuses: the
  *     pthread worker script is written to a temporary .cjs file and URL.createObjectURL hands out its path.
  *  2. That script sets `location` (read-only in a Deno worker) with Object.assign, and loads the main script
@@ -36,6 +36,9 @@ export function patchedPthreadWorker(source: string, mainScriptPath: string): st
     .replace(ASSIGN, "(function(o){for(var k in o){try{global[k]=o[k]}catch(_){}}})({");
 }
 
+/** tfjs pre-creates this many pthread workers, so no more threads can run. */
+export const MAX_WASM_THREADS = 8;
+
 let prepared = false;
 
 /**
@@ -43,8 +46,10 @@ let prepared = false;
  * single-threaded SIMD build in place. Returns a function to call once the backend is initialised.
  */
 export function prepareWasmThreads(count: number): () => void {
-  if (!Number.isInteger(count) || count < 1 || count > 8) {
-    throw new WasmThreadsError(`wasm threads must be an integer in 1..8 (tfjs pre-creates 8), got ${count}`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_WASM_THREADS) {
+    throw new WasmThreadsError(
+      `wasm threads must be an integer in 1..${MAX_WASM_THREADS} (tfjs pre-creates ${MAX_WASM_THREADS}), got ${count}`,
+    );
   }
   if (count === 1 || prepared) return () => {};
   prepared = true;

@@ -20,7 +20,7 @@ import {
   type JobView,
   type StreamEvent,
 } from "../evaluations_api.ts";
-import { finishJob, type RedisKeys } from "./store.ts";
+import { entryFields, finishJob, type RedisKeys } from "./store.ts";
 import { compareEntryIds, FINAL_EVENTS, MergedProgress } from "./progress_view.ts";
 
 export interface RedisEvaluationsOptions {
@@ -153,22 +153,13 @@ export class RedisEvaluations implements Evaluations {
     const job = await this.get(id);
     if (!job || FINAL_STATUSES.includes(job.status)) return job;
     try {
-      if (await finishJob(redis, keys, id, "cancelled", {})) {
+      if (await finishJob(redis, keys, id, "cancelled", {}, this.options.retainSeconds)) {
         await redis.publish(keys.cancel, id);
-        await this.retain(id);
       }
     } catch (e) {
       throw this.unavailable(e);
     }
     return this.get(id);
-  }
-
-  /** Keys of a final job expire after the retention time. */
-  async retain(id: string): Promise<void> {
-    const { redis, keys, retainSeconds } = this.options;
-    const tx = redis.multi();
-    for (const k of keys.allOf(id)) tx.expire(k, retainSeconds);
-    await tx.exec();
   }
 
   async *events(id: string, afterId: string | undefined, signal: AbortSignal): AsyncGenerator<StreamEvent> {
@@ -192,7 +183,7 @@ export class RedisEvaluations implements Evaluations {
         }
         for (const [entry, fields] of batch?.[0]?.[1] ?? []) {
           cursor = entry;
-          const f = Object.fromEntries(pairs(fields));
+          const f = entryFields(fields);
           const out = merged.apply({ id: entry, type: f.type, data: JSON.parse(f.data ?? "{}") });
           if (afterId && compareEntryIds(entry, afterId) <= 0) continue;
           for (const o of out) yield { id: entry, ...o };
@@ -210,12 +201,6 @@ export class RedisEvaluations implements Evaluations {
     for (const r of this.streams) r.disconnect();
     return Promise.resolve();
   }
-}
-
-function pairs(fields: string[]): [string, string][] {
-  const out: [string, string][] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) out.push([fields[i], fields[i + 1]]);
-  return out;
 }
 
 function view(

@@ -21,6 +21,7 @@ import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
 import {
   addEvent,
   ensureGroup,
+  entryFields,
   finishJob,
   GROUP,
   HOST_BEAT_MS,
@@ -173,8 +174,7 @@ export class ShardConsumer {
       await this.ack(entry);
       return null;
     }
-    const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+    const f = entryFields(fields);
     return {
       entry,
       job: f.job,
@@ -384,31 +384,24 @@ export class ShardConsumer {
 
   /** When every shard's result is stored: merge them and finish the job (once, whichever host gets here). */
   private async finalize(job: string, count: number): Promise<void> {
-    const { redis, keys } = this.options;
+    const { redis, keys, retainSeconds } = this.options;
     if (await redis.hlen(keys.results(job)) < count) return;
     const stored = await redis.hgetall(keys.results(job));
     let merged: PointingResult;
     try {
       merged = mergeShardResults(Object.values(stored).map((r) => JSON.parse(r) as PointingResult));
     } catch (e) {
-      await finishJob(redis, keys, job, "failed", { error: `merging the shards: ${(e as Error).message}` });
+      const error = `merging the shards: ${(e as Error).message}`;
+      await finishJob(redis, keys, job, "failed", { error }, retainSeconds);
       return;
     }
-    if (await finishJob(redis, keys, job, "done", { result: merged })) await this.retain(job);
-  }
-
-  private async retain(job: string): Promise<void> {
-    const { redis, keys, retainSeconds } = this.options;
-    const tx = redis.multi();
-    for (const k of keys.allOf(job)) tx.expire(k, retainSeconds);
-    await tx.exec();
+    await finishJob(redis, keys, job, "done", { result: merged }, retainSeconds);
   }
 
   private async fail(msg: ShardMessage, error: string): Promise<void> {
-    const { redis, keys } = this.options;
-    if (await finishJob(redis, keys, msg.job, "failed", { error })) {
+    const { redis, keys, retainSeconds } = this.options;
+    if (await finishJob(redis, keys, msg.job, "failed", { error }, retainSeconds)) {
       await redis.publish(keys.cancel, msg.job);
-      await this.retain(msg.job);
     }
     await this.ack(msg.entry);
   }

@@ -51,7 +51,7 @@ export class RedisKeys {
   refusals(id: string): string {
     return `${this.job(id)}:refusals`;
   }
-  /** Every key of a job (for expiry once it is final). */
+  /** Every key of a job, the hash and the event stream first (finishJob expires them all). */
   allOf(id: string): string[] {
     return [this.job(id), this.events(id), this.results(id), this.progress(id), this.refusals(id)];
   }
@@ -88,6 +88,13 @@ export async function ensureGroup(redis: Redis, keys: RedisKeys): Promise<void> 
   }
 }
 
+/** A stream entry's flat [field, value, field, value, …] list as an object. */
+export function entryFields(fields: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]] = fields[i + 1];
+  return out;
+}
+
 /** Appends one event to a job's stream. */
 export function addEvent(redis: Redis, keys: RedisKeys, job: string, type: string, data: unknown) {
   return redis.xadd(keys.events(job), "*", "type", type, "data", JSON.stringify(data));
@@ -97,8 +104,9 @@ const FINAL_CHECK = `local s = redis.call('HGET', KEYS[1], 'status')
 if (not s) or s == 'done' or s == 'failed' or s == 'cancelled' then return 0 end`;
 
 /**
- * Sets a job's final status once (done, failed or cancelled) with its fields, and appends the final event in the
- * same step; 0 when the job was already final (another host finished or cancelled it first).
+ * Sets a job's final status once (done, failed or cancelled) with its fields, appends the final event and sets
+ * every key of the job to expire after `retainSeconds`, in one step; false when the job was already final
+ * (another host finished or cancelled it first).
  */
 export async function finishJob(
   redis: Redis,
@@ -106,21 +114,24 @@ export async function finishJob(
   job: string,
   status: "done" | "failed" | "cancelled",
   fields: { result?: unknown; error?: string },
+  retainSeconds: number,
 ): Promise<boolean> {
   const event = { status, error: fields.error ?? null, result: fields.result ?? null };
+  const all = keys.allOf(job); // job hash first, events second
   const done = await redis.eval(
     `${FINAL_CHECK}
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updatedAt', ARGV[2], 'result', ARGV[3], 'error', ARGV[4])
 redis.call('XADD', KEYS[2], '*', 'type', ARGV[1], 'data', ARGV[5])
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
 return 1`,
-    2,
-    keys.job(job),
-    keys.events(job),
+    all.length,
+    ...all,
     status,
     new Date().toISOString(),
     fields.result === undefined ? "" : JSON.stringify(fields.result),
     fields.error ?? "",
     JSON.stringify(event),
+    String(retainSeconds),
   );
   return done === 1;
 }
