@@ -13,6 +13,7 @@ import type { PointingResult } from "../lib/eval/pointing_run.ts";
 import { CANVAS_PERMITTED, kit } from "./helpers/synthetic_gate.ts";
 import { postEvaluation, readEvents, SERVER_PERMISSIONS, type Sse } from "./helpers/evaluations_http.ts";
 import { startRedis } from "../tools/redis_server.ts";
+import { entryFields } from "../workers/redis/store.ts";
 import { type SpawnedServer, spawnServer } from "../tools/spawn_server.ts";
 
 const IMAGES = 16;
@@ -63,25 +64,53 @@ async function rawEvents(redis: Redis, id: string): Promise<Raw[]> {
   return entries.map(([entry, f]) => ({ id: entry, type: f[1], data: JSON.parse(f[3]) }));
 }
 
-/** Shards a host started but another host completed. */
-function takenOver(raw: Raw[], host: string): number[] {
-  const started = new Set(
-    raw.filter((e) => e.type === "shard-start" && e.data.host === host).map((e) => e.data.shard),
-  );
-  return raw.filter((e) => e.type === "shard-done" && e.data.host !== host && started.has(e.data.shard))
-    .map((e) => e.data.shard);
+/** The hosts that stored each shard of a job (a shard-done event is appended only when its result counts). */
+function storedBy(raw: Raw[]): Map<number, string[]> {
+  const by = new Map<number, string[]>();
+  for (const e of raw.filter((e) => e.type === "shard-done")) {
+    by.set(e.data.shard, [...(by.get(e.data.shard) ?? []), e.data.host]);
+  }
+  return by;
 }
 
-/** Waits until `host` reports a shard half done (so it is mid-shard when the caller acts at once). */
-async function midShard(redis: Redis, id: string, host: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    const raw = await rawEvents(redis, id);
-    if (raw.some((e) => e.type === "shard-progress" && e.data.host === host && e.data.done < e.data.total)) {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
+/** Shards of job `id` that `host` was handed and has not acknowledged (the consumer group's own record). */
+async function held(redis: Redis, id: string, host: string): Promise<number[]> {
+  const pending = await redis.xpending("retrace:shards", "shard-runners", "-", "+", 100, host) as [string][];
+  const shards: number[] = [];
+  for (const [entry] of pending) {
+    const [[, fields]] = await redis.xrange("retrace:shards", entry, entry);
+    const f = entryFields(fields);
+    if (f.job === id) shards.push(Number(f.shard));
   }
-  throw new Error(`${host} never reported a shard in progress`);
+  return shards;
+}
+
+/**
+ * Freezes `server` (host `host`, SIGSTOP) while it is part-way through a shard of job `id`: it holds the shard
+ * in the consumer group and its last report has some but not all of the shard's images done. Returns that
+ * shard. Checked after the freeze (a frozen host cannot acknowledge), so the shard is certainly unfinished.
+ */
+async function freezeMidShard(
+  redis: Redis,
+  id: string,
+  server: SpawnedServer,
+  host: string,
+): Promise<number> {
+  for (let i = 0; i < 2400; i++) {
+    const progress = await redis.hgetall(`retrace:job:${id}:progress`);
+    const partial = (s: number) => {
+      const p = progress[String(s)] ? JSON.parse(progress[String(s)]) : null;
+      return p?.host === host && p.done >= 1 && p.done < p.total;
+    };
+    if ((await held(redis, id, host)).some(partial)) {
+      server.child.kill("SIGSTOP");
+      const shard = (await held(redis, id, host)).find(partial);
+      if (shard !== undefined) return shard;
+      server.child.kill("SIGCONT"); // it finished that shard just before the freeze: wait for the next one
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${host} was never caught part-way through a shard`);
 }
 
 Deno.test({
@@ -209,8 +238,7 @@ Deno.test({
 
       await t.step("a stalled host's shard goes to another host and is counted once", async () => {
         const { id } = await (await post(a.base, SPEC)).json();
-        await midShard(redis, id, "c");
-        c.child.kill("SIGSTOP");
+        const shard = await freezeMidShard(redis, id, c, "c");
         let events: Sse[];
         try {
           events = await untilEnd(a.base, id);
@@ -218,8 +246,13 @@ Deno.test({
           c.child.kill("SIGCONT");
         }
         assert.equal(events.at(-1)!.event, "done");
-        assert.ok(takenOver(await rawEvents(redis, id), "c").length >= 1, "a shard of c was redelivered");
+        const before = storedBy(await rawEvents(redis, id));
+        assert.equal(before.get(shard)!.length, 1);
+        assert.notEqual(before.get(shard)![0], "c", `c's shard ${shard} was finished by another host`);
         await new Promise((r) => setTimeout(r, 3000)); // c wakes up and finds its claim gone
+        const after = storedBy(await rawEvents(redis, id));
+        assert.deepEqual([...after.keys()].sort((x, y) => x - y), [...Array(IMAGES / 2).keys()]);
+        for (const [s, hosts] of after) assert.equal(hosts.length, 1, `shard ${s} counted once`);
         const view = await job(c.base, id);
         assert.deepEqual(view.result.tallies, reference.tallies);
         assert.equal(view.result.images, IMAGES);
@@ -236,6 +269,7 @@ Deno.test({
         });
         await open.promise;
         await redisServer.stop();
+        const down = Date.now();
         const refused = await post(a.base, SPEC);
         assert.equal(refused.status, 503);
         const body = await refused.json();
@@ -244,20 +278,20 @@ Deno.test({
         assert.equal((await fetch(`${a.base}/v1/evaluations/${id}`)).status, 503);
         await new Promise((r) => setTimeout(r, 1500));
         await redisServer.restart();
-        const back = Date.now();
         const events = await ended;
         assert.equal(events.at(-1)!.event, "done");
         const stored = (await rawEvents(redis, id)).filter((e) => e.type === "shard-done");
+        assert.equal(stored.length, IMAGES / 2);
         assert.ok(
-          stored.some((e) => Number(e.id.split("-")[0]) >= back),
-          "shards were stored after Redis returned",
+          stored.some((e) => Number(e.id.split("-")[0]) >= down), // Redis was down from `down` until restarted
+          "the job was unfinished when Redis stopped, and shards were stored after it returned",
         );
         assert.deepEqual((events.at(-1)!.data as Final).result.tallies, reference.tallies);
       });
 
       await t.step("a host killed with SIGKILL mid-run loses nothing", async () => {
         const { id } = await (await post(a.base, SPEC)).json();
-        await midShard(redis, id, "c");
+        const shard = await freezeMidShard(redis, id, c, "c");
         c.child.kill("SIGKILL");
         await c.child.status;
         const events = await untilEnd(b.base, id);
@@ -265,7 +299,9 @@ Deno.test({
         const result = (events.at(-1)!.data as Final).result;
         assert.deepEqual(result.tallies, reference.tallies);
         assert.deepEqual(result.accuracy, reference.accuracy);
-        assert.ok(takenOver(await rawEvents(redis, id), "c").length >= 1, "c's shard was redelivered");
+        const stored = storedBy(await rawEvents(redis, id));
+        assert.equal(stored.size, IMAGES / 2);
+        assert.notEqual(stored.get(shard)![0], "c", `c's shard ${shard} was redone by another host`);
       });
     } finally {
       for (const s of servers) {

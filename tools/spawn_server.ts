@@ -9,17 +9,26 @@ export interface SpawnedServer {
   child: Deno.ChildProcess;
 }
 
-/** `permissions` default to -A; `env` adds to PORT=0, wasm, one worker. stderr is dropped unless `stderr`. */
+/**
+ * `permissions` default to -A; `env` adds to PORT=0, wasm, one worker. stderr is dropped unless `stderr`, or
+ * written to LOG_DIR/HOST-PID.log when RETRACE_TEST_SERVER_LOGS=LOG_DIR is set (to read a flaky test's servers).
+ */
 export async function spawnServer(
   env: Record<string, string> = {},
   options: { permissions?: string[]; stderr?: "piped" | "null" } = {},
 ): Promise<SpawnedServer> {
+  const logDir = Deno.env.get("RETRACE_TEST_SERVER_LOGS");
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...(options.permissions ?? ["-A"]), MAIN],
     env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
     stdout: "piped",
-    stderr: options.stderr ?? "null",
+    stderr: logDir ? "piped" : options.stderr ?? "null",
   }).spawn();
+  if (logDir) {
+    const name = `${logDir}/${env.RETRACE_HOST_ID ?? "server"}-${child.pid}.log`;
+    const file = await Deno.open(name, { create: true, write: true });
+    child.stderr.pipeTo(file.writable).catch(() => {});
+  }
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   for (;;) {
