@@ -4,8 +4,9 @@
  * A slot takes a shard left idle past the visibility timeout (XAUTOCLAIM: its host died or stalled) or else a
  * new one (XREADGROUP), runs it, stores its result once (HSETNX keyed by shard), and only then acknowledges it;
  * the host that stores a job's last shard merges the results (lib/eval/merge_results.ts) and finishes the job.
- * While running it reports progress (with tallies, at most every 2 s) and renews its claim; if the claim
- * was taken over, or the job is cancelled (pub/sub), its worker is terminated. A host that cannot resolve the
+ * While running it reports progress (with tallies, at most every 2 s) and renews its claim while the worker
+ * makes progress; if the claim was taken over (checked on a timer, so a hung worker is noticed too), or the job
+ * ends or is cancelled (pub/sub), its worker is terminated. A host that cannot resolve the
  * job's model or dataset, or whose copy of the dataset has another image count, refuses the shard: it records
  * why, puts the shard back for other hosts, and fails the job once every live host has refused. Redis being
  * away only pauses it: every step retries until Redis is back.
@@ -24,6 +25,7 @@ import {
   entryFields,
   finishJob,
   GROUP,
+  holdsClaim,
   HOST_BEAT_MS,
   liveHosts,
   markRunning,
@@ -251,25 +253,31 @@ export class ShardConsumer {
       slot.api = Comlink.wrap<EvaluationApi>(slot.worker);
     }
     const worker = slot.worker;
+    const api = slot.api!; // this shard's worker, even if the slot's is replaced meanwhile
     const dropWorker = () => {
       worker.terminate();
       if (slot.worker === worker) slot.worker = slot.api = null;
     };
     return new Promise<Outcome>((resolve) => {
       let settled = false;
+      let watch: ReturnType<typeof setInterval> | undefined;
       const settle = (o: Outcome) => {
         if (settled) return;
         settled = true;
+        clearInterval(watch);
         slot.stop = null;
         slot.job = null;
         worker.removeEventListener("error", onError);
         resolve(o);
       };
       slot.job = msg.job;
-      slot.stop = (why) => {
+      // this shard's own stop: a renewal answered after the shard ended must not stop the slot's next shard
+      const stop = (why: "cancelled" | "lost" | "closing") => {
+        if (settled) return;
         dropWorker();
         settle({ kind: "stopped", why });
       };
+      slot.stop = stop;
       const onError = (e: ErrorEvent) => {
         e.preventDefault();
         dropWorker();
@@ -278,7 +286,8 @@ export class ShardConsumer {
       worker.addEventListener("error", onError);
       let result: PointingResult | null = null;
       let lastReport = 0;
-      let lastRenew = Date.now();
+      let progressedAt = 0;
+      let renewedAt = Date.now();
       const report = (type: string, data: Record<string, unknown>) => {
         addEvent(redis, keys, msg.job, type, { shard: msg.shard, host: hostId, ...data }).catch(() => {});
       };
@@ -305,27 +314,35 @@ export class ShardConsumer {
             JSON.stringify({ done: ev.done, total: ev.total, host: hostId }),
           ).catch(() => {});
         }
-        if (ev.type !== "done" && now - lastRenew >= visibilityMs / 4) {
-          lastRenew = now;
-          Promise.all([
-            renewClaim(redis, keys, hostId, msg.entry),
-            redis.hget(keys.job(msg.job), "status"),
-          ]).then(([owned, status]) => {
-            if (FINAL_STATUSES.includes(status as JobStatus)) {
-              slot.stop?.("cancelled"); // a cancel whose pub/sub message this host missed
-            } else if (!owned) {
-              this.log(
-                "warn",
-                `shard ${msg.shard} of ${msg.job} was taken over by another host; stopping here`,
-              );
-              slot.stop?.("lost");
-            }
-          }, () => {}); // Redis away: keep going, the claim is renewed later
-        }
+        if (ev.type !== "done") progressedAt = now;
       };
+      // Every quarter of the visibility timeout: renew the claim if the worker reported anything since the last
+      // renewal (a stalled or hung worker stops renewing, so another host takes the shard over), and stop this
+      // copy once the claim is gone or the job has ended — checked even when the worker reports nothing.
+      watch = setInterval(() => {
+        const progressed = progressedAt > renewedAt;
+        if (progressed) renewedAt = Date.now();
+        Promise.all([
+          progressed
+            ? renewClaim(redis, keys, hostId, msg.entry)
+            : holdsClaim(redis, keys, hostId, msg.entry),
+          redis.hget(keys.job(msg.job), "status"),
+        ]).then(([owned, status]) => {
+          if (settled) return;
+          if (FINAL_STATUSES.includes(status as JobStatus)) {
+            stop("cancelled"); // the job ended (a cancel whose pub/sub message this host missed, or done)
+          } else if (!owned) {
+            this.log(
+              "warn",
+              `shard ${msg.shard} of ${msg.job} was taken over by another host; stopping here`,
+            );
+            stop("lost");
+          }
+        }, () => {}); // Redis away: keep going, the claim is renewed later
+      }, visibilityMs / 4);
       const resultsPath = this.resultsPath(msg);
       Deno.mkdir(this.options.workDir, { recursive: true }).then(() =>
-        slot.api!.run(
+        api.run(
           this.options.backend,
           resolution.modelDir,
           resolution.dataset,

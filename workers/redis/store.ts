@@ -198,6 +198,17 @@ return 1`,
   return owned === 1;
 }
 
+/** Whether `host` still holds a pending shard entry (without renewing it). */
+export async function holdsClaim(
+  redis: Redis,
+  keys: RedisKeys,
+  host: string,
+  entry: string,
+): Promise<boolean> {
+  const pending = await redis.xpending(keys.shards, GROUP, entry, entry, 1, host) as unknown[];
+  return pending.length > 0;
+}
+
 /** Host ids whose heartbeat is recent. */
 export async function liveHosts(redis: Redis, keys: RedisKeys, now = Date.now()): Promise<string[]> {
   const all = await redis.hgetall(keys.hosts);
