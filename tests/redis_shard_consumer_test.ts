@@ -88,6 +88,20 @@ Deno.test("shard consumer: spread, merged once, and a wedged worker neither lose
       assert.deepEqual(tallies, { hits: [6, 0], misses: [3, 0] });
       assert.equal(view.result!.accuracy[FAKE_LABEL].all, (6 / 9 + 0) / 2);
       assert.equal(view.result!.images, 3);
+      // Redis's own running sum (Lua, cjson) agrees with the merge; no running shard's tallies are left
+      const kept = await redis.hgetall(keys.tallies(id));
+      assert.deepEqual(Object.keys(kept), ["counted"]);
+      assert.deepEqual(JSON.parse(kept.counted), view.result!.tallies);
+      // the job's SSE: the last progress event shows all 3 images and the final accuracy
+      const events = [];
+      for await (const e of jobs.events(id, undefined, new AbortController().signal)) events.push(e);
+      assert.equal(events.at(-1)!.type, "done");
+      const last = events.filter((e) => e.type === "progress").at(-1)!.data as {
+        done: number;
+        accuracy: unknown;
+      };
+      assert.equal(last.done, 3);
+      assert.deepEqual(last.accuracy, view.result!.accuracy);
     });
 
     await t.step("the wedged host frees its slot by itself and runs the next job", async () => {

@@ -21,7 +21,7 @@ import {
   type StreamEvent,
 } from "../evaluations_api.ts";
 import { entryFields, finishJob, type RedisKeys } from "./store.ts";
-import { compareEntryIds, FINAL_EVENTS, MergedProgress } from "./progress_view.ts";
+import { compareEntryIds, FINAL_EVENTS, MergedProgress, withAccuracy } from "./progress_view.ts";
 
 export interface RedisEvaluationsOptions {
   redis: Redis;
@@ -181,14 +181,26 @@ export class RedisEvaluations implements Evaluations {
           await new Promise((r) => setTimeout(r, 1000)); // Redis away: wait for it
           continue;
         }
+        const out: StreamEvent[] = [];
+        let final = false;
         for (const [entry, fields] of batch?.[0]?.[1] ?? []) {
           cursor = entry;
           const f = entryFields(fields);
-          const out = merged.apply({ id: entry, type: f.type, data: JSON.parse(f.data ?? "{}") });
-          if (afterId && compareEntryIds(entry, afterId) <= 0) continue;
-          for (const o of out) yield { id: entry, ...o };
-          if (FINAL_EVENTS.includes(f.type)) return;
+          const events = merged.apply({ id: entry, type: f.type, data: JSON.parse(f.data ?? "{}") });
+          if (!afterId || compareEntryIds(entry, afterId) > 0) {
+            out.push(...events.map((e) => ({ id: entry, ...e })));
+          }
+          if ((final = FINAL_EVENTS.includes(f.type))) break;
         }
+        // progress events carry the running accuracy as of now (one read per batch); none before any tallies
+        const accuracy = out.some((e) => e.type === "progress")
+          ? withAccuracy(await redis.hgetall(keys.tallies(id)).catch(() => ({})))
+          : null;
+        for (const e of out) {
+          if (e.type !== "progress") yield e;
+          else if (accuracy) yield { ...e, data: { ...(e.data as object), ...accuracy } };
+        }
+        if (final) return;
       }
     } finally {
       signal.removeEventListener("abort", stop);

@@ -1,10 +1,11 @@
 /**
  * Turns the raw events every host appends to a job's Redis stream (shard-start, shard-progress, shard-done,
  * problem, refused, status, start, done / failed / cancelled) into the job's Server-Sent Events, merged over all
- * hosts: one "progress" event with the images done over every shard, the rate, the ETA and the running
- * accuracy computed from the summed per-shard tallies. A shard counts its last report; once its result is
- * stored, later reports about it (a stalled host waking up) are ignored, and a shard redelivered to another
- * host starts again from what that host reports. Pure: replaying the stream rebuilds the same state.
+ * hosts: one "progress" event with the images done over every shard, the rate and the ETA. A shard counts its
+ * last report; once its result is stored, later reports about it (a stalled host waking up) are ignored, and a
+ * shard redelivered to another host starts again from what that host reports. Pure: replaying the stream
+ * rebuilds the same state. The running accuracy comes from the job's tallies hash (summed stored shards plus
+ * each running shard's latest tallies, workers/redis/store.ts), read when the events go out: `withAccuracy`.
  */
 import { addTallies, talliesSummary } from "../../lib/eval/merge_results.ts";
 import type { PointingResult } from "../../lib/eval/pointing_run.ts";
@@ -23,7 +24,6 @@ interface ShardState {
   total: number;
   host: string;
   problems: number;
-  tallies?: Tallies;
   finished: boolean;
 }
 
@@ -68,7 +68,6 @@ export class MergedProgress {
           total: Number(d.total),
           host: String(d.host),
           problems: Number(d.problems ?? 0),
-          tallies: (d.tallies as Tallies | undefined) ?? (prev?.host === d.host ? prev?.tallies : undefined),
           finished: false,
         });
         return this.progress(e);
@@ -83,7 +82,6 @@ export class MergedProgress {
           total,
           host: String(d.host),
           problems: Number(d.problems),
-          tallies: d.tallies as Tallies,
           finished: true,
         });
         return [
@@ -103,13 +101,10 @@ export class MergedProgress {
 
   private progress(e: RawEvent): { type: string; data: unknown }[] {
     const states = [...this.shards.values()];
-    const withTallies = states.filter((s) => s.tallies).map((s) => s.tallies!);
-    if (withTallies.length === 0) return [];
     const done = states.reduce((n, s) => n + s.done, 0);
     const total = this.total ?? states.reduce((n, s) => n + s.total, 0);
     const seconds = (entryTime(e.id) - (this.firstAt ?? entryTime(e.id))) / 1000;
     const rate = seconds > 0 ? this.scored / seconds : 0;
-    const { accuracy, perClass } = talliesSummary(addTallies(withTallies));
     return [{
       type: "progress",
       data: {
@@ -121,9 +116,25 @@ export class MergedProgress {
         shards: this.shardCount,
         shardsDone: states.filter((s) => s.finished).length,
         hosts: [...new Set(states.filter((s) => !s.finished).map((s) => s.host))],
-        accuracy,
-        classAccuracy: Object.fromEntries(Object.entries(perClass).map(([l, p]) => [l, p.all])),
       },
     }];
   }
+}
+
+/**
+ * The running accuracy and per-class accuracy ("all" subset) from a job's tallies hash (its "counted" sum and
+ * "live:<shard>" entries), to add to progress events; null while no shard has reported tallies.
+ */
+export function withAccuracy(
+  tallies: Record<string, string>,
+): { accuracy: PointingResult["accuracy"]; classAccuracy: Record<string, number[]> } | null {
+  const parts = Object.values(tallies).map((t) => JSON.parse(t) as Tallies).filter((t) =>
+    Object.keys(t).length
+  );
+  if (parts.length === 0) return null;
+  const { accuracy, perClass } = talliesSummary(addTallies(parts));
+  return {
+    accuracy,
+    classAccuracy: Object.fromEntries(Object.entries(perClass).map(([l, p]) => [l, p.all])),
+  };
 }

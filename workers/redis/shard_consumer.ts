@@ -4,7 +4,8 @@
  * A slot takes a shard left idle past the visibility timeout (XAUTOCLAIM: its host died or stalled) or else a
  * new one (XREADGROUP), runs it, stores its result once (HSETNX keyed by shard), and only then acknowledges it;
  * the host that stores a job's last shard merges the results (lib/eval/merge_results.ts) and finishes the job.
- * While running it reports progress (with tallies, at most every 2 s) and renews its claim while the worker
+ * While running it reports progress (at most every 2 s: counts to the job's stream, its running tallies to the
+ * job's tallies hash) and renews its claim while the worker
  * makes progress; if the claim was taken over (checked on a timer, so a hung worker is noticed too), or the job
  * ends or is cancelled (pub/sub), its worker is terminated. A host that cannot resolve the
  * job's model or dataset, or whose copy of the dataset has another image count, refuses the shard: it records
@@ -31,6 +32,7 @@ import {
   markRunning,
   type RedisKeys,
   renewClaim,
+  reportShardProgress,
   storeShardResult,
   whenReady,
 } from "./store.ts";
@@ -77,7 +79,7 @@ interface Slot {
   job: string | null;
 }
 
-/** Progress reports per running shard at most this often (each carries the shard's tallies). */
+/** Progress reports per running shard at most this often (counts in the stream, tallies in a hash). */
 const PROGRESS_EVERY_MS = 2000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -260,11 +262,10 @@ export class ShardConsumer {
     };
     return new Promise<Outcome>((resolve) => {
       let settled = false;
-      let watch: ReturnType<typeof setInterval> | undefined;
       const settle = (o: Outcome) => {
         if (settled) return;
         settled = true;
-        clearInterval(watch);
+        clearInterval(watch); // settle is only ever called after the executor has run: watch is set
         slot.stop = null;
         slot.job = null;
         worker.removeEventListener("error", onError);
@@ -302,16 +303,16 @@ export class ShardConsumer {
           result = ev.result;
         } else if (ev.type === "image" && now - lastReport >= PROGRESS_EVERY_MS) {
           lastReport = now;
-          report("shard-progress", {
-            done: ev.done,
-            total: ev.total,
-            problems: ev.problems,
-            tallies: ev.tallies,
-          });
-          redis.hset(
-            keys.progress(msg.job),
-            String(msg.shard),
+          report("shard-progress", { done: ev.done, total: ev.total, problems: ev.problems });
+          reportShardProgress(
+            redis,
+            keys,
+            msg.job,
+            msg.shard,
+            hostId,
+            msg.entry,
             JSON.stringify({ done: ev.done, total: ev.total, host: hostId }),
+            JSON.stringify(ev.tallies ?? {}),
           ).catch(() => {});
         }
         if (ev.type !== "done") progressedAt = now;
@@ -319,7 +320,7 @@ export class ShardConsumer {
       // Every quarter of the visibility timeout: renew the claim if the worker reported anything since the last
       // renewal (a stalled or hung worker stops renewing, so another host takes the shard over), and stop this
       // copy once the claim is gone or the job has ended — checked even when the worker reports nothing.
-      watch = setInterval(() => {
+      const watch = setInterval(() => {
         const progressed = progressedAt > renewedAt;
         if (progressed) renewedAt = Date.now();
         Promise.all([
@@ -377,8 +378,10 @@ export class ShardConsumer {
           keys,
           msg.job,
           msg.shard,
-          JSON.stringify(result),
-          JSON.stringify({ shard: msg.shard, host: hostId, images, problems: problems.length, tallies }),
+          // the accuracies are derived from the tallies; the merge recomputes them from the summed tallies
+          JSON.stringify({ ...result, accuracy: {}, perClass: {} }),
+          JSON.stringify({ shard: msg.shard, host: hostId, images, problems: problems.length }),
+          JSON.stringify(tallies),
         );
         if (counted) {
           await redis.hset(

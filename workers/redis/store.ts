@@ -9,8 +9,13 @@
  *   P:jobs                   sorted set of job ids by creation time
  *   P:job:ID                 hash: spec, status, createdAt, updatedAt, shards, images, acceptedBy, result, error
  *   P:job:ID:events          stream of {type, data}: what every host reports; SSE ids are its entry ids
- *   P:job:ID:results         hash: shard index -> that shard's PointingResult (HSETNX: the first one counts)
+ *   P:job:ID:results         hash: shard index -> that shard's PointingResult without the accuracies derived
+ *                            from its tallies (HSETNX: the first one counts)
  *   P:job:ID:progress        hash: shard index -> {done, total, host} (latest report)
+ *   P:job:ID:tallies         hash: "counted" -> the summed tallies of every stored shard; "live:<index>" -> a
+ *                            running shard's latest tallies (written only by the host holding the shard, removed
+ *                            when it is stored). The event stream carries counts only, so it stays small however
+ *                            many labels and classes a job has.
  *   P:job:ID:refusals        hash: host -> why it cannot run the job
  *   P:hosts                  hash: host id -> last heartbeat (ms)
  *   channel P:cancel         job ids whose shards every host must stop
@@ -51,9 +56,19 @@ export class RedisKeys {
   refusals(id: string): string {
     return `${this.job(id)}:refusals`;
   }
+  tallies(id: string): string {
+    return `${this.job(id)}:tallies`;
+  }
   /** Every key of a job, the hash and the event stream first (finishJob expires them all). */
   allOf(id: string): string[] {
-    return [this.job(id), this.events(id), this.results(id), this.progress(id), this.refusals(id)];
+    return [
+      this.job(id),
+      this.events(id),
+      this.results(id),
+      this.progress(id),
+      this.refusals(id),
+      this.tallies(id),
+    ];
   }
 }
 
@@ -151,7 +166,10 @@ return 1`,
   );
 }
 
-/** Stores a shard's result unless one is stored already, with its shard-done event; true when this one counts. */
+/**
+ * Stores a shard's result unless one is stored already, with its shard-done event (counts only), and adds its
+ * tallies to the job's counted sum (dropping the shard's live tallies), in one step; true when this one counts.
+ */
 export async function storeShardResult(
   redis: Redis,
   keys: RedisKeys,
@@ -159,19 +177,74 @@ export async function storeShardResult(
   shard: number,
   result: string,
   event: string,
+  tallies: string,
 ): Promise<boolean> {
   const stored = await redis.eval(
     `if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'type', 'shard-done', 'data', ARGV[3])
+local sum = cjson.decode(ARGV[4])
+local counted = redis.call('HGET', KEYS[3], 'counted')
+if counted then
+  local add = sum
+  sum = cjson.decode(counted)
+  for label, t in pairs(add) do
+    for _, subset in ipairs({'all', 'difficult'}) do
+      for _, kind in ipairs({'hits', 'misses'}) do
+        local into, from = sum[label][subset][kind], t[subset][kind]
+        for i = 1, #from do into[i] = into[i] + from[i] end
+      end
+    end
+  end
+end
+redis.call('HSET', KEYS[3], 'counted', cjson.encode(sum))
+redis.call('HDEL', KEYS[3], 'live:' .. ARGV[1])
 return 1`,
-    2,
+    3,
     keys.results(job),
     keys.events(job),
+    keys.tallies(job),
     String(shard),
     result,
     event,
+    tallies,
   );
   return stored === 1;
+}
+
+/**
+ * A running shard's latest report: its counts into the progress hash and its running tallies as the shard's
+ * live tallies — only while `host` still holds the shard entry and no result is stored for it (a stalled host
+ * waking up cannot overwrite the report of the host that took its shard over); true when written.
+ */
+export async function reportShardProgress(
+  redis: Redis,
+  keys: RedisKeys,
+  job: string,
+  shard: number,
+  host: string,
+  entry: string,
+  progress: string,
+  tallies: string,
+): Promise<boolean> {
+  const written = await redis.eval(
+    `if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[4], 'live:' .. ARGV[4], ARGV[6])
+return 1`,
+    4,
+    keys.shards,
+    keys.results(job),
+    keys.progress(job),
+    keys.tallies(job),
+    GROUP,
+    host,
+    entry,
+    String(shard),
+    progress,
+    tallies,
+  );
+  return written === 1;
 }
 
 /**
