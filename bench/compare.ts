@@ -22,7 +22,7 @@ import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { trainableParams } from "../lib/saliency/meta.ts";
 import { objectiveFor } from "../lib/saliency/seeds.ts";
-import { httpTimings, type HttpWorkload } from "./http_timings.ts";
+import { type HttpTiming, httpTimings, type HttpWorkload } from "./http_timings.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -80,7 +80,14 @@ async function settle(tensors: Iterable<Tensor>): Promise<void> {
   for (const t of tensors) await t.data();
 }
 
-const rows: { model: string; workload: string; retrace: number; torch?: number; http?: number }[] = [];
+const rows: {
+  model: string;
+  workload: string;
+  retrace: number;
+  torch?: number;
+  http?: number;
+  phases?: HttpTiming;
+}[] = [];
 for (const arch of models) {
   const net = buildNetwork({ arch });
   const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
@@ -136,7 +143,12 @@ for (const arch of models) {
     ];
     const probe = [...PAPER_LAYERS[arch]];
     const times = await httpTimings(net, weights, probe, http, await Deno.readFile(values.image), runs);
-    for (const r of rows) if (r.model === arch) r.http = times.get(r.workload);
+    for (const r of rows) {
+      if (r.model === arch && times.has(r.workload)) {
+        r.phases = times.get(r.workload);
+        r.http = r.phases!.total;
+      }
+    }
   }
   input.dispose();
   weights.dispose();
@@ -159,5 +171,22 @@ for (const r of rows) {
     } | ` +
       `${fixed(r.http)} | ${ratio(r.http, r.torch)} |`,
   );
+}
+if (rows.some((r) => r.phases)) {
+  console.log(
+    "\nWhere the HTTP time goes (medians, ms; the worker's own timings; rest = transport, parsing, pool, JSON)",
+  );
+  console.log("| model | workload | HTTP | decode + resize | prediction forward | saliency pass | rest |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows.filter((r) => r.phases)) {
+    const p = r.phases!;
+    const rest = p.total - p.decodeMs - p.forwardMs - p.saliencyMs;
+    console.log(
+      `| ${r.model} | ${r.workload} | ${p.total.toFixed(1)} | ${p.decodeMs.toFixed(1)} | ${
+        p.forwardMs.toFixed(1)
+      } | ` +
+        `${p.saliencyMs.toFixed(1)} | ${rest.toFixed(1)} |`,
+    );
+  }
 }
 Deno.exit(0);

@@ -2,7 +2,9 @@
  * The HTTP column of bench/compare.ts: the same map workloads as a full round trip through the service — one
  * POST /v1/saliency (multipart JPEG, decoded, resized to 224, map computed in an explainer worker, JSON back) on
  * a server started with one wasm worker and a temporary models folder holding the network with the benchmark's
- * random weights (full width, 1000 classes, F16 file). Medians after one warm-up request per workload.
+ * random weights (full width, 1000 classes, F16 file). Medians after one warm-up request per workload, of the
+ * round trip and of the phases the worker reports in the answer's `timings` (decode + resize, prediction forward,
+ * saliency pass); what is left is transport, multipart parsing, the pool and the JSON answer.
  */
 import type { Network } from "../lib/nets/network.ts";
 import type { NetWeights } from "../lib/nets/weights.ts";
@@ -44,7 +46,17 @@ async function writeModel(dir: string, name: string, net: Network, weights: NetW
   );
 }
 
-/** Median round-trip milliseconds per workload. */
+/** Median milliseconds of one workload over HTTP: the round trip and the worker's own phases. */
+export interface HttpTiming {
+  total: number;
+  decodeMs: number;
+  forwardMs: number;
+  saliencyMs: number;
+}
+
+const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Median round trip and phase timings per workload. */
 export async function httpTimings(
   net: Network,
   weights: NetWeights,
@@ -52,7 +64,7 @@ export async function httpTimings(
   workloads: HttpWorkload[],
   image: Uint8Array,
   runs: number,
-): Promise<Map<string, number>> {
+): Promise<Map<string, HttpTiming>> {
   const dir = await Deno.makeTempDir({ prefix: "retrace-bench-models-" });
   const name = `${net.config.arch}_random`;
   await writeModel(dir, name, net, weights, probe);
@@ -63,7 +75,7 @@ export async function httpTimings(
     RETRACE_TIMEOUT_MS: "600000",
     RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-bench-jobs-" }),
   });
-  const out = new Map<string, number>();
+  const out = new Map<string, HttpTiming>();
   try {
     const post = async (w: HttpWorkload) => {
       const form = new FormData();
@@ -74,16 +86,22 @@ export async function httpTimings(
       const t = performance.now();
       const res = await fetch(`${base}/v1/saliency`, { method: "POST", body: form });
       const text = await res.text();
+      const total = performance.now() - t;
       if (!res.ok) throw new Error(`${w.name}: HTTP ${res.status} ${text.slice(0, 300)}`);
-      return performance.now() - t;
+      return { total, ...(JSON.parse(text).timings as Omit<HttpTiming, "total">) };
     };
     for (const w of workloads) {
       await post(w); // warm-up (model load on first use, kernel set-up)
-      const times: number[] = [];
+      const times: HttpTiming[] = [];
       for (let i = 0; i < runs; i++) times.push(await post(w));
-      times.sort((a, b) => a - b);
-      out.set(w.name, times[Math.floor(times.length / 2)]);
-      console.error(`${net.config.arch} ${w.name} over HTTP: ${out.get(w.name)!.toFixed(1)} ms`);
+      const m: HttpTiming = {
+        total: medianOf(times.map((x) => x.total)),
+        decodeMs: medianOf(times.map((x) => x.decodeMs)),
+        forwardMs: medianOf(times.map((x) => x.forwardMs)),
+        saliencyMs: medianOf(times.map((x) => x.saliencyMs)),
+      };
+      out.set(w.name, m);
+      console.error(`${net.config.arch} ${w.name} over HTTP: ${JSON.stringify(m)}`);
     }
   } finally {
     child.kill("SIGTERM");
