@@ -92,11 +92,13 @@ Deno.test("shard consumer: spread, merged once, and a wedged worker neither lose
       const kept = await redis.hgetall(keys.tallies(id));
       assert.deepEqual(Object.keys(kept), ["counted"]);
       assert.deepEqual(JSON.parse(kept.counted), view.result!.tallies);
-      // the job's SSE: the last progress event shows all 3 images and the final accuracy
+      // the finished job's SSE replay: one progress event, with all 3 images and the final accuracy
       const events = [];
       for await (const e of jobs.events(id, undefined, new AbortController().signal)) events.push(e);
       assert.equal(events.at(-1)!.type, "done");
-      const last = events.filter((e) => e.type === "progress").at(-1)!.data as {
+      const progress = events.filter((e) => e.type === "progress");
+      assert.equal(progress.length, 1, "a replay sends the last progress snapshot of each batch read");
+      const last = progress[0].data as {
         done: number;
         accuracy: unknown;
       };

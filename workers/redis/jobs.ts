@@ -192,13 +192,17 @@ export class RedisEvaluations implements Evaluations {
           }
           if ((final = FINAL_EVENTS.includes(f.type))) break;
         }
-        // progress events carry the running accuracy as of now (one read per batch); none before any tallies
-        const accuracy = out.some((e) => e.type === "progress")
+        // Progress events are snapshots: of a batch (a replay reads up to 500 entries at once) only the last one
+        // goes out, with the running accuracy as of now (one read per batch); none before any tallies exist.
+        const lastProgress = out.findLastIndex((e) => e.type === "progress");
+        const accuracy = lastProgress >= 0
           ? withAccuracy(await redis.hgetall(keys.tallies(id)).catch(() => ({})))
           : null;
-        for (const e of out) {
+        for (const [i, e] of out.entries()) {
           if (e.type !== "progress") yield e;
-          else if (accuracy) yield { ...e, data: { ...(e.data as object), ...accuracy } };
+          else if (i === lastProgress && accuracy) {
+            yield { ...e, data: { ...(e.data as object), ...accuracy } };
+          }
         }
         if (final) return;
       }
