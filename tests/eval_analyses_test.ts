@@ -127,7 +127,7 @@ Deno.test("class sensitivity equals the Spearman rho of the two maps computed se
   weights.dispose();
 });
 
-Deno.test("layer weights: spread by hand, a probe separates separable classes, normalisation", () => {
+Deno.test("layer weights: spread by hand, a probe separates separable classes, normalisation", async () => {
   // channel 0: values 1, 3 -> std 1; channel 1: 2, 2 -> std 0; mean over channels 0.5
   assert.equal(featureSpread([new Float32Array([1, 2]), new Float32Array([3, 2])]), 0.5);
   // class k present iff feature k > 0 (plus a noise feature): the probe ranks perfectly on new points
@@ -146,7 +146,7 @@ Deno.test("layer weights: spread by hand, a probe separates separable classes, n
   const train = rows(200, 1);
   const val = rows(100, 2);
   const before = tf.memory().numTensors;
-  const m = linearProbeMap(train.feats, train.labels, val.feats, val.labels, 2);
+  const m = await linearProbeMap(train.feats, train.labels, val.feats, val.labels, 2);
   assert.equal(tf.memory().numTensors, before);
   assert.ok(m > 0.99, `probe mAP ${m}`);
   assert.deepEqual(normaliseWeights({ a: 1, b: 3 }), { a: 0.25, b: 0.75 });

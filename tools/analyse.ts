@@ -292,7 +292,7 @@ async function main(): Promise<void> {
     const probeMap: Record<string, number> = {};
     const spread: Record<string, number> = {};
     for (const l of probed) {
-      probeMap[l] = linearProbeMap(
+      probeMap[l] = await linearProbeMap(
         train.feats.get(l)!,
         train.labels,
         val.feats.get(l)!,

@@ -60,14 +60,14 @@ export interface ProbeOptions {
  * Trains a multi-label logistic regression on (train features, 0/1 labels) and returns its mAP on val.
  * Features are z-scored with the train statistics. Deterministic (zero-initialised weights, full batch).
  */
-export function linearProbeMap(
+export async function linearProbeMap(
   train: readonly Float32Array[],
   trainLabels: readonly number[][],
   val: readonly Float32Array[],
   valLabels: readonly number[][],
   numClasses: number,
   options: ProbeOptions = {},
-): number {
+): Promise<number> {
   const c = train[0].length;
   const toMatrix = (rows: readonly Float32Array[]) => {
     const m = new Float32Array(rows.length * c);
@@ -96,7 +96,7 @@ export function linearProbeMap(
       const xv = tf.div(tf.sub(toMatrix(val), mean), std);
       return tf.add(tf.matMul(xv, w), b);
     });
-    const s = scores.dataSync() as Float32Array;
+    const s = await scores.data() as Float32Array; // asynchronous: webgpu cannot read synchronously here
     scores.dispose();
     return meanAveragePrecision(s, hot(valLabels), numClasses);
   } finally {

@@ -49,6 +49,15 @@ export interface BackendInfo {
   wasmThreads: number;
 }
 
+/**
+ * Whether the current backend reads tensors synchronously (dataSync). tfjs's webgpu backend does it through an
+ * OffscreenCanvas 2D context, which Deno lacks ("Cannot read properties of null (reading 'clearRect')"): code
+ * that must run everywhere reads with `await data()`, and a fast path that needs a synchronous read checks this.
+ */
+export function readsSynchronously(): boolean {
+  return tf.getBackend() !== "webgpu";
+}
+
 export class BackendError extends Error {
   override name = "BackendError";
 }

@@ -17,6 +17,7 @@ import { objectiveFor, repeatForTargets, type Seed } from "../saliency/seeds.ts"
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
+import { readsSynchronously } from "../runtime/backend.ts";
 
 export class ServiceInputError extends Error {
   override name = "ServiceInputError";
@@ -152,9 +153,10 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
     }
     return scores;
   };
-  // One pass when the number of targets is known before the forward (classes, top-k) and the method can take
-  // an objective seed: the targets are then chosen from the saliency pass's own logits, inside the objective.
-  // Otherwise (labels predicted present, meta-saliency, contrastive excitation) a forward picks them first.
+  // One pass when the number of targets is known before the forward (classes, top-k), the method can take an
+  // objective seed and the backend reads synchronously: the targets are then chosen from the saliency pass's
+  // own logits, inside the objective. Otherwise (labels predicted present, meta-saliency, contrastive
+  // excitation, webgpu) a forward picks them first.
   const count = job.targets.kind === "classes"
     ? job.targets.classes.length
     : job.targets.kind === "top-k"
@@ -162,7 +164,8 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
     : null;
   let onePass = false;
   try {
-    onePass = count !== null && !job.meta && resolveMethod(job.method).rules !== "contrastive-excitation";
+    onePass = count !== null && !job.meta && resolveMethod(job.method).rules !== "contrastive-excitation" &&
+      readsSynchronously();
   } catch { /* an unknown method: computeSaliency names it below */ }
   const outputLayer = net.layerNames.at(-1)!;
   try {
