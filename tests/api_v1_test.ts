@@ -381,7 +381,13 @@ syntheticTest("bearer token, body limit, request ids and /metrics", async () => 
     });
     assert.equal(big.status, 413);
     assert.equal((await big.json()).error.code, "body_too_large");
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    // a worker still starting its tfjs runtime (slow on a loaded machine) is left out of the live-tensor gauge
+    // rather than delaying the scrape: scrape until it has started
+    let metrics = "";
+    for (let i = 0; i < 60 && !/retrace_worker_live_tensors\{/.test(metrics); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 500));
+      metrics = await (await fetch(`${base}/metrics`)).text();
+    }
     assert.match(metrics, /retrace_requests_total\{route="\/v1\/models",method="GET",status="200"\} 1/);
     assert.match(metrics, /retrace_requests_total\{route="\/v1\/\*",method="GET",status="401"\} 2/);
     assert.match(metrics, /retrace_request_seconds_bucket\{route="\/v1\/models",method="GET",le="\+Inf"\} 1/);
