@@ -23,6 +23,9 @@ import {
 import { entryFields, finishJob, type RedisKeys } from "./store.ts";
 import { compareEntryIds, FINAL_EVENTS, MergedProgress, withAccuracy } from "./progress_view.ts";
 
+/** An SSE stream re-reads the running tallies at most this often (besides whenever a shard is stored). */
+const ACCURACY_EVERY_MS = 2000;
+
 export interface RedisEvaluationsOptions {
   redis: Redis;
   keys: RedisKeys;
@@ -170,6 +173,8 @@ export class RedisEvaluations implements Evaluations {
     const stop = () => reader.disconnect();
     signal.addEventListener("abort", stop);
     const merged = new MergedProgress();
+    let accuracy: ReturnType<typeof withAccuracy> = null;
+    let accuracyAt = 0;
     let cursor = "0";
     try {
       while (!signal.aborted) {
@@ -193,11 +198,16 @@ export class RedisEvaluations implements Evaluations {
           if ((final = FINAL_EVENTS.includes(f.type))) break;
         }
         // Progress events are snapshots: of a batch (a replay reads up to 500 entries at once) only the last one
-        // goes out, with the running accuracy as of now (one read per batch); none before any tallies exist.
+        // goes out, with the running accuracy; none before any tallies exist. The tallies hash (one entry per
+        // running shard) is read at most every ACCURACY_EVERY_MS per stream, and whenever a shard was stored.
         const lastProgress = out.findLastIndex((e) => e.type === "progress");
-        const accuracy = lastProgress >= 0
-          ? withAccuracy(await redis.hgetall(keys.tallies(id)).catch(() => ({})))
-          : null;
+        if (
+          lastProgress >= 0 &&
+          (Date.now() - accuracyAt >= ACCURACY_EVERY_MS || out.some((e) => e.type === "shard"))
+        ) {
+          accuracy = withAccuracy(await redis.hgetall(keys.tallies(id)).catch(() => ({}))) ?? accuracy;
+          accuracyAt = Date.now();
+        }
         for (const [i, e] of out.entries()) {
           if (e.type !== "progress") yield e;
           else if (i === lastProgress && accuracy) {
