@@ -219,7 +219,14 @@ export class ShardConsumer {
       return;
     }
     await markRunning(redis, keys, msg.job);
+    const started = Date.now();
     const outcome = await this.run(slot, msg, spec, resolution);
+    this.log(
+      "info",
+      `shard ${msg.shard + 1}/${msg.count} of ${msg.job}: ${
+        outcome.kind === "stopped" ? `stopped (${outcome.why})` : outcome.kind
+      } after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     switch (outcome.kind) {
       case "result":
         await this.untilStored(msg, outcome.result);
