@@ -6,21 +6,9 @@
 import assert from "node:assert/strict";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
 import { spawnTestServer } from "../tools/spawn_server.ts";
+import { pngBase64 } from "./helpers/test_png.ts";
 
 const startServer = spawnTestServer;
-
-async function pngBase64(width: number, height: number): Promise<string> {
-  const { createCanvas } = await import("@napi-rs/canvas");
-  const canvas = createCanvas(width, height);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#406080";
-  ctx.fillRect(0, 0, width, height);
-  ctx.fillStyle = "#e0c020";
-  ctx.beginPath();
-  ctx.arc(width * 0.7, height * 0.3, Math.min(width, height) / 6, 0, 2 * Math.PI);
-  ctx.fill();
-  return canvas.toBuffer("image/png").toString("base64");
-}
 
 function postJson(url: string, body: unknown, signal?: AbortSignal): Promise<Response> {
   return fetch(url, {

@@ -8,24 +8,10 @@
 import assert from "node:assert/strict";
 import { CANVAS_PERMITTED } from "./helpers/synthetic_gate.ts";
 import { spawnTestServer } from "../tools/spawn_server.ts";
+import { pngBase64 } from "./helpers/test_png.ts";
 import { relErr } from "./helpers/compare.ts";
 
 const adapter = await navigator.gpu?.requestAdapter().catch(() => null) ?? null;
-
-async function pngBase64(width: number, height: number): Promise<string> {
-  const { createCanvas } = await import("@napi-rs/canvas");
-  const canvas = createCanvas(width, height);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#305070";
-  ctx.fillRect(0, 0, width, height);
-  ctx.fillStyle = "#d0b030";
-  ctx.beginPath();
-  ctx.moveTo(width * 0.2, height * 0.8);
-  ctx.lineTo(width * 0.5, height * 0.2);
-  ctx.lineTo(width * 0.8, height * 0.8);
-  ctx.fill();
-  return canvas.toBuffer("image/png").toString("base64");
-}
 
 interface Answer {
   targets: { index: number }[];
