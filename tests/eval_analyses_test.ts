@@ -11,9 +11,10 @@ import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { cascadeImage, cascadeStages, randomizedParams, randomizeTo } from "../lib/eval/randomization.ts";
 import { classSensitivityOfImage, extremeClasses } from "../lib/eval/class_sensitivity.ts";
+import { meanStdCell, NA_NOTE } from "../lib/eval/report_cells.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { resizeMap } from "../lib/saliency/postprocess.ts";
-import { spearman } from "../lib/saliency/correlations.ts";
+import { meanStd, spearman } from "../lib/saliency/correlations.ts";
 import { featureSpread, linearProbeMap, normaliseWeights } from "../lib/eval/layer_weights.ts";
 import { metaOverTraining } from "../lib/eval/meta_training.ts";
 
@@ -168,4 +169,13 @@ Deno.test("meta over training: eta 0 makes meta and plain maps equal; the final 
   tf.dispose(input);
   a.dispose();
   b.dispose();
+});
+
+Deno.test("report cells: mean ± std, and n/a where no image gave a finite correlation", () => {
+  assert.equal(meanStdCell(meanStd([0.4, 0.6])), "0.500 ± 0.100");
+  assert.equal(meanStdCell(meanStd([0.5, 0.7]), 100), "60.00 ± 10.00");
+  // a constant map has no rank correlation: every per-image ρ is NaN
+  assert.equal(meanStdCell(meanStd([NaN, NaN, NaN])), "n/a");
+  assert.equal(meanStdCell(meanStd([NaN, 0.25])), "0.250 ± 0.000"); // the undefined one is left out
+  assert.match(NA_NOTE, /^n\/a: ρ is undefined/);
 });

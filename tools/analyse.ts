@@ -27,6 +27,7 @@ import { METHODS } from "../lib/saliency/methods.ts";
 import { IDENTITY_STUDY_CONVS, resolveLayers } from "../lib/nets/paper_layers.ts";
 import { META_ETA } from "../lib/saliency/meta.ts";
 import { meanStd } from "../lib/saliency/correlations.ts";
+import { meanStdCell, NA_NOTE } from "../lib/eval/report_cells.ts";
 import { identityTrickStudy } from "../lib/saliency/identity_study.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import {
@@ -59,8 +60,7 @@ const USAGE =
 class UsageError extends Error {}
 
 const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
-const pm = (m: { mean: number; std: number }, scale = 1) =>
-  `${(scale * m.mean).toFixed(scale === 1 ? 3 : 2)} ± ${(scale * m.std).toFixed(scale === 1 ? 3 : 2)}`;
+const pm = meanStdCell;
 
 function table(header: string[], rows: string[][]): string {
   return [
@@ -153,7 +153,8 @@ async function main(): Promise<void> {
     md = `# Class sensitivity: ${manifest.name}, ${values.split} (${n} images)\n\n` +
       "Spearman ρ between the maps of the most and least likely class (lower = more class-sensitive), " +
       "mean ± std; each layer without / with meta-saliency (η = 0.0025).\n\n" +
-      table(["method", ...layers.flatMap((l) => [layerLabel(l), `${layerLabel(l)} +meta`])], rows) + "\n";
+      table(["method", ...layers.flatMap((l) => [layerLabel(l), `${layerLabel(l)} +meta`])], rows) + "\n" +
+      (rows.some((r) => r.includes("n/a")) ? `\n${NA_NOTE}\n` : "");
     json = { images: n, labels: sensitivityLabels(options), summary };
   } else if (mode === "randomization") {
     const methods = values.methods ? list(values.methods) : ["linear-approx", "selective-normgrad"];
