@@ -3,7 +3,8 @@
  * (tests/helpers/fake_shard_worker.ts) so it runs in seconds: shards spread over two consumers and merge to the
  * hand-computed sum; a worker that wedges mid-shard (reports, then never answers) loses its shard to the other
  * host after the visibility timeout, the wedged host notices on its own (its claim is gone and the job has ended)
- * and takes the next job's shard instead of sitting on the dead one forever.
+ * and takes the next job's shard instead of sitting on the dead one forever; and a slot whose read gets no reply
+ * (a half-open connection, made with tests/helpers/silent_redis_proxy.ts) replaces its connection and goes on.
  */
 import assert from "node:assert/strict";
 import { startRedis } from "../tools/redis_server.ts";
@@ -13,6 +14,7 @@ import { ShardConsumer } from "../workers/redis/shard_consumer.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
 import type { JobResolution } from "../workers/evaluations.ts";
 import { FAKE_LABEL } from "./helpers/fake_shard_worker.ts";
+import { silentRedisProxy } from "./helpers/silent_redis_proxy.ts";
 
 const VISIBILITY_MS = 1200;
 const resolution: JobResolution = {
@@ -20,7 +22,7 @@ const resolution: JobResolution = {
   dataset: { source: { format: "voc", root: "/nonexistent", split: "test" } },
 };
 
-Deno.test("shard consumer: spread, merged once, and a wedged worker neither loses a shard nor its slot", async (t) => {
+Deno.test("shard consumer: spread, merged once; a wedged worker or a silent connection loses no shard or slot", async (t) => {
   const server = await startRedis();
   const redis = connectRedis(server.url, "test");
   assert.ok(await whenReady(redis, 5000), "connected to redis-server");
@@ -113,9 +115,43 @@ Deno.test("shard consumer: spread, merged once, and a wedged worker neither lose
       await until(id, (s) => s === "done", 10_000);
       assert.deepEqual((await storedBy(id)).map((s) => [s.shard, s.host]), [[0, "a"]]);
     });
+
+    await t.step(
+      "a slot whose read gets no reply takes a new connection and keeps taking shards",
+      async () => {
+        await a.close(); // host d alone from here
+        const proxy = silentRedisProxy(server.port);
+        const viaProxy = connectRedis(proxy.url, "d");
+        connections.push(viaProxy);
+        const d = new ShardConsumer({
+          redis: viaProxy,
+          keys,
+          hostId: "d",
+          slots: 1,
+          visibilityMs: VISIBILITY_MS,
+          workDir: `${dir}/d`,
+          backend: "wasm",
+          resolve: () => resolution,
+          retainSeconds: 60,
+          workerUrl: new URL("./helpers/fake_shard_worker.ts", import.meta.url),
+          readStallMs: 1500,
+        });
+        try {
+          d.start();
+          proxy.silenceNextRead(); // d's reader: its next XREADGROUP and all after it go unanswered
+          while (proxy.silenced() === 0) await new Promise((r) => setTimeout(r, 20));
+          const { id } = await jobs.create(spec("plain", 2));
+          await until(id, (s) => s === "done", 15_000);
+          assert.deepEqual((await storedBy(id)).map((s) => [s.shard, s.host]), [[0, "d"], [1, "d"]]);
+        } finally {
+          await d.close();
+          proxy.close();
+        }
+      },
+    );
   } finally {
     await (b as ShardConsumer | null)?.close();
-    await a.close();
+    await a.close(); // a second close is a no-op
     await jobs.close();
     for (const c of connections) c.disconnect();
     await server.stop();

@@ -53,6 +53,8 @@ export interface ShardConsumerOptions {
   /** Seconds a finished job's keys are kept. */
   retainSeconds: number;
   workerUrl?: URL;
+  /** A read unanswered this long replaces the slot's reader connection (default READ_STALL_MS). */
+  readStallMs?: number;
   log?: (level: "info" | "warn", message: string) => void;
 }
 
@@ -83,6 +85,25 @@ interface Slot {
 const PROGRESS_EVERY_MS = 2000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long XREADGROUP blocks for new shards. */
+const BLOCK_MS = 2000;
+/** A slot's read (XAUTOCLAIM + XREADGROUP BLOCK) unanswered this long means a dead connection. */
+export const READ_STALL_MS = 15_000;
+
+/** `p`, or a rejection after `ms` (calling `onStall` first); `p`'s own late failure is then ignored. */
+function answeredWithin<T>(p: Promise<T>, ms: number, onStall: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onStall();
+      reject(new Error(`no answer within ${ms} ms`));
+    }, ms);
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e) => (clearTimeout(timer), reject(e)),
+    );
+  });
+}
 
 export class ShardConsumer {
   private closed = false;
@@ -127,10 +148,21 @@ export class ShardConsumer {
     for (const s of this.slots) if (s.job === job) s.stop?.(why);
   }
 
-  private async loop(slot: Slot): Promise<void> {
-    const reader = this.options.redis.duplicate(); // XREADGROUP BLOCK holds its connection
+  /** A connection of its own for a slot's XREADGROUP BLOCK (it holds the connection while it waits). */
+  private newReader(): Redis {
+    const reader = this.options.redis.duplicate();
     reader.on("error", () => {});
     this.connections.push(reader);
+    return reader;
+  }
+
+  private dropReader(reader: Redis): void {
+    reader.disconnect();
+    this.connections.splice(this.connections.indexOf(reader), 1);
+  }
+
+  private async loop(slot: Slot): Promise<void> {
+    let reader = this.newReader();
     let grouped = false;
     while (!this.closed) {
       try {
@@ -139,7 +171,16 @@ export class ShardConsumer {
           await ensureGroup(this.options.redis, this.options.keys);
           grouped = true;
         }
-        const msg = await this.next(reader);
+        // A read that gets no answer (a half-open connection: a reply lost in the network, a peer gone without
+        // a reset) would stall this slot for good: past READ_STALL_MS the reader is replaced. An entry it may
+        // have been handed stays pending and is claimed again after the visibility timeout.
+        const stalled = reader;
+        const stallMs = this.options.readStallMs ?? READ_STALL_MS;
+        const msg = await answeredWithin(this.next(reader), stallMs, () => {
+          this.log("warn", `shard consumer: no answer from Redis for ${stallMs / 1000} s; new connection`);
+          this.dropReader(stalled);
+          reader = this.newReader();
+        });
         if (msg) await this.handle(slot, msg);
       } catch (e) {
         if (this.closed) break;
@@ -164,7 +205,7 @@ export class ShardConsumer {
       "COUNT",
       1,
       "BLOCK",
-      2000,
+      BLOCK_MS,
       "STREAMS",
       keys.shards,
       ">",
