@@ -23,6 +23,7 @@ import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { trainableParams } from "../lib/saliency/meta.ts";
 import { objectiveFor } from "../lib/saliency/seeds.ts";
 import { type HttpTiming, httpTimings, type HttpWorkload } from "./http_timings.ts";
+import { medianTime } from "./median.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -63,18 +64,6 @@ for (const line of new TextDecoder().decode(py.stdout).split("\n")) {
 
 // --- retrace side
 const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm"));
-
-async function median(fn: () => Promise<void>): Promise<number> {
-  await fn(); // warm-up: kernel set-up, first allocations
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
 
 async function settle(tensors: Iterable<Tensor>): Promise<void> {
   for (const t of tensors) await t.data();
@@ -125,7 +114,7 @@ for (const arch of models) {
     rows.push({
       model: arch,
       workload,
-      retrace: await median(fn),
+      retrace: await medianTime(fn, runs),
       torch: torchMs.get(`${arch}/${workload}`),
     });
     console.error(`${arch} ${workload}: ${rows.at(-1)!.retrace.toFixed(1)} ms`);

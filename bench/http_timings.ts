@@ -10,6 +10,7 @@ import type { Network } from "../lib/nets/network.ts";
 import type { NetWeights } from "../lib/nets/weights.ts";
 import { weightsToSafetensors } from "../lib/nets/weights_io.ts";
 import { spawnServer } from "../tools/spawn_server.ts";
+import { medianOf } from "./median.ts";
 
 export interface HttpWorkload {
   name: string;
@@ -53,8 +54,6 @@ export interface HttpTiming {
   forwardMs: number;
   saliencyMs: number;
 }
-
-const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Median round trip and phase timings per workload. */
 export async function httpTimings(

@@ -29,16 +29,8 @@ if (values.child) {
   const weights = randomWeights(net, 0);
   const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
   const last = values.model === "vgg16" ? "features.29" : "layer4";
-  const median = async (fn: () => Promise<void>) => {
-    await fn();
-    const t: number[] = [];
-    for (let i = 0; i < Number(values.runs); i++) {
-      const s = performance.now();
-      await fn();
-      t.push(performance.now() - s);
-    }
-    return t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
-  };
+  const { medianTime } = await import("./median.ts");
+  const median = (fn: () => Promise<void>) => medianTime(fn, Number(values.runs));
   const forward = await median(async () => {
     const r = runProbed(net, weights, input);
     await r.output.data();
