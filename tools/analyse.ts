@@ -60,7 +60,6 @@ const USAGE =
 class UsageError extends Error {}
 
 const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
-const pm = meanStdCell;
 
 function table(header: string[], rows: string[][]): string {
   return [
@@ -147,14 +146,13 @@ async function main(): Promise<void> {
       m,
       ...layers.flatMap((l) => {
         const label = `${m}@${layerLabel(l)}`;
-        return [pm(summary[label]), pm(summary[`${label}+meta`])];
+        return [meanStdCell(summary[label]), meanStdCell(summary[`${label}+meta`])];
       }),
     ]);
     md = `# Class sensitivity: ${manifest.name}, ${values.split} (${n} images)\n\n` +
       "Spearman ρ between the maps of the most and least likely class (lower = more class-sensitive), " +
       "mean ± std; each layer without / with meta-saliency (η = 0.0025).\n\n" +
-      table(["method", ...layers.flatMap((l) => [layerLabel(l), `${layerLabel(l)} +meta`])], rows) + "\n" +
-      (rows.some((r) => r.includes("n/a")) ? `\n${NA_NOTE}\n` : "");
+      table(["method", ...layers.flatMap((l) => [layerLabel(l), `${layerLabel(l)} +meta`])], rows) + "\n";
     json = { images: n, labels: sensitivityLabels(options), summary };
   } else if (mode === "randomization") {
     const methods = values.methods ? list(values.methods) : ["linear-approx", "selective-normgrad"];
@@ -198,7 +196,7 @@ async function main(): Promise<void> {
       "from the logits down to the named layer.\n\n" +
       table(
         ["method", ...stages.map((s) => `to ${layerLabel(s)}`)],
-        Object.entries(summary).map(([label, st]) => [label, ...st.map((s) => pm(s))]),
+        Object.entries(summary).map(([label, st]) => [label, ...st.map((s) => meanStdCell(s))]),
       ) + `\n\n![maps](${base.replace(/^.*\//, "")}.png)\n`;
     await Deno.writeFile(
       `${base}.png`,
@@ -226,7 +224,7 @@ async function main(): Promise<void> {
     const summary = convs.map((l) => ({ layer: l, ...meanStd(per.get(l) ?? []) }));
     md = `# Virtual identity trick: ${manifest.name}, ${n} images\n\n` +
       "Spearman ρ x 100 between NormGrad with the identity trick and the exact conv NormGrad (first true class).\n\n" +
-      table(["layer", "correlation"], summary.map((s) => [s.layer, pm(s, 100)])) + "\n";
+      table(["layer", "correlation"], summary.map((s) => [s.layer, meanStdCell(s, 100)])) + "\n";
     json = { images: n, summary };
   } else if (mode === "meta-training") {
     const methods = values.methods ? list(values.methods) : ["normgrad", "selective-normgrad"];
@@ -266,11 +264,11 @@ async function main(): Promise<void> {
       "ρ(meta map, plain map) per checkpoint epoch (η = 0.0025, true class), mean ± std:\n\n" +
       table(
         ["method / split", ...epochs.map((e) => `epoch ${e}`)],
-        Object.entries(summary).map(([k, v]) => [k, ...v.metaVsPlain.map((m) => pm(m))]),
+        Object.entries(summary).map(([k, v]) => [k, ...v.metaVsPlain.map((m) => meanStdCell(m))]),
       ) + "\n\nρ(checkpoint's meta map, final meta map):\n\n" +
       table(
         ["method / split", ...epochs.map((e) => `epoch ${e}`)],
-        Object.entries(summary).map(([k, v]) => [k, ...v.metaVsFinal.map((m) => pm(m))]),
+        Object.entries(summary).map(([k, v]) => [k, ...v.metaVsFinal.map((m) => meanStdCell(m))]),
       ) + "\n";
     json = { layer, epochs, summary };
   } else if (mode === "layer-weights") {
@@ -370,6 +368,7 @@ async function main(): Promise<void> {
     json = { methods, layers };
   }
   const seconds = (performance.now() - started) / 1000;
+  if (md.includes("| n/a |")) md += `\n${NA_NOTE}\n`; // any report's table may hold one
   await Deno.writeTextFile(`${base}.md`, md + `\n${formatDuration(seconds)} on ${backend.backend}.\n`);
   await Deno.writeTextFile(`${base}.json`, JSON.stringify({ ...(json as object), seconds }, null, 1) + "\n");
   console.log(`reports: ${base}.md, ${base}.json`);
