@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { SHAPE_CLASSES } from "../lib/synthetic/classes.ts";
+import { captionParts } from "../lib/caption/caption_parts.ts";
 import type { ObjectAnnotation } from "../lib/synthetic/annotate.ts";
 import { CAPTION_VOCABULARY, relation, sizeWord } from "../lib/synthetic/caption.ts";
 import { splitOfId, SPLITS } from "../lib/synthetic/ids.ts";
@@ -121,6 +122,10 @@ syntheticTest(
           assert.ok(parsed !== null, `does not parse: "${img.caption}"`);
           const objs = [...img.scene.objects].sort((p, q) => q.area - p.area);
           assert.equal(parsed.nps.length, objs.length, img.caption);
+          // lib/caption/caption_parts.ts (the captioner's per-part report) reads the same parts
+          const parts = captionParts(img.caption.split(" "));
+          assert.deepEqual(parts.objects.map((o) => [o.size, o.colour, o.cls]), parsed.nps, img.caption);
+          assert.equal(parts.relation, parsed.relation ?? null, img.caption);
           // class words = the annotated classes (as a multiset, hence also as a set)
           assert.deepEqual(
             parsed.nps.map((np) => np[2]).sort(),

@@ -12,6 +12,7 @@ import { loadCaptioner, pooledFeature } from "../lib/caption/captioner.ts";
 import { beamSearch } from "../lib/caption/search.ts";
 import { COMBINED, wordPointing } from "../lib/caption/word_pointing.ts";
 import { CAPTION_LAYERS } from "../lib/caption/explain.ts";
+import { CaptionPartsTally } from "../lib/caption/caption_parts.ts";
 import { toInputTensor } from "../lib/image/preprocess.ts";
 import { decodeImage } from "../lib/image/decode.ts";
 import { vocSamples } from "../lib/eval/voc.ts";
@@ -39,12 +40,19 @@ const refs = new Map<number, string>(
     .map((a: { image_id: number; caption: string }) => [a.image_id, a.caption]),
 );
 const labels = [...CAPTION_LAYERS, COMBINED];
-type Tally = { exact: number; wordHits: number; words: number; point: Record<string, [number, number]> };
+type Tally = {
+  exact: number;
+  wordHits: number;
+  words: number;
+  point: Record<string, [number, number]>;
+  parts: CaptionPartsTally;
+};
 const tally = (): Tally => ({
   exact: 0,
   wordHits: 0,
   words: 0,
   point: Object.fromEntries(labels.map((l) => [l, [0, 0]])),
+  parts: new CaptionPartsTally(),
 });
 const modes: Record<string, Tally> = { greedy: tally(), [`beam${beam}`]: tally() };
 const started = performance.now();
@@ -68,6 +76,7 @@ for await (const s of vocSamples(`${values.data}/VOCdevkit/VOC2007`, values.spli
     t.exact += words.join(" ") === ref ? 1 : 0;
     t.wordHits += words.filter((w, i) => w === refWords[i]).length;
     t.words += Math.max(words.length, refWords.length);
+    t.parts.add(words, refWords);
     if (mode === "greedy" && examples.length < 8) {
       examples.push(`- ${s.id}: "${words.join(" ")}" (reference "${ref}")`);
     }
@@ -97,18 +106,30 @@ const rows = Object.entries(modes).map(([mode, t]) =>
     ).join(" | ")
   } |`
 );
+const partRates = Object.values(modes).map((t) => t.parts.rates());
+const partRows = partRates[0].map((r, i) =>
+  `| ${r.part} | ${
+    partRates.map((rates) => `${pct(rates[i].right, rates[i].of)} (${rates[i].of})`).join(" | ")
+  } |`
+);
 const md = `# Captioner: ${captioner.manifest.name} on ${values.split} (${n} images)\n\n` +
   `| decoding | exact match % | per-word accuracy % | ${
     labels.map((l) => `pointing ${l} % (words)`).join(" | ")
   } |\n` +
   `|---|---|---|${labels.map(() => "---").join("|")}|\n${rows.join("\n")}\n\n` +
   `Pointing: per-word ${values.method} maps of each shape word naming a class in the image; hit = first maximum ` +
-  `within 15 px of that class's boxes.\n\nGreedy examples:\n\n${examples.join("\n")}\n\n` +
+  `within 15 px of that class's boxes.\n\n## Caption parts\n\n` +
+  `| part | ${Object.keys(modes).map((m) => `${m} % right (of)`).join(" | ")} |\n` +
+  `|---|${Object.keys(modes).map(() => "---").join("|")}|\n${partRows.join("\n")}\n\n` +
+  `Each reference noun phrase ("a SIZE COLOUR CLASS", largest object first) against the hypothesis's phrase at ` +
+  `the same position (a missing one is wrong); chance is 1/3 for size, 1/12 for colour and class. The relation ` +
+  `is scored where the reference has one.\n\nGreedy examples:\n\n${examples.join("\n")}\n\n` +
   `${formatDuration(seconds)} on ${backend.backend}.\n`;
 await Deno.mkdir(values.out, { recursive: true });
 const base = `${values.out}/caption-${captioner.manifest.name}`;
 await Deno.writeTextFile(`${base}.md`, md);
-await Deno.writeTextFile(`${base}.json`, JSON.stringify({ images: n, modes, seconds }, null, 1) + "\n");
+const json = Object.fromEntries(Object.entries(modes).map(([m, t]) => [m, { ...t, parts: t.parts.rates() }]));
+await Deno.writeTextFile(`${base}.json`, JSON.stringify({ images: n, modes: json, seconds }, null, 1) + "\n");
 console.log(md);
 captioner.dispose();
 Deno.exit(0);

@@ -269,9 +269,10 @@ class ResNet(nn.Module):
 # ------------------------------------------------------------------ factory
 
 
-def build(arch, width=1.0, num_classes=1000, head="classifier"):
+def build(arch, width=1.0, num_classes=1000, head="classifier", dropout=0.5):
+    """dropout: the VGG classifier's two Dropout layers (training only; no weights, nothing exported)."""
     if arch.startswith("vgg"):
-        return VGG(arch, width, num_classes, head)
+        return VGG(arch, width, num_classes, head, dropout)
     if arch.startswith("resnet"):
         return ResNet(arch, width, num_classes, head)
     raise ValueError(f"unknown arch {arch!r}")

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import read_safetensors, save_safetensors  # noqa: E402
 from torch_nets import build  # noqa: E402
 from train_classifier import (MEAN, STD, init_weights, learning_rate, load_images, load_images_float,  # noqa: E402
-                              mean_ap, normalise, read_split, state_for_export)
+                              mean_ap, normalise, parse_stages, read_split, stage_size, state_for_export)
 
 PROBES = ["", "layer3.0", "layer4.0", "layer4"]
 # The relation word after each of the 8 dihedral maps (k = 0..7: rot90 k % 4 times, then a horizontal flip if
@@ -68,7 +68,7 @@ class Captioner(nn.Module):
     def teacher_forced(self, pooled, tokens):
         """log-probabilities [N, T + 1, V + 1] of tokens[:, 0..T-1] then <eos>, given the pooled features."""
         n = pooled.shape[0]
-        bos = torch.zeros(n, 1, dtype=torch.long)
+        bos = torch.zeros(n, 1, dtype=torch.long, device=pooled.device)
         inputs = torch.cat([self.img_embed(pooled)[:, None], self.embed(torch.cat([bos, tokens], 1))], 1)
         out, _ = self.lstm(inputs)
         return F.log_softmax(self.logit(out[:, 1:]), dim=-1)
@@ -77,8 +77,8 @@ class Captioner(nn.Module):
     def greedy(self, pooled, max_len):
         n = pooled.shape[0]
         _, state = self.lstm(self.img_embed(pooled)[:, None])
-        word = torch.zeros(n, dtype=torch.long)
-        words, logps, done = [], [], torch.zeros(n, dtype=torch.bool)
+        word = torch.zeros(n, dtype=torch.long, device=pooled.device)
+        words, logps, done = [], [], torch.zeros(n, dtype=torch.bool, device=pooled.device)
         for _ in range(max_len + 1):
             out, state = self.lstm(self.embed(word)[:, None], state)
             lp = F.log_softmax(self.logit(out[:, 0]), dim=-1)
@@ -181,13 +181,13 @@ def read_captions(data, split, ids):
 
 
 @torch.no_grad()
-def evaluate(model, images_u8, captions, labels, vocab, max_len, batch=100):
+def evaluate(model, images_u8, captions, labels, vocab, max_len, batch=100, device="cpu"):
     model.eval()
     exact, word_hits, word_total, scores = 0, 0, 0, []
     for i in range(0, len(images_u8), batch):
-        x = normalise(torch.from_numpy(images_u8[i:i + batch]).float() / 255.0)
+        x = normalise(torch.from_numpy(images_u8[i:i + batch]).to(device).float() / 255.0)
         pooled, logits = model.features(x.contiguous(memory_format=torch.channels_last))
-        scores.append(logits.numpy())
+        scores.append(logits.cpu().numpy())
         words, _ = model.greedy(pooled, max_len)
         for j, ref in enumerate(captions[i:i + batch]):
             hyp = decode(words[j].tolist(), vocab).split()
@@ -217,6 +217,12 @@ def main():
     ap.add_argument("--f32", action="store_true")
     ap.add_argument("--init-from", help="a shipped ResNet50 classifier's weights.safetensors to start the backbone from")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on only this many images (smoke tests)")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary 12-way BCE")
+    ap.add_argument("--stages", default="", help='smaller training sizes first, e.g. "160:0.8" (as train_classifier)')
+    ap.add_argument("--epochs", type=int, default=0,
+                    help="train this many epochs instead of --minutes (pilots on other hardware)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--val-every", type=int, default=1, help="score val every N epochs below --size")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -241,45 +247,68 @@ def main():
     if args.init_from:
         print(f"backbone from {args.init_from}: {deepen_from_resnet50(model.backbone, args.init_from)}", flush=True)
     model.backbone.to(memory_format=torch.channels_last)
+    model.to(args.device)
+    stages = parse_stages(args.stages, args.size)
+    steps_per_epoch = math.ceil(len(splits["train"][0]) / args.batch)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     train_ids, train_y, train_x, train_c = splits["train"]
     budget, start = args.minutes * 60, time.time()
     best, log, epoch = (-1.0, None, 0), [], 0
-    while time.time() - start < budget:
+    dev = args.device
+
+    def progress():
+        if args.epochs:
+            return step / (args.epochs * steps_per_epoch)
+        return (time.time() - start) / budget
+
+    step, size = 0, args.size
+    while progress() < 1:
         epoch += 1
         model.train()
         perm = np.random.permutation(len(train_ids))
         total, seen = 0.0, 0
         for i in range(0, len(perm), args.batch):
-            elapsed = time.time() - start
-            if elapsed >= budget:
+            if progress() >= 1:
                 break
             for g in opt.param_groups:
-                g["lr"] = learning_rate(args.lr, elapsed / budget, args.warmup)
+                g["lr"] = learning_rate(args.lr, progress(), args.warmup)
+            size = stage_size(stages, progress())
+            step += 1
             idx = perm[i:i + args.batch]
             x, caps = dihedral_batch(torch.from_numpy(train_x[idx]).float() / 255.0, [train_c[j] for j in idx],
                                      table)
+            x = x.to(dev)
+            if size != args.size:  # smaller inputs early on (cheaper steps), the full size at the end
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
             tokens, mask = encode(caps, vocab, max_len)
+            tokens, mask = tokens.to(dev), mask.to(dev)
             pooled, logits = model.features(normalise(x).contiguous(memory_format=torch.channels_last))
             logp = model.teacher_forced(pooled, tokens)
-            targets = torch.cat([tokens, torch.zeros(len(idx), 1, dtype=torch.long)], 1)
+            targets = torch.cat([tokens, torch.zeros(len(idx), 1, dtype=torch.long, device=dev)], 1)
             nll = -(logp.gather(2, targets[..., None])[..., 0] * mask).sum() / mask.sum()
-            loss = nll + F.binary_cross_entropy_with_logits(logits, torch.from_numpy(train_y[idx]))
+            aux = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(train_y[idx]).to(dev))
+            loss = nll + args.aux_weight * aux
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(nll) * len(idx)
             seen += len(idx)
         lim = args.eval_limit or None
+        if stage_size(stages, progress()) != args.size and progress() < 1 and epoch % args.val_every:
+            log.append({"epoch": epoch, "nll": total / max(seen, 1), "size": size,
+                        "minutes": (time.time() - start) / 60})
+            print(json.dumps(log[-1]), flush=True)
+            continue
         val = evaluate(model, splits["val"][2][:lim], splits["val"][3][:lim], splits["val"][1][:lim], vocab,
-                       max_len)
-        log.append({"epoch": epoch, "nll": total / max(seen, 1), **{f"val_{k}": v for k, v in val.items()},
-                    "minutes": (time.time() - start) / 60})
+                       max_len, device=dev)
+        log.append({"epoch": epoch, "nll": total / max(seen, 1), "size": size,
+                    **{f"val_{k}": v for k, v in val.items()}, "minutes": (time.time() - start) / 60})
         print(json.dumps(log[-1]), flush=True)
         if val["exact"] > best[0]:
             best = (val["exact"], {k: v.clone() for k, v in model.state_dict().items()}, epoch)
     train_minutes = (time.time() - start) / 60
     model.load_state_dict(best[1])
+    model.to("cpu")
 
     f16 = not args.f32
     export = state_for_export(model, f16)
@@ -325,7 +354,8 @@ def main():
                      "epochs": epoch, "best_epoch": best[2], "minutes": round(train_minutes, 1),
                      "threads": args.threads, "batch": args.batch, "lr": args.lr, "optimizer": "AdamW",
                      "weight_decay": args.wd, "augmentation": "dihedral with relation words remapped",
-                     "seed": args.seed, "log": log,
+                     "seed": args.seed, "aux_weight": args.aux_weight, "device": args.device,
+                     "stages": [{"size": sz, "until": u} for sz, u in stages], "log": log,
                      "command": "/usr/bin/python3 tools/train_captioner.py " + " ".join(sys.argv[1:])},
         "metrics": {"val_exact": best[0], "test_exact": test["exact"], "test_word_accuracy": test["word_acc"],
                     "test_map": test["map"]},

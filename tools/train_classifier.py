@@ -91,14 +91,17 @@ def load_images_float(data, ids, size):
     return torch.cat(out)
 
 
-def init_weights(model):
-    """torchvision's initialisation (VGG has no batch norm: PyTorch's default init trains it poorly from scratch)."""
+def init_weights(model, head_init="torchvision"):
+    """torchvision's initialisation (VGG has no batch norm: PyTorch's default init trains it poorly from scratch).
+    head_init="default" keeps PyTorch's own Linear init (uniform, fan-in scaled) instead of torchvision's N(0, 0.01):
+    three Linear layers of width-reduced fan-in at std 0.01 shrink the head's output (and every gradient into the
+    features) by ~1e-3, which kept the VGG at chance for its first 7 epochs."""
     for m in model.modules():
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)
-        elif isinstance(m, torch.nn.Linear):
+        elif isinstance(m, torch.nn.Linear) and head_init == "torchvision":
             torch.nn.init.normal_(m.weight, 0, 0.01)
             torch.nn.init.zeros_(m.bias)
         elif isinstance(m, torch.nn.BatchNorm2d):
@@ -114,8 +117,8 @@ def init_weights(model):
 
 
 def normalise(x):
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
+    mean = x.new_tensor(MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(STD).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -186,10 +189,28 @@ def dihedral(x):
     """Each image gets one of the 8 flips/quarter-turns: shapes are drawn at uniform random rotations, so every
     class label survives them (captions' left/right words would not; this is for the classifiers only)."""
     out = torch.empty_like(x)
-    for j, k in enumerate(torch.randint(0, 8, (len(x),)).tolist()):
-        img = torch.rot90(x[j], k % 4, dims=(1, 2))
-        out[j] = img.flip(-1) if k >= 4 else img
+    ks = torch.randint(0, 8, (len(x),))
+    for k in range(8):
+        idx = (ks == k).nonzero().flatten()
+        if len(idx):
+            img = torch.rot90(x[idx], k % 4, dims=(2, 3))
+            out[idx] = img.flip(-1) if k >= 4 else img
     return out
+
+
+def parse_stages(text, size):
+    """"128:0.5,160:0.8" -> [(128, 0.5), (160, 0.8), (size, 1.0)]: each input size until that fraction of the budget."""
+    stages = []
+    for part in filter(None, text.split(",")):
+        s, until = part.split(":")
+        stages.append((int(s), float(until)))
+    if any(b[1] <= a[1] for a, b in zip(stages, stages[1:])) or any(not 0 < u < 1 for _, u in stages):
+        raise SystemExit(f"--stages {text!r}: fractions must rise strictly inside (0, 1)")
+    return stages + [(size, 1.0)]
+
+
+def stage_size(stages, progress):
+    return next(s for s, until in stages if progress < until or until == 1.0)
 
 
 def state_for_export(model, f16):
@@ -224,6 +245,12 @@ def main():
     ap.add_argument("--train-size", type=int, default=0,
                     help="train at this input size (0 = --size) until --full-size-after of the budget, then at --size")
     ap.add_argument("--full-size-after", type=float, default=0.8)
+    ap.add_argument("--stages", default="",
+                    help='input sizes before --size, e.g. "128:0.5,160:0.8" (replaces --train-size/--full-size-after)')
+    ap.add_argument("--head-init", default="torchvision", choices=["torchvision", "default"])
+    ap.add_argument("--dropout", type=float, default=0.5, help="VGG classifier dropout while training")
+    ap.add_argument("--val-every", type=int, default=1,
+                    help="score val every N epochs while training below --size (always at --size)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -240,8 +267,14 @@ def main():
         splits[split] = (ids, labels, load_images(args.data, ids, args.size, cache))
         print(f"{split}: {len(ids)} images ({time.time() - t0:.0f}s)", flush=True)
 
-    model = build(args.arch, args.width, len(classes), args.head)
-    init_weights(model)
+    model = build(args.arch, args.width, len(classes), args.head, args.dropout)
+    init_weights(model, args.head_init)
+    if args.stages:
+        stages = parse_stages(args.stages, args.size)
+    elif args.train_size and args.train_size != args.size:
+        stages = [(args.train_size, args.full_size_after), (args.size, 1.0)]
+    else:
+        stages = [(args.size, 1.0)]
     if args.bn_fold:
         if not args.arch.startswith("vgg"):
             raise SystemExit("--bn-fold is for VGG (ResNets have their own batch norms)")
@@ -270,9 +303,10 @@ def main():
                 g["lr"] = learning_rate(args.lr, elapsed / budget, args.warmup)
             idx = perm[i:i + args.batch]
             x = dihedral(torch.from_numpy(train_x[idx]).float() / 255.0)
-            if args.train_size and args.train_size != args.size and elapsed / budget < args.full_size_after:
-                # a smaller input early on (cheaper steps; the "gap" head takes any size), the full size at the end
-                x = F.interpolate(x, size=(args.train_size, args.train_size), mode="bilinear", align_corners=False)
+            size = stage_size(stages, elapsed / budget)
+            if size != args.size:
+                # smaller inputs early on (cheaper steps; the "gap" head takes any size), the full size at the end
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = torch.from_numpy(train_y[idx])
@@ -282,9 +316,16 @@ def main():
             opt.step()
             total += float(loss) * len(idx)
             seen += len(idx)
+        elapsed = time.time() - start
+        full_size = stage_size(stages, elapsed / budget) == args.size or elapsed >= budget
+        if not full_size and epoch % args.val_every:
+            log.append({"epoch": epoch, "loss": total / max(seen, 1), "size": size, "minutes": elapsed / 60})
+            print(json.dumps(log[-1]), flush=True)
+            continue
         val_map, _ = mean_ap(predict(model, splits["val"][2]), splits["val"][1])
         elapsed = time.time() - start
-        log.append({"epoch": epoch, "loss": total / max(seen, 1), "val_map": val_map, "minutes": elapsed / 60})
+        log.append({"epoch": epoch, "loss": total / max(seen, 1), "size": size, "val_map": val_map,
+                    "minutes": elapsed / 60})
         print(json.dumps(log[-1]), flush=True)
         if val_map > best[0]:
             best = (val_map, {k: v.clone() for k, v in model.state_dict().items()}, epoch)
@@ -340,7 +381,8 @@ def main():
         "training": {"optimizer": "AdamW", "weight_decay": args.wd, "warmup": args.warmup,
                      "augmentation": "dihedral (8 flips / quarter-turns)", "channels_last": channels_last,
                      "batch_norm_folded": args.bn_fold,
-                     "train_size": args.train_size or args.size, "full_size_after": args.full_size_after,
+                     "stages": [{"size": s, "until": u} for s, u in stages],
+                     "head_init": args.head_init, "dropout": args.dropout if args.arch.startswith("vgg") else None,
                      "data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
                      "val": len(splits["val"][0]), "test": len(test_ids), "epochs": epoch, "best_epoch": best[2],
                      "minutes": round(train_minutes, 1), "threads": args.threads, "batch": args.batch,

@@ -19,10 +19,10 @@ import type { AnnotatedScene, ObjectAnnotation } from "./annotate.ts";
 import { SHAPE_CLASSES } from "./classes.ts";
 import { COLOUR_NAMES } from "./colours.ts";
 import { centroid } from "./masks.ts";
+import { type Relation, SIZE_WORDS } from "./caption_words.ts";
 
-export const SIZE_WORDS = ["small", "medium", "large"] as const;
-export const RELATIONS = ["left of", "right of", "above", "below"] as const;
-export type Relation = typeof RELATIONS[number];
+export { RELATIONS, SIZE_WORDS } from "./caption_words.ts";
+export type { Relation } from "./caption_words.ts";
 
 /** Every word a caption may contain. */
 export const CAPTION_VOCABULARY: readonly string[] = [
