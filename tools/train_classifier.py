@@ -318,7 +318,9 @@ def main():
             seen += len(idx)
         elapsed = time.time() - start
         full_size = stage_size(stages, elapsed / budget) == args.size or elapsed >= budget
-        if not full_size and epoch % args.val_every:
+        checkpoint_due = args.checkpoints and math.ceil(args.checkpoints * min(1.0, elapsed / budget)) > len(
+            saved_checkpoints)
+        if not full_size and epoch % args.val_every and not checkpoint_due:  # checkpoints record their val mAP
             log.append({"epoch": epoch, "loss": total / max(seen, 1), "size": size, "minutes": elapsed / 60})
             print(json.dumps(log[-1]), flush=True)
             continue
