@@ -6,6 +6,7 @@
  *   deno run -A bench/wasm_threads_ab.ts [--rounds 2] [--runs 7] [--model resnet50]
  */
 import { parseArgs } from "node:util";
+import { medianTime } from "./median.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -29,7 +30,6 @@ if (values.child) {
   const weights = randomWeights(net, 0);
   const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
   const last = values.model === "vgg16" ? "features.29" : "layer4";
-  const { medianTime } = await import("./median.ts");
   const median = (fn: () => Promise<void>) => medianTime(fn, Number(values.runs));
   const forward = await median(async () => {
     const r = runProbed(net, weights, input);

@@ -40,7 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import read_safetensors, save_safetensors  # noqa: E402
 from torch_nets import build  # noqa: E402
 from train_classifier import (MEAN, STD, init_weights, learning_rate, load_images, load_images_float,  # noqa: E402
-                              mean_ap, normalise, parse_stages, read_split, stage_size, state_for_export)
+                              mean_ap, normalise, parse_stages, read_split, stage_size, state_for_export,
+                              val_due)
 
 PROBES = ["", "layer3.0", "layer4.0", "layer4"]
 # The relation word after each of the 8 dihedral maps (k = 0..7: rot90 k % 4 times, then a horizontal flip if
@@ -268,11 +269,12 @@ def main():
         perm = np.random.permutation(len(train_ids))
         total, seen = 0.0, 0
         for i in range(0, len(perm), args.batch):
-            if progress() >= 1:
+            p = progress()
+            if p >= 1:
                 break
             for g in opt.param_groups:
-                g["lr"] = learning_rate(args.lr, progress(), args.warmup)
-            size = stage_size(stages, progress())
+                g["lr"] = learning_rate(args.lr, p, args.warmup)
+            size = stage_size(stages, p)
             step += 1
             idx = perm[i:i + args.batch]
             x, caps = dihedral_batch(torch.from_numpy(train_x[idx]).float() / 255.0, [train_c[j] for j in idx],
@@ -294,7 +296,7 @@ def main():
             total += float(nll) * len(idx)
             seen += len(idx)
         lim = args.eval_limit or None
-        if stage_size(stages, progress()) != args.size and progress() < 1 and epoch % args.val_every:
+        if not val_due(stages, progress(), epoch, args.val_every):
             log.append({"epoch": epoch, "nll": total / max(seen, 1), "size": size,
                         "minutes": (time.time() - start) / 60})
             print(json.dumps(log[-1]), flush=True)

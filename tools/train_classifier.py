@@ -213,6 +213,12 @@ def stage_size(stages, progress):
     return next(s for s, until in stages if progress < until or until == 1.0)
 
 
+def val_due(stages, progress, epoch, every):
+    """Whether an epoch ending at `progress` of the budget is scored on val: always at the last stage's (full)
+    size and at the end, otherwise every `every`th epoch."""
+    return progress >= 1 or stage_size(stages, progress) == stages[-1][0] or epoch % every == 0
+
+
 def state_for_export(model, f16):
     state = {}
     for k, v in model.state_dict().items():
@@ -269,12 +275,10 @@ def main():
 
     model = build(args.arch, args.width, len(classes), args.head, args.dropout)
     init_weights(model, args.head_init)
-    if args.stages:
-        stages = parse_stages(args.stages, args.size)
-    elif args.train_size and args.train_size != args.size:
+    if args.train_size and args.train_size != args.size and not args.stages:
         stages = [(args.train_size, args.full_size_after), (args.size, 1.0)]
     else:
-        stages = [(args.size, 1.0)]
+        stages = parse_stages(args.stages, args.size)
     if args.bn_fold:
         if not args.arch.startswith("vgg"):
             raise SystemExit("--bn-fold is for VGG (ResNets have their own batch norms)")
@@ -317,10 +321,9 @@ def main():
             total += float(loss) * len(idx)
             seen += len(idx)
         elapsed = time.time() - start
-        full_size = stage_size(stages, elapsed / budget) == args.size or elapsed >= budget
         checkpoint_due = args.checkpoints and math.ceil(args.checkpoints * min(1.0, elapsed / budget)) > len(
             saved_checkpoints)
-        if not full_size and epoch % args.val_every and not checkpoint_due:  # checkpoints record their val mAP
+        if not (val_due(stages, elapsed / budget, epoch, args.val_every) or checkpoint_due):  # checkpoints record val
             log.append({"epoch": epoch, "loss": total / max(seen, 1), "size": size, "minutes": elapsed / 60})
             print(json.dumps(log[-1]), flush=True)
             continue
