@@ -1,8 +1,9 @@
 /**
  * The TypeScript captioner against PyTorch (tests/fixtures/caption, made by tools/caption_fixture.py from a tiny
- * random captioner in the shipped format): pooled features, teacher-forced log-probabilities, dS/dpooled for the
- * whole caption and for single words, selective NormGrad at layer3.0 / layer4.0 / layer4 through the LSTM,
- * greedy and beam-3 decoding; bad input named; no tensor leaks.
+ * random captioner in the shipped format, once with each decoder.pooling): the decoder's image feature,
+ * teacher-forced log-probabilities, dS/dfeature for the whole caption and for single words, selective NormGrad at
+ * layer3.0 / layer4.0 / layer4 through the LSTM and the pooling, greedy and beam-3 decoding; bad input named; no
+ * tensor leaks.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
@@ -28,30 +29,46 @@ import { boxesMask, pointingHit } from "../lib/eval/pointing.ts";
 
 await initBackend("wasm");
 const DIR = new URL("./fixtures/caption", import.meta.url).pathname;
-const captioner = await loadCaptioner(`${DIR}/tiny`);
-const ref = readSafetensors(await Deno.readFile(`${DIR}/tiny_reference.safetensors`));
-const float = (name: string) => getFloatTensor(ref, name);
-const ints = (name: string) => Array.from(ref.tensors.get(name)!.data as BigInt64Array, Number);
-const tokens = ints("caption_tokens");
-const tensorOf = (name: string): Tensor => {
-  const t = float(name);
-  return tf.tensor(t.data, t.shape);
-};
 const TOL = 1e-4;
+
+async function fixture(name: string) {
+  const captioner = await loadCaptioner(`${DIR}/${name}`);
+  const ref = readSafetensors(await Deno.readFile(`${DIR}/${name}_reference.safetensors`));
+  const float = (tensor: string) => getFloatTensor(ref, tensor);
+  const ints = (tensor: string) => Array.from(ref.tensors.get(tensor)!.data as BigInt64Array, Number);
+  const tensorOf = (tensor: string): Tensor => {
+    const t = float(tensor);
+    return tf.tensor(t.data, t.shape);
+  };
+  return { captioner, ref, float, ints, tensorOf, tokens: ints("caption_tokens") };
+}
+
+const { captioner, tokens } = await fixture("tiny");
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
   const e = relErr(got, want);
   assert.ok(e < TOL, `${what}: relative error ${e}`);
 }
 
-Deno.test("captioner: PyTorch fidelity of pooled features, log-probabilities and gradients", async (t) => {
+type Fixture = Awaited<ReturnType<typeof fixture>>;
+
+for (const name of ["tiny", "tiny_moments"]) {
+  Deno.test(`captioner (${name}): PyTorch fidelity of image features, log-probabilities and gradients`, async (t) => {
+    const fx = await fixture(name);
+    await fidelity(t, fx);
+    fx.captioner.dispose();
+  });
+}
+
+async function fidelity(t: Deno.TestContext, fx: Fixture): Promise<void> {
+  const { captioner, ref, float, ints, tensorOf, tokens } = fx;
   const input = tensorOf("input_nhwc");
   const pooledRef = tensorOf("pooled");
   await t.step("tokenize the fixture's caption", () => {
     assert.deepEqual(tokenize(captioner, ref.metadata.caption), tokens);
     assert.equal(detokenize(captioner, tokens), ref.metadata.caption);
   });
-  await t.step("pooled layer4 feature", () => {
+  await t.step(`image feature (layer4, ${captioner.manifest.decoder.pooling} pooling)`, () => {
     const p = pooledFeature(captioner, input);
     close(p.dataSync(), float("pooled").data, "pooled");
     p.dispose();
@@ -137,7 +154,7 @@ Deno.test("captioner: PyTorch fidelity of pooled features, log-probabilities and
     assert.ok(differ > 0, "the fixture makes beam search and greedy disagree somewhere");
   });
   tf.dispose([input, pooledRef]);
-});
+}
 
 Deno.test("captioner: bad input is named, no tensor leaks", async () => {
   const e = assert.throws(() => tokenize(captioner, "a small zebra"), CaptionInputError) as unknown;
@@ -180,6 +197,29 @@ Deno.test("captioner: bad input is named, no tensor leaks", async () => {
   }
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([input, p]);
+});
+
+Deno.test("captioner: an unknown decoder.pooling is named; moments pooling leaks no tensors", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const manifest = JSON.parse(await Deno.readTextFile(`${DIR}/tiny_moments/manifest.json`));
+    manifest.decoder.pooling = "max";
+    await Deno.writeTextFile(`${dir}/manifest.json`, JSON.stringify(manifest));
+    await Deno.copyFile(`${DIR}/tiny_moments/weights.safetensors`, `${dir}/weights.safetensors`);
+    await assert.rejects(loadCaptioner(dir), /decoder.pooling "max" is not one of mean, moments/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const { captioner: moments, tokens: words } = await fixture("tiny_moments");
+  const input = tf.randomNormal([1, 64, 64, 3], 0, 1, "float32", 4);
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 2; i++) {
+    pooledFeature(moments, input).dispose();
+    explainCaption(moments, input, { tokens: words, positions: [0, 4] }).dispose();
+  }
+  assert.equal(tf.memory().numTensors, before);
+  input.dispose();
+  moments.dispose();
 });
 
 Deno.test("word pointing: one entry per shape word present, points agree with the per-word maps", async () => {

@@ -3,11 +3,14 @@
 tools/train_captioner.py ships, and PyTorch's answers for it.
 
   /usr/bin/python3 tools/caption_fixture.py --out tests/fixtures/caption
+  /usr/bin/python3 tools/caption_fixture.py --out tests/fixtures/caption --pooling moments
 
 Writes <out>/tiny/{manifest.json, weights.safetensors} (ResNet101 width 1/32 backbone, input 64x64, LSTM with
 E = 16, H = 24, the synthetic world's 35-word vocabulary; weights random with non-trivial batch-norm statistics)
 and <out>/tiny_reference.safetensors holding, for two random normalised images (stored NHWC) and one caption:
-  pooled [2, C]                     the global-average-pooled layer4 feature
+  pooled [2, C]                     the decoder's image feature: the global-average-pooled layer4 feature
+                                    (with --pooling moments: <out>/tiny_moments/ and tiny_moments_reference, and
+                                    pooled [2, 3C], the mean and the x- and y-weighted means of layer4)
   caption_tokens [T]                the caption's token ids (1-based vocabulary index)
   teacher_logp [2, T+1, V+1]        log p at each step under teacher forcing (the last step predicts <eos>)
   grad_pooled_sum [2, C]            dS/dpooled for S = sum over steps of log p(target)
@@ -96,15 +99,17 @@ def beam_search(model, pooled, width, max_len):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/caption")
+    ap.add_argument("--pooling", choices=["mean", "moments"], default="mean")
     args = ap.parse_args()
+    fixture = "tiny" if args.pooling == "mean" else f"tiny_{args.pooling}"
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
-    model = Captioner(1 / 32, len(CLASSES), len(VOCAB), 16, 24)
+    model = Captioner(1 / 32, len(CLASSES), len(VOCAB), 16, 24, args.pooling)
     randomise(model, gen)
     model.eval()
-    os.makedirs(os.path.join(args.out, "tiny"), exist_ok=True)
+    os.makedirs(os.path.join(args.out, fixture), exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_safetensors(os.path.join(args.out, "tiny", "weights.safetensors"), state, {"arch": "resnet101+lstm"},
+    save_safetensors(os.path.join(args.out, fixture, "weights.safetensors"), state, {"arch": "resnet101+lstm"},
                      writer="builtin")
     manifest = {
         "name": "caption_fixture_tiny", "kind": "captioner", "arch": "resnet101", "width": 1 / 32,
@@ -114,10 +119,11 @@ def main():
                        "std": [0.229, 0.224, 0.225]},
         "probeLayers": ["", "layer3.0", "layer4.0", "layer4"],
         "weights": {"file": "weights.safetensors", "dtype": "F32", "backbonePrefix": "backbone."},
-        "decoder": {"embed": 16, "hidden": 24, "vocabulary": VOCAB, "bos": 0, "eos": 0, "maxLength": MAX_LEN},
+        "decoder": {"embed": 16, "hidden": 24, "vocabulary": VOCAB, "bos": 0, "eos": 0, "maxLength": MAX_LEN,
+                    **({} if args.pooling == "mean" else {"pooling": args.pooling})},
         "training": {"note": "random weights: a fidelity fixture, not a trained model"},
     }
-    with open(os.path.join(args.out, "tiny", "manifest.json"), "w") as f:
+    with open(os.path.join(args.out, fixture, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 
     x = torch.randn(2, 3, 64, 64, generator=gen)
@@ -171,7 +177,7 @@ def main():
             beam_tokens[i, :len(tokens_i)] = torch.tensor(tokens_i, dtype=torch.long)
             beam_lp[i] = score
         out["beam3_tokens"], out["beam3_logprob"] = beam_tokens, beam_lp
-    save_safetensors(os.path.join(args.out, "tiny_reference.safetensors"), out, {"caption": " ".join(CAPTION)},
+    save_safetensors(os.path.join(args.out, f"{fixture}_reference.safetensors"), out, {"caption": " ".join(CAPTION)},
                      writer="builtin")
     print({k: tuple(v.shape) for k, v in out.items()})
 

@@ -70,7 +70,8 @@ def main():
     with open(os.path.join(args.model, "manifest.json")) as f:
         m = json.load(f)
     classes, dec = m["classes"], m["decoder"]
-    model = Captioner(m["width"], len(classes), len(dec["vocabulary"]), dec["embed"], dec["hidden"])
+    model = Captioner(m["width"], len(classes), len(dec["vocabulary"]), dec["embed"], dec["hidden"],
+                      dec.get("pooling", "mean"))
     _, tensors = read_safetensors(os.path.join(args.model, m["weights"]["file"]))
     model.load_state_dict({k: torch.from_numpy(np.array(v)).float() for k, v in tensors.items()})
     model.eval()

@@ -7,12 +7,19 @@
 Model (neuraltalk2 / ShowTell style, METHODS.md §9):
   backbone   torchvision-named ResNet101, width-reduced; its `fc` is a 12-way multi-label classifier trained as an
              auxiliary task (BCE) so the backbone learns the shapes quickly; the caption path does not use it.
-  fc         mean over (H, W) of layer4 (the global average pooling), C channels.
-  img_embed  Linear(C, E), fed as the LSTM input at t = 0 (its output is ignored).
+  feature    --pooling mean: the mean over (H, W) of layer4 (global average pooling), C values.
+             --pooling moments: that mean, then the means of layer4 weighted by the cell's x and by its y
+             coordinate (u = 2 (j + 0.5) / W - 1, in (-1, 1); x grows rightwards, y downwards), 3C values: a
+             channel's area-weighted centroid, so the decoder can tell where things are (left of / above).
+  img_embed  Linear(C or 3C, E), fed as the LSTM input at t = 0 (its output is ignored).
   embed      Embedding(V + 1, E); index 0 is both <bos> (input at t = 1) and <eos> (the last target).
   lstm       one nn.LSTM layer, hidden H (PyTorch gate order i, f, g, o; both bias vectors).
   logit      Linear(H, V + 1); log_softmax gives log p(w_t | w_<t, image).
-Loss: cross-entropy of every word and the final <eos> under teacher forcing, plus the auxiliary BCE (weight 1).
+Loss: cross-entropy of every word and the final <eos> under teacher forcing, plus the auxiliary BCE (weight 1),
+plus, with --dense-weight w > 0, w times a training-only dense head on layer4 (a 1x1 conv, not exported): each
+layer4 cell's share of every (colour, class) pair, of every colour and of every class (soft-target cross-entropy
+against the cell's fractions of tools/caption_targets.py's label maps). It makes layer4 say which colour sits on
+which shape at each place, which the caption needs and a classifier backbone has no reason to keep.
 Augmentation: the 8 flips / quarter-turns, with the caption's relation word remapped to match (the relation is
 decided by the larger axis of the centroid displacement, which these maps permute exactly). Images are the same
 uint8 224x224 cache the classifier trainer builds (bilinear, align_corners=False, no antialias).
@@ -37,6 +44,7 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from caption_targets import COLOURS, label_maps  # noqa: E402
 from make_fixtures import read_safetensors, save_safetensors  # noqa: E402
 from torch_nets import build  # noqa: E402
 from train_classifier import (MEAN, STD, init_weights, learning_rate, load_images, load_images_float,  # noqa: E402
@@ -49,22 +57,40 @@ PROBES = ["", "layer3.0", "layer4.0", "layer4"]
 RELATION_WORDS = {"left": (-1, 0), "right": (1, 0), "above": (0, -1), "below": (0, 1)}
 
 
+POOLINGS = {"mean": 1, "moments": 3}
+
+
+def pool(x, pooling):
+    """The decoder's image feature of layer4 [N, C, H, W]: see the module doc (--pooling)."""
+    mean = x.mean(dim=(2, 3))
+    if pooling == "mean":
+        return mean
+    h, w = x.shape[2], x.shape[3]
+    ux = (2 * (torch.arange(w, dtype=x.dtype, device=x.device) + 0.5) / w - 1)
+    uy = (2 * (torch.arange(h, dtype=x.dtype, device=x.device) + 0.5) / h - 1)
+    return torch.cat([mean, (x * ux).mean(dim=(2, 3)), (x * uy[:, None]).mean(dim=(2, 3))], 1)
+
+
 class Captioner(nn.Module):
-    def __init__(self, width, num_classes, vocab_size, embed, hidden):
+    def __init__(self, width, num_classes, vocab_size, embed, hidden, pooling="mean", dense_outputs=0):
         super().__init__()
         self.backbone = build("resnet101", width, num_classes, "classifier")
         channels = self.backbone.fc.in_features
-        self.img_embed = nn.Linear(channels, embed)
+        self.pooling = pooling
+        self.img_embed = nn.Linear(POOLINGS[pooling] * channels, embed)
         self.embed = nn.Embedding(vocab_size + 1, embed)
         self.lstm = nn.LSTM(embed, hidden, num_layers=1, batch_first=True)
         self.logit = nn.Linear(hidden, vocab_size + 1)
+        # Training-only (never exported): per-cell (colour, class) shares, see --dense-weight.
+        self.dense = nn.Conv2d(channels, dense_outputs, 1) if dense_outputs else None
 
-    def features(self, x):
+    def features(self, x, with_map=False):
         b = self.backbone
         x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
         x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
-        pooled = x.mean(dim=(2, 3))
-        return pooled, b.fc(pooled)
+        pooled = pool(x, self.pooling)
+        logits = b.fc(pooled[:, :b.fc.in_features])
+        return (pooled, logits, x) if with_map else (pooled, logits)
 
     def teacher_forced(self, pooled, tokens):
         """log-probabilities [N, T + 1, V + 1] of tokens[:, 0..T-1] then <eos>, given the pooled features."""
@@ -147,13 +173,46 @@ def transform_caption(words, mapping):
     return out
 
 
-def dihedral_batch(x, captions, table):
+def dihedral_batch(x, captions, table, maps=None):
+    """Each image (and its label map [N, G, G], if given) under one random dihedral map; captions remapped."""
     out, caps = torch.empty_like(x), []
+    out_maps = None if maps is None else torch.empty_like(maps)
     for j, k in enumerate(torch.randint(0, 8, (len(x),)).tolist()):
         img = torch.rot90(x[j], k % 4, dims=(1, 2))
         out[j] = img.flip(-1) if k >= 4 else img
+        if maps is not None:
+            m = torch.rot90(maps[j], k % 4, dims=(0, 1))
+            out_maps[j] = m.flip(-1) if k >= 4 else m
         caps.append(transform_caption(captions[j], table[k]))
-    return out, caps
+    return out, caps, out_maps
+
+
+def cell_shares(maps, h, w, labels):
+    """[N, labels, h, w]: the share of each of h x w cells (label-map row i falls in cell row i * h // G, likewise
+    columns) that each label covers, for label maps [N, G, G]. A histogram per cell (bincount), not a one-hot
+    tensor: that costed about a second per batch."""
+    n, g = maps.shape[0], maps.shape[1]
+    rows, cols = torch.arange(g) * h // g, torch.arange(g) * w // g
+    cell = (rows[:, None] * w + cols[None]).reshape(-1).to(maps.device)
+    index = (torch.arange(n, device=maps.device)[:, None] * (h * w) + cell) * labels + maps.reshape(n, -1).long()
+    counts = torch.bincount(index.reshape(-1), minlength=n * h * w * labels).float().reshape(n, h, w, labels)
+    return (counts / torch.bincount(cell, minlength=h * w).float().reshape(1, h, w, 1)).permute(0, 3, 1, 2)
+
+
+def dense_loss(head_out, maps, num_classes):
+    """Soft-target cross-entropy of the dense head [N, P + (K + 1) + (C + 1), h, w] against the label maps
+    [N, G, G] (0 = background, 1 + colour * C + class): each cell's target is the share of its area each label
+    covers, for the (colour, class) pairs, the colours alone and the classes alone."""
+    n_pairs = 1 + len(COLOURS) * num_classes
+    pairs = cell_shares(maps, head_out.shape[2], head_out.shape[3], n_pairs)  # [N, P, h, w]
+    grid = pairs[:, 1:].reshape(len(maps), len(COLOURS), num_classes, *pairs.shape[2:])
+    colours = torch.cat([pairs[:, :1], grid.sum(2)], 1)
+    classes = torch.cat([pairs[:, :1], grid.sum(1)], 1)
+    loss = 0.0
+    for target, logits in zip((pairs, colours, classes),
+                              head_out.split([n_pairs, len(COLOURS) + 1, num_classes + 1], 1)):
+        loss = loss + -(target * F.log_softmax(logits, 1)).sum(1).mean()
+    return loss
 
 
 def encode(captions, vocab, max_len):
@@ -224,6 +283,10 @@ def main():
                     help="train this many epochs instead of --minutes (pilots on other hardware)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--val-every", type=int, default=1, help="score val every N epochs below --size")
+    ap.add_argument("--pooling", choices=sorted(POOLINGS), default="mean", help="the decoder's image feature")
+    ap.add_argument("--dense-weight", type=float, default=0.0,
+                    help="weight of the training-only dense (colour, class) head on layer4 (0: none)")
+    ap.add_argument("--dense-grid", type=int, default=56, help="label-map resolution for --dense-weight")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -239,11 +302,17 @@ def main():
         ids, labels = read_split(args.data, split, classes)
         splits[split] = (ids, labels, load_images(args.data, ids, args.size, cache),
                          read_captions(args.data, split, ids))
+    maps = None
+    if args.dense_weight > 0:
+        maps = torch.from_numpy(label_maps(args.data, "train", splits["train"][0], splits["train"][3], classes,
+                                           args.dense_grid, cache))
     vocab = sorted({w for s in splits.values() for c in s[3] for w in c})
     max_len = max(len(c) for s in splits.values() for c in s[3])
     print(f"vocabulary {len(vocab)} words, longest caption {max_len}", flush=True)
 
-    model = Captioner(args.width, len(classes), len(vocab), args.embed, args.hidden)
+    dense_outputs = (1 + len(COLOURS) * len(classes)) + (len(COLOURS) + 1) + (len(classes) + 1)
+    model = Captioner(args.width, len(classes), len(vocab), args.embed, args.hidden, args.pooling,
+                      dense_outputs if maps is not None else 0)
     init_weights(model.backbone)
     if args.init_from:
         print(f"backbone from {args.init_from}: {deepen_from_resnet50(model.backbone, args.init_from)}", flush=True)
@@ -267,7 +336,7 @@ def main():
         epoch += 1
         model.train()
         perm = np.random.permutation(len(train_ids))
-        total, seen = 0.0, 0
+        total, dense_total, seen = 0.0, 0.0, 0
         for i in range(0, len(perm), args.batch):
             p = progress()
             if p >= 1:
@@ -277,19 +346,24 @@ def main():
             size = stage_size(stages, p)
             step += 1
             idx = perm[i:i + args.batch]
-            x, caps = dihedral_batch(torch.from_numpy(train_x[idx]).float() / 255.0, [train_c[j] for j in idx],
-                                     table)
+            x, caps, batch_maps = dihedral_batch(torch.from_numpy(train_x[idx]).float() / 255.0,
+                                                 [train_c[j] for j in idx], table,
+                                                 None if maps is None else maps[idx])
             x = x.to(dev)
             if size != args.size:  # smaller inputs early on (cheaper steps), the full size at the end
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
             tokens, mask = encode(caps, vocab, max_len)
             tokens, mask = tokens.to(dev), mask.to(dev)
-            pooled, logits = model.features(normalise(x).contiguous(memory_format=torch.channels_last))
+            pooled, logits, fmap = model.features(normalise(x).contiguous(memory_format=torch.channels_last), True)
             logp = model.teacher_forced(pooled, tokens)
             targets = torch.cat([tokens, torch.zeros(len(idx), 1, dtype=torch.long, device=dev)], 1)
             nll = -(logp.gather(2, targets[..., None])[..., 0] * mask).sum() / mask.sum()
             aux = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(train_y[idx]).to(dev))
             loss = nll + args.aux_weight * aux
+            if maps is not None:
+                dense = dense_loss(model.dense(fmap), batch_maps.to(dev), len(classes))
+                loss = loss + args.dense_weight * dense
+                dense_total += float(dense) * len(idx)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -297,13 +371,13 @@ def main():
             seen += len(idx)
         lim = args.eval_limit or None
         if not val_due(stages, progress(), epoch, args.val_every):
-            log.append({"epoch": epoch, "nll": total / max(seen, 1), "size": size,
+            log.append({"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1), "size": size,
                         "minutes": (time.time() - start) / 60})
             print(json.dumps(log[-1]), flush=True)
             continue
         val = evaluate(model, splits["val"][2][:lim], splits["val"][3][:lim], splits["val"][1][:lim], vocab,
                        max_len, device=dev)
-        log.append({"epoch": epoch, "nll": total / max(seen, 1), "size": size,
+        log.append({"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1), "size": size,
                     **{f"val_{k}": v for k, v in val.items()}, "minutes": (time.time() - start) / 60})
         print(json.dumps(log[-1]), flush=True)
         if val["exact"] > best[0]:
@@ -311,6 +385,7 @@ def main():
     train_minutes = (time.time() - start) / 60
     model.load_state_dict(best[1])
     model.to("cpu")
+    model.dense = None  # training-only
 
     f16 = not args.f32
     export = state_for_export(model, f16)
@@ -351,12 +426,13 @@ def main():
         "weights": {"file": "weights.safetensors", "dtype": "F16" if f16 else "F32", "backbonePrefix": "backbone."},
         "decoder": {"type": "lstm", "style": "neuraltalk2 ShowTell: image embedding at t=0, <bos> at t=1",
                     "embed": args.embed, "hidden": args.hidden, "vocabulary": vocab, "bos": 0, "eos": 0,
-                    "maxLength": max_len, "gateOrder": "i,f,g,o"},
+                    "maxLength": max_len, "gateOrder": "i,f,g,o", "pooling": args.pooling},
         "training": {"data": args.data, "world_seed": world.get("seed"), "train": len(train_ids),
                      "epochs": epoch, "best_epoch": best[2], "minutes": round(train_minutes, 1),
                      "threads": args.threads, "batch": args.batch, "lr": args.lr, "optimizer": "AdamW",
                      "weight_decay": args.wd, "augmentation": "dihedral with relation words remapped",
                      "seed": args.seed, "aux_weight": args.aux_weight, "device": args.device,
+                     "dense_weight": args.dense_weight, "dense_grid": args.dense_grid,
                      "stages": [{"size": sz, "until": u} for sz, u in stages], "log": log,
                      "command": "/usr/bin/python3 tools/train_captioner.py " + " ".join(sys.argv[1:])},
         "metrics": {"val_exact": best[0], "test_exact": test["exact"], "test_word_accuracy": test["word_acc"],

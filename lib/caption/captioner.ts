@@ -1,8 +1,9 @@
 /**
  * Loads a shipped image captioner (models/<name>/, written by tools/train_captioner.py): the backbone (a
  * torchvision-named ResNet, "backbone." prefix in the weights file) through lib/nets like any classifier, and the
- * LSTM decoder's tensors (img_embed, embed, lstm, logit) into a Decoder. Also: pooled features of an image and
- * text <-> tokens, with an out-of-vocabulary word a CaptionInputError naming it.
+ * LSTM decoder's tensors (img_embed, embed, lstm, logit) into a Decoder. Also: the decoder's image feature (layer4
+ * pooled as the manifest's `decoder.pooling` says) and text <-> tokens, with an out-of-vocabulary word a
+ * CaptionInputError naming it.
  */
 import type { Network } from "../nets/network.ts";
 import { networkOf } from "../models/load.ts";
@@ -14,11 +15,22 @@ import { type ModelManifest, parseManifest } from "../models/manifest.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { Decoder } from "./decoder.ts";
 
+/**
+ * How layer4 [N, h, w, C] becomes the decoder's image feature (tools/train_captioner.py `pool`):
+ * - mean: the global average over (h, w), C values (torchvision's avgpool);
+ * - moments: that mean, then the means weighted by each cell's x and by its y coordinate, u = 2 (j + 0.5) / w - 1
+ *   in (-1, 1), growing rightwards and downwards: 3C values, each channel's area-weighted centroid included.
+ */
+export const CAPTION_POOLINGS = ["mean", "moments"] as const;
+export type CaptionPooling = typeof CAPTION_POOLINGS[number];
+
 export interface DecoderManifest {
   embed: number;
   hidden: number;
   vocabulary: string[];
   maxLength: number;
+  /** Absent in older manifests: "mean". */
+  pooling?: CaptionPooling;
 }
 
 export interface Captioner {
@@ -33,8 +45,24 @@ export class CaptionInputError extends Error {
   override name = "CaptionInputError";
 }
 
-/** The layer whose activation feeds the decoder (global average pooling of layer4). */
-export const POOLED_LAYER = "avgpool";
+/** The layer whose activation, pooled, feeds the decoder. */
+export const FEATURE_LAYER = "layer4";
+
+/** The decoder's image feature [N, C] or [N, 3C] of a layer4 activation [N, h, w, C]. */
+export function poolFeature(activation: Tensor, pooling: CaptionPooling): Tensor {
+  return tf.tidy(() => {
+    const mean = tf.mean(activation, [1, 2]);
+    if (pooling === "mean") return mean;
+    const [h, w] = [activation.shape[1]!, activation.shape[2]!];
+    const coords = (n: number) => tf.range(0, n).add(0.5).mul(2 / n).sub(1);
+    const ux = tf.reshape(coords(w), [1, 1, w, 1]);
+    const uy = tf.reshape(coords(h), [1, h, 1, 1]);
+    return tf.concat(
+      [mean, tf.mean(tf.mul(activation, ux), [1, 2]), tf.mean(tf.mul(activation, uy), [1, 2])],
+      1,
+    );
+  });
+}
 
 function decoderManifest(m: ModelManifest, source: string): DecoderManifest {
   const d = (m as { decoder?: Partial<DecoderManifest> }).decoder;
@@ -43,7 +71,13 @@ function decoderManifest(m: ModelManifest, source: string): DecoderManifest {
   if (!ok) {
     throw new CaptionInputError(`${source}: decoder must give embed, hidden, maxLength and vocabulary`);
   }
-  return d as DecoderManifest;
+  const pooling = d.pooling ?? "mean";
+  if (!CAPTION_POOLINGS.includes(pooling)) {
+    throw new CaptionInputError(
+      `${source}: decoder.pooling ${JSON.stringify(pooling)} is not one of ${CAPTION_POOLINGS.join(", ")}`,
+    );
+  }
+  return { ...d, pooling } as DecoderManifest;
 }
 
 /** Loads models/<dir> (manifest.json with a decoder section + the weights file). */
@@ -52,7 +86,7 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
   const manifest = parseManifest(await Deno.readTextFile(source), source);
   const decoder = decoderManifest(manifest, source);
   const net = networkOf(manifest);
-  net.assertLayers([...manifest.probeLayers, POOLED_LAYER]);
+  net.assertLayers([...manifest.probeLayers, FEATURE_LAYER]);
   const path = `${dir}/${manifest.weights.file}`;
   const file = readSafetensors(await Deno.readFile(path), path);
   const prefix = (manifest.weights as { backbonePrefix?: string }).backbonePrefix ?? "backbone.";
@@ -74,7 +108,8 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
   };
   const weights = weightsFromTorch(net, backbone, path, options);
   const e = decoder.embed, h = decoder.hidden, v = decoder.vocabulary.length + 1;
-  const channels = net.params.find((p) => p.name === "fc.weight")!.shape[1];
+  const channels = net.params.find((p) => p.name === "fc.weight")!.shape[1] *
+    (decoder.pooling === "moments" ? 3 : 1);
   const created: Tensor[] = [];
   const keep = (t: Tensor) => (created.push(t), t);
   try {
@@ -98,7 +133,7 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
     tf.dispose(Object.values(raw));
     const dec = new Decoder(decoderWeights, decoder.vocabulary);
     return {
-      manifest: manifest as Captioner["manifest"],
+      manifest: { ...manifest, decoder } as Captioner["manifest"],
       net,
       weights,
       decoder: dec,
@@ -114,12 +149,11 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
   }
 }
 
-/** Pooled features [N, C] of inputs [N, H, W, 3] (normalised). The caller disposes the result. */
+/** The decoder's image features [N, C or 3C] of inputs [N, H, W, 3] (normalised). The caller disposes them. */
 export function pooledFeature(captioner: Captioner, input: Tensor): Tensor {
-  const r = runProbed(captioner.net, captioner.weights, input, { record: [POOLED_LAYER] });
+  const r = runProbed(captioner.net, captioner.weights, input, { record: [FEATURE_LAYER] });
   try {
-    const a = r.activations.get(POOLED_LAYER)!;
-    return tf.reshape(a, [a.shape[0]!, -1]);
+    return poolFeature(r.activations.get(FEATURE_LAYER)!, captioner.manifest.decoder.pooling ?? "mean");
   } finally {
     r.dispose();
   }

@@ -1,8 +1,8 @@
 /**
  * Explaining a caption (METHODS.md §9): the objective is the caption's log-probability under teacher forcing,
  * S = Σ_t log p(w_t | w_<t, image) over its words and the final <eos>, or, for a per-word map, S = log p(w_k | w_<k,
- * image) of one word. It is backpropagated through the LSTM and the image embedding into the pooled feature and on
- * into the backbone, where any method of the registry (except contrastive excitation backprop, which contrasts
+ * image) of one word. It is backpropagated through the LSTM, the image embedding and the pooling of layer4 (the
+ * manifest's decoder.pooling) into the backbone, where any method of the registry (except contrastive excitation backprop, which contrasts
  * output classes) extracts maps at any layers — by default selective NormGrad at layer3.0, layer4.0 and layer4,
  * then their product combination with linear weights. Per-word maps of several words come from one pass: the
  * image is repeated once per word, each copy with its own word's objective.
@@ -10,7 +10,7 @@
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
-import { type Captioner, CaptionInputError, POOLED_LAYER } from "./captioner.ts";
+import { type Captioner, CaptionInputError, FEATURE_LAYER, poolFeature } from "./captioner.ts";
 
 export const CAPTION_LAYERS = ["layer3.0", "layer4.0", "layer4"] as const;
 
@@ -61,8 +61,9 @@ export function explainCaption(
   const select = new Float32Array(batch * steps);
   if (positions) positions.forEach((p, b) => (select[b * steps + p] = 1));
   else select.fill(1);
+  const pooling = captioner.manifest.decoder.pooling ?? "mean";
   const objective = (activation: Tensor): Tensor => {
-    const pooled = tf.reshape(activation, [activation.shape[0]!, -1]);
+    const pooled = poolFeature(activation, pooling);
     const lp = captioner.decoder.tokenLogProbs(pooled, request.tokens);
     return tf.sum(tf.mul(lp, tf.tensor2d(select, [batch, steps])));
   };
@@ -71,7 +72,7 @@ export function explainCaption(
     return computeSaliency(captioner.net, captioner.weights, images, {
       method: request.method ?? "selective-normgrad",
       layers: request.layers ?? CAPTION_LAYERS,
-      seed: { kind: "objective", layer: POOLED_LAYER, objective },
+      seed: { kind: "objective", layer: FEATURE_LAYER, objective },
     });
   } finally {
     if (images !== input) images.dispose();
