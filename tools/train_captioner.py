@@ -276,6 +276,8 @@ def main():
     ap.add_argument("--slice", type=int, default=50)
     ap.add_argument("--f32", action="store_true")
     ap.add_argument("--init-from", help="a shipped ResNet50 classifier's weights.safetensors to start the backbone from")
+    ap.add_argument("--resume-from", help="a captioner's weights.safetensors (this script's export, same vocabulary and "
+                    "pooling) to continue training from; the training-only dense head starts afresh")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on only this many images (smoke tests)")
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary 12-way BCE")
     ap.add_argument("--stages", default="", help='smaller training sizes first, e.g. "160:0.8" (as train_classifier)')
@@ -316,6 +318,13 @@ def main():
     init_weights(model.backbone)
     if args.init_from:
         print(f"backbone from {args.init_from}: {deepen_from_resnet50(model.backbone, args.init_from)}", flush=True)
+    if args.resume_from:
+        _, tensors = read_safetensors(args.resume_from)
+        missing, unexpected = model.load_state_dict(
+            {k: torch.from_numpy(np.array(v)).float() for k, v in tensors.items()}, strict=False)
+        if unexpected or any(not k.startswith("dense.") for k in missing):
+            raise SystemExit(f"--resume-from {args.resume_from}: missing {missing}, unexpected {unexpected}")
+        print(f"resumed from {args.resume_from} ({len(tensors)} tensors)", flush=True)
     model.backbone.to(memory_format=torch.channels_last)
     model.to(args.device)
     stages = parse_stages(args.stages, args.size)
@@ -433,11 +442,17 @@ def main():
                      "weight_decay": args.wd, "augmentation": "dihedral with relation words remapped",
                      "seed": args.seed, "aux_weight": args.aux_weight, "device": args.device,
                      "dense_weight": args.dense_weight, "dense_grid": args.dense_grid,
+                     "init_from": args.init_from, "resumed_from": args.resume_from,
                      "stages": [{"size": sz, "until": u} for sz, u in stages], "log": log,
                      "command": "/usr/bin/python3 tools/train_captioner.py " + " ".join(sys.argv[1:])},
         "metrics": {"val_exact": best[0], "test_exact": test["exact"], "test_word_accuracy": test["word_acc"],
                     "test_map": test["map"]},
     }
+    earlier = os.path.join(os.path.dirname(args.resume_from or ""), "manifest.json")
+    if args.resume_from and os.path.exists(earlier):
+        with open(earlier) as f:  # the run this one continued, kept whole (its own earlier runs included)
+            before = json.load(f)
+        manifest["training"]["resumed_run"] = {**before["training"], "metrics": before.get("metrics")}
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     print(json.dumps({"test": test, "minutes": round(train_minutes, 1)}), flush=True)
