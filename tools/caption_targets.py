@@ -18,6 +18,8 @@ import os
 
 import numpy as np
 
+from train_classifier import save_cache
+
 COLOURS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "white", "black", "grey"]
 
 
@@ -91,11 +93,7 @@ def label_maps(data, split, ids, captions, classes, grid, cache):
         ys = np.minimum(((np.arange(grid) + 0.5) * h / grid).astype(int), h - 1)
         xs = np.minimum(((np.arange(grid) + 0.5) * w / grid).astype(int), w - 1)
         out[n] = full[ys][:, xs]
-    os.makedirs(cache, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp.npy"
-    np.save(tmp, out)
-    os.replace(tmp, path)
-    return out
+    return save_cache(path, out)
 
 
 def check(data, split, limit):

@@ -74,11 +74,17 @@ def load_images(data, ids, size, cache):
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
         out[i] = np.clip(np.rint(x[0].numpy() * 255.0), 0, 255).astype(np.uint8)
-    os.makedirs(cache, exist_ok=True)
+    return save_cache(path, out)
+
+
+def save_cache(path, array):
+    """Writes a cache .npy atomically (a temporary file renamed into place), so a concurrent or killed run never
+    leaves a half-written cache; returns the array."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp.npy"
-    np.save(tmp, out)
+    np.save(tmp, array)
     os.replace(tmp, path)
-    return out
+    return array
 
 
 def load_images_float(data, ids, size):
