@@ -10,7 +10,7 @@ Model (neuraltalk2 / ShowTell style, METHODS.md §9):
   feature    --pooling mean: the mean over (H, W) of layer4 (global average pooling), C values.
              --pooling moments: that mean, then the means of layer4 weighted by the cell's x and by its y
              coordinate (u = 2 (j + 0.5) / W - 1, in (-1, 1); x grows rightwards, y downwards), 3C values: a
-             channel's area-weighted centroid, so the decoder can tell where things are (left of / above).
+             channel's area-weighted centroid, meant to let the decoder tell where things are (left of / above).
   img_embed  Linear(C or 3C, E), fed as the LSTM input at t = 0 (its output is ignored).
   embed      Embedding(V + 1, E); index 0 is both <bos> (input at t = 1) and <eos> (the last target).
   lstm       one nn.LSTM layer, hidden H (PyTorch gate order i, f, g, o; both bias vectors).
@@ -190,7 +190,7 @@ def dihedral_batch(x, captions, table, maps=None):
 def cell_shares(maps, h, w, labels):
     """[N, labels, h, w]: the share of each of h x w cells (label-map row i falls in cell row i * h // G, likewise
     columns) that each label covers, for label maps [N, G, G]. A histogram per cell (bincount), not a one-hot
-    tensor: that costed about a second per batch."""
+    tensor: that cost about a second per batch."""
     n, g = maps.shape[0], maps.shape[1]
     rows, cols = torch.arange(g) * h // g, torch.arange(g) * w // g
     cell = (rows[:, None] * w + cols[None]).reshape(-1).to(maps.device)
@@ -276,8 +276,8 @@ def main():
     ap.add_argument("--slice", type=int, default=50)
     ap.add_argument("--f32", action="store_true")
     ap.add_argument("--init-from", help="a shipped ResNet50 classifier's weights.safetensors to start the backbone from")
-    ap.add_argument("--resume-from", help="a captioner's weights.safetensors (this script's export, same vocabulary and "
-                    "pooling) to continue training from; the training-only dense head starts afresh")
+    ap.add_argument("--resume-from", help="a captioner's weights.safetensors (this script's export, same vocabulary "
+                    "and pooling) to continue training from; the training-only dense head starts afresh")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on only this many images (smoke tests)")
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary 12-way BCE")
     ap.add_argument("--stages", default="", help='smaller training sizes first, e.g. "160:0.8" (as train_classifier)')
