@@ -26,9 +26,8 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import read_safetensors  # noqa: E402
 from caption_targets import noun_phrases  # noqa: E402
-from train_captioner import Captioner, read_captions  # noqa: E402
+from train_captioner import Captioner, exported_state, read_captions  # noqa: E402
 from train_classifier import load_images, normalise, read_split  # noqa: E402
 
 STAGES = ("pixels", "stem", "layer1", "layer2", "layer3", "layer4")
@@ -51,14 +50,12 @@ def pooled_stages(backbone, images_u8, batch=50):
 def layer4_poolings(model, images_u8, batch=50):
     """{mean, max, mean+max, feature}: layer4 pooled several ways, and the captioner's own image feature."""
     out = {"mean": [], "max": [], "feature": []}
-    b = model.backbone
     with torch.no_grad():
         for i in range(0, len(images_u8), batch):
-            x = normalise(torch.from_numpy(images_u8[i:i + batch]).float() / 255)
-            h = b.layer4(b.layer3(b.layer2(b.layer1(b.maxpool(b.relu(b.bn1(b.conv1(x))))))))
+            feature, _, h = model.features(normalise(torch.from_numpy(images_u8[i:i + batch]).float() / 255), True)
             out["mean"].append(h.mean((2, 3)))
             out["max"].append(h.amax((2, 3)))
-            out["feature"].append(model.features(x)[0])
+            out["feature"].append(feature)
     out = {k: torch.cat(v) for k, v in out.items()}
     return {**out, "mean+max": torch.cat([out["mean"], out["max"]], 1)}
 
@@ -107,8 +104,7 @@ def main():
     classes, dec = m["classes"], m["decoder"]
     model = Captioner(m["width"], len(classes), len(dec["vocabulary"]), dec["embed"], dec["hidden"],
                       dec.get("pooling", "mean"))
-    _, tensors = read_safetensors(os.path.join(args.model, m["weights"]["file"]))
-    model.load_state_dict({k: torch.from_numpy(np.array(v)).float() for k, v in tensors.items()})
+    model.load_state_dict(exported_state(os.path.join(args.model, m["weights"]["file"])))
     model.eval()
     images, words = [], []
     for split in ("val", "test"):

@@ -137,6 +137,12 @@ def deepen_from_resnet50(backbone, path):
     return f"{copied} of {len(state)} tensors copied"
 
 
+def exported_state(path):
+    """An exported captioner's tensors (weights.safetensors, F16 or F32) as a float state_dict."""
+    _, tensors = read_safetensors(path)
+    return {k: torch.from_numpy(np.array(v)).float() for k, v in tensors.items()}
+
+
 def relation_table():
     """table[k][word] = the relation word after dihedral map k, checked against torch.rot90 / flip on a probe."""
     table = []
@@ -319,12 +325,11 @@ def main():
     if args.init_from:
         print(f"backbone from {args.init_from}: {deepen_from_resnet50(model.backbone, args.init_from)}", flush=True)
     if args.resume_from:
-        _, tensors = read_safetensors(args.resume_from)
-        missing, unexpected = model.load_state_dict(
-            {k: torch.from_numpy(np.array(v)).float() for k, v in tensors.items()}, strict=False)
+        state = exported_state(args.resume_from)
+        missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith("dense.") for k in missing):
             raise SystemExit(f"--resume-from {args.resume_from}: missing {missing}, unexpected {unexpected}")
-        print(f"resumed from {args.resume_from} ({len(tensors)} tensors)", flush=True)
+        print(f"resumed from {args.resume_from} ({len(state)} tensors)", flush=True)
     model.backbone.to(memory_format=torch.channels_last)
     model.to(args.device)
     stages = parse_stages(args.stages, args.size)
@@ -379,17 +384,15 @@ def main():
             total += float(nll) * len(idx)
             seen += len(idx)
         lim = args.eval_limit or None
-        if not val_due(stages, progress(), epoch, args.val_every):
-            log.append({"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1), "size": size,
-                        "minutes": (time.time() - start) / 60})
-            print(json.dumps(log[-1]), flush=True)
-            continue
-        val = evaluate(model, splits["val"][2][:lim], splits["val"][3][:lim], splits["val"][1][:lim], vocab,
-                       max_len, device=dev)
-        log.append({"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1), "size": size,
-                    **{f"val_{k}": v for k, v in val.items()}, "minutes": (time.time() - start) / 60})
+        entry = {"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1), "size": size}
+        scored = val_due(stages, progress(), epoch, args.val_every)
+        if scored:
+            val = evaluate(model, splits["val"][2][:lim], splits["val"][3][:lim], splits["val"][1][:lim], vocab,
+                           max_len, device=dev)
+            entry.update({f"val_{k}": v for k, v in val.items()})
+        log.append({**entry, "minutes": (time.time() - start) / 60})
         print(json.dumps(log[-1]), flush=True)
-        if val["exact"] > best[0]:
+        if scored and val["exact"] > best[0]:
             best = (val["exact"], {k: v.clone() for k, v in model.state_dict().items()}, epoch)
     train_minutes = (time.time() - start) / 60
     model.load_state_dict(best[1])

@@ -23,14 +23,16 @@ import { Decoder } from "./decoder.ts";
  */
 export const CAPTION_POOLINGS = ["mean", "moments"] as const;
 export type CaptionPooling = typeof CAPTION_POOLINGS[number];
+/** Values per layer4 channel in each pooling's feature. */
+const POOLING_WIDTH: Record<CaptionPooling, number> = { mean: 1, moments: 3 };
 
 export interface DecoderManifest {
   embed: number;
   hidden: number;
   vocabulary: string[];
   maxLength: number;
-  /** Absent in older manifests: "mean". */
-  pooling?: CaptionPooling;
+  /** Absent in older manifests.json: loadCaptioner fills in "mean". */
+  pooling: CaptionPooling;
 }
 
 export interface Captioner {
@@ -108,8 +110,7 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
   };
   const weights = weightsFromTorch(net, backbone, path, options);
   const e = decoder.embed, h = decoder.hidden, v = decoder.vocabulary.length + 1;
-  const channels = net.params.find((p) => p.name === "fc.weight")!.shape[1] *
-    (decoder.pooling === "moments" ? 3 : 1);
+  const channels = net.params.find((p) => p.name === "fc.weight")!.shape[1] * POOLING_WIDTH[decoder.pooling];
   const created: Tensor[] = [];
   const keep = (t: Tensor) => (created.push(t), t);
   try {
@@ -153,7 +154,7 @@ export async function loadCaptioner(dir: string, options: LoadOptions = {}): Pro
 export function pooledFeature(captioner: Captioner, input: Tensor): Tensor {
   const r = runProbed(captioner.net, captioner.weights, input, { record: [FEATURE_LAYER] });
   try {
-    return poolFeature(r.activations.get(FEATURE_LAYER)!, captioner.manifest.decoder.pooling ?? "mean");
+    return poolFeature(r.activations.get(FEATURE_LAYER)!, captioner.manifest.decoder.pooling);
   } finally {
     r.dispose();
   }

@@ -2,10 +2,10 @@
  * Explaining a caption (METHODS.md §9): the objective is the caption's log-probability under teacher forcing,
  * S = Σ_t log p(w_t | w_<t, image) over its words and the final <eos>, or, for a per-word map, S = log p(w_k | w_<k,
  * image) of one word. It is backpropagated through the LSTM, the image embedding and the pooling of layer4 (the
- * manifest's decoder.pooling) into the backbone, where any method of the registry (except contrastive excitation backprop, which contrasts
- * output classes) extracts maps at any layers — by default selective NormGrad at layer3.0, layer4.0 and layer4,
- * then their product combination with linear weights. Per-word maps of several words come from one pass: the
- * image is repeated once per word, each copy with its own word's objective.
+ * manifest's decoder.pooling) into the backbone, where any method of the registry (except contrastive excitation
+ * backprop, which contrasts output classes) extracts maps at any layers — by default selective NormGrad at
+ * layer3.0, layer4.0 and layer4, then their product combination with linear weights. Per-word maps of several
+ * words come from one pass: the image is repeated once per word, each copy with its own word's objective.
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
@@ -61,7 +61,7 @@ export function explainCaption(
   const select = new Float32Array(batch * steps);
   if (positions) positions.forEach((p, b) => (select[b * steps + p] = 1));
   else select.fill(1);
-  const pooling = captioner.manifest.decoder.pooling ?? "mean";
+  const pooling = captioner.manifest.decoder.pooling;
   const objective = (activation: Tensor): Tensor => {
     const pooled = poolFeature(activation, pooling);
     const lp = captioner.decoder.tokenLogProbs(pooled, request.tokens);
