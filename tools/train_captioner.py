@@ -20,6 +20,11 @@ plus, with --dense-weight w > 0, w times a training-only dense head on layer4 (a
 layer4 cell's share of every (colour, class) pair, of every colour and of every class (soft-target cross-entropy
 against the cell's fractions of tools/caption_targets.py's label maps). It makes layer4 say which colour sits on
 which shape at each place, which the caption needs and a classifier backbone has no reason to keep.
+--dense-balance b weights that loss's cells: 1 each, plus b x (cells) shared equally by the image's objects (each
+(colour, class) label present), so a small object weighs as much as a large one. --presence-weight w adds a
+training-only linear head on layer4's mean (the part of the decoder's feature the classifier also reads): BCE for
+every (colour, class) pair and every colour the caption names, so the pooled feature says what is there, second
+and smaller objects included.
 Augmentation: the 8 flips / quarter-turns, with the caption's relation word remapped to match (the relation is
 decided by the larger axis of the centroid displacement, which these maps permute exactly). Images are the same
 uint8 224x224 cache the classifier trainer builds (bilinear, align_corners=False, no antialias).
@@ -44,7 +49,7 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caption_targets import COLOURS, label_maps  # noqa: E402
+from caption_targets import COLOURS, label_maps, noun_phrases  # noqa: E402
 from make_fixtures import read_safetensors, save_safetensors  # noqa: E402
 from torch_nets import build  # noqa: E402
 from train_classifier import (MEAN, STD, init_weights, learning_rate, load_images, load_images_float,  # noqa: E402
@@ -72,7 +77,8 @@ def pool(x, pooling):
 
 
 class Captioner(nn.Module):
-    def __init__(self, width, num_classes, vocab_size, embed, hidden, pooling="mean", dense_outputs=0):
+    def __init__(self, width, num_classes, vocab_size, embed, hidden, pooling="mean", dense_outputs=0,
+                 presence_outputs=0):
         super().__init__()
         self.backbone = build("resnet101", width, num_classes, "classifier")
         channels = self.backbone.fc.in_features
@@ -83,6 +89,9 @@ class Captioner(nn.Module):
         self.logit = nn.Linear(hidden, vocab_size + 1)
         # Training-only (never exported): per-cell (colour, class) shares, see --dense-weight.
         self.dense = nn.Conv2d(channels, dense_outputs, 1) if dense_outputs else None
+        # Training-only (never exported): which (colour, class) pairs and colours the image holds, read from the
+        # pooled mean, see --presence-weight.
+        self.presence = nn.Linear(channels, presence_outputs) if presence_outputs else None
 
     def features(self, x, with_map=False):
         b = self.backbone
@@ -205,20 +214,48 @@ def cell_shares(maps, h, w, labels):
     return (counts / torch.bincount(cell, minlength=h * w).float().reshape(1, h, w, 1)).permute(0, 3, 1, 2)
 
 
-def dense_loss(head_out, maps, num_classes):
+def object_balance(pairs, balance):
+    """Per-cell weights [N, h, w] for the dense loss: 1 everywhere, plus `balance` x (cells) spread over the objects
+    so each (colour, class) label present in an image gets the same total whatever its area (each of its cells in
+    proportion to the share it covers). balance = 0: all ones."""
+    n, _, h, w = pairs.shape
+    if balance <= 0:
+        return torch.ones(n, h, w, device=pairs.device)
+    objects = pairs[:, 1:]
+    total = objects.sum((2, 3), keepdim=True)  # [N, P - 1, 1, 1]
+    present = (total[:, :, 0, 0] > 0).sum(1).clamp(min=1).float()  # [N]
+    spread = (objects / total.clamp(min=1e-6)).sum(1)  # [N, h, w]: each present label's shares sum to 1
+    return 1 + balance * h * w * spread / present[:, None, None]
+
+
+def dense_loss(head_out, maps, num_classes, balance=0.0):
     """Soft-target cross-entropy of the dense head [N, P + (K + 1) + (C + 1), h, w] against the label maps
     [N, G, G] (0 = background, 1 + colour * C + class): each cell's target is the share of its area each label
-    covers, for the (colour, class) pairs, the colours alone and the classes alone."""
+    covers, for the (colour, class) pairs, the colours alone and the classes alone. Cells are weighted by
+    object_balance() (a weighted mean per image)."""
     n_pairs = 1 + len(COLOURS) * num_classes
     pairs = cell_shares(maps, head_out.shape[2], head_out.shape[3], n_pairs)  # [N, P, h, w]
     grid = pairs[:, 1:].reshape(len(maps), len(COLOURS), num_classes, *pairs.shape[2:])
     colours = torch.cat([pairs[:, :1], grid.sum(2)], 1)
     classes = torch.cat([pairs[:, :1], grid.sum(1)], 1)
+    weight = object_balance(pairs, balance)
+    weight = weight / weight.sum((1, 2), keepdim=True)
     loss = 0.0
     for target, logits in zip((pairs, colours, classes),
                               head_out.split([n_pairs, len(COLOURS) + 1, num_classes + 1], 1)):
-        loss = loss + -(target * F.log_softmax(logits, 1)).sum(1).mean()
+        loss = loss + -(weight * (target * F.log_softmax(logits, 1)).sum(1)).sum((1, 2)).mean()
     return loss
+
+
+def presence_targets(captions, classes):
+    """[N, K * C + K]: which (colour, class) pairs (index colour * C + class) and which colours each caption
+    names, whatever the objects' sizes (the --presence-weight targets)."""
+    out = np.zeros((len(captions), len(COLOURS) * (len(classes) + 1)), dtype=np.float32)
+    for j, words in enumerate(captions):
+        for _, colour, cls in noun_phrases(words):
+            out[j, COLOURS.index(colour) * len(classes) + classes.index(cls)] = 1
+            out[j, len(COLOURS) * len(classes) + COLOURS.index(colour)] = 1
+    return out
 
 
 def encode(captions, vocab, max_len):
@@ -247,21 +284,68 @@ def read_captions(data, split, ids):
 
 
 @torch.no_grad()
-def evaluate(model, images_u8, captions, labels, vocab, max_len, batch=100, device="cpu"):
+def pooled_features(model, images_u8, batch=100, device="cpu"):
+    """The decoder's image features and the auxiliary logits of uint8 images, in eval mode."""
     model.eval()
-    exact, word_hits, word_total, scores = 0, 0, 0, []
+    pooled, logits = [], []
     for i in range(0, len(images_u8), batch):
         x = normalise(torch.from_numpy(images_u8[i:i + batch]).to(device).float() / 255.0)
-        pooled, logits = model.features(x.contiguous(memory_format=torch.channels_last))
-        scores.append(logits.cpu().numpy())
-        words, _ = model.greedy(pooled, max_len)
+        p, lg = model.features(x.contiguous(memory_format=torch.channels_last))
+        pooled.append(p)
+        logits.append(lg)
+    return torch.cat(pooled), torch.cat(logits)
+
+
+@torch.no_grad()
+def caption_scores(model, pooled, captions, vocab, max_len, batch=100):
+    """Greedy captions of pooled features against the references: exact-match rate and per-word accuracy."""
+    model.eval()
+    exact, word_hits, word_total = 0, 0, 0
+    for i in range(0, len(pooled), batch):
+        words, _ = model.greedy(pooled[i:i + batch], max_len)
         for j, ref in enumerate(captions[i:i + batch]):
             hyp = decode(words[j].tolist(), vocab).split()
             exact += hyp == ref
             word_hits += sum(a == b for a, b in zip(hyp, ref))
             word_total += max(len(hyp), len(ref))
-    m, _ = mean_ap(np.concatenate(scores), labels)
-    return {"exact": exact / len(captions), "word_acc": word_hits / word_total, "map": m}
+    return {"exact": exact / len(captions), "word_acc": word_hits / word_total}
+
+
+def evaluate(model, images_u8, captions, labels, vocab, max_len, device="cpu"):
+    pooled, logits = pooled_features(model, images_u8, device=device)
+    m, _ = mean_ap(logits.cpu().numpy(), labels)
+    return {**caption_scores(model, pooled, captions, vocab, max_len), "map": m}
+
+
+def write_weights(out, model, export, data, slice_ids, slice_captions, vocab, max_len, size, width):
+    """weights.safetensors (the export) and test_slice.safetensors (see the module doc) into out; `model` holds the
+    exported weights."""
+    os.makedirs(out, exist_ok=True)
+    model.eval()
+    with torch.no_grad():
+        x = normalise(load_images_float(data, slice_ids, size))
+        pooled, _ = model.features(x)
+        words, logps = model.greedy(pooled, max_len)
+        ref_tokens, _ = encode(slice_captions, vocab, max_len)
+        ref_logp = model.teacher_forced(pooled, ref_tokens)
+    save_safetensors(os.path.join(out, "weights.safetensors"), export,
+                     {"arch": "resnet101+lstm", "width": str(width)}, writer="builtin")
+    save_safetensors(os.path.join(out, "test_slice.safetensors"),
+                     {"pooled": pooled.float(), "greedy_tokens": words.long(), "greedy_logp": logps.float(),
+                      "reference_tokens": ref_tokens.long(), "reference_logp": ref_logp.float()},
+                     {"ids": json.dumps(slice_ids)}, writer="builtin")
+
+
+def write_manifest(out, manifest, resumed_from):
+    """manifest.json into out; the manifest beside `resumed_from`'s weights, if any, is kept whole (its own earlier
+    runs included) under training.resumed_run."""
+    earlier = os.path.join(os.path.dirname(resumed_from or ""), "manifest.json")
+    if resumed_from and os.path.exists(earlier):
+        with open(earlier) as f:
+            before = json.load(f)
+        manifest["training"]["resumed_run"] = {**before["training"], "metrics": before.get("metrics")}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
 
 
 def main():
@@ -281,9 +365,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--slice", type=int, default=50)
     ap.add_argument("--f32", action="store_true")
-    ap.add_argument("--init-from", help="a shipped ResNet50 classifier's weights.safetensors to start the backbone from")
+    ap.add_argument("--init-from",
+                    help="a shipped ResNet50 classifier's weights.safetensors to start the backbone from")
     ap.add_argument("--resume-from", help="a captioner's weights.safetensors (this script's export, same vocabulary "
-                    "and pooling) to continue training from; the training-only dense head starts afresh")
+                    "and pooling) to continue training from; the training-only heads start afresh")
     ap.add_argument("--eval-limit", type=int, default=0, help="evaluate on only this many images (smoke tests)")
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the auxiliary 12-way BCE")
     ap.add_argument("--stages", default="", help='smaller training sizes first, e.g. "160:0.8" (as train_classifier)')
@@ -295,6 +380,12 @@ def main():
     ap.add_argument("--dense-weight", type=float, default=0.0,
                     help="weight of the training-only dense (colour, class) head on layer4 (0: none)")
     ap.add_argument("--dense-grid", type=int, default=56, help="label-map resolution for --dense-weight")
+    ap.add_argument("--dense-balance", type=float, default=0.0,
+                    help="extra dense-loss weight shared equally by an image's objects, in units of the uniform "
+                         "weight (0: every cell alike, so small objects count little)")
+    ap.add_argument("--presence-weight", type=float, default=0.0,
+                    help="weight of a training-only linear head on layer4's mean: BCE for every (colour, class) "
+                         "pair and colour the caption names, whatever the object's size")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -319,15 +410,16 @@ def main():
     print(f"vocabulary {len(vocab)} words, longest caption {max_len}", flush=True)
 
     dense_outputs = (1 + len(COLOURS) * len(classes)) + (len(COLOURS) + 1) + (len(classes) + 1)
+    presence = torch.from_numpy(presence_targets(splits["train"][3], classes)) if args.presence_weight > 0 else None
     model = Captioner(args.width, len(classes), len(vocab), args.embed, args.hidden, args.pooling,
-                      dense_outputs if maps is not None else 0)
+                      dense_outputs if maps is not None else 0, 0 if presence is None else presence.shape[1])
     init_weights(model.backbone)
     if args.init_from:
         print(f"backbone from {args.init_from}: {deepen_from_resnet50(model.backbone, args.init_from)}", flush=True)
     if args.resume_from:
         state = exported_state(args.resume_from)
         missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("dense.") for k in missing):
+        if unexpected or any(not k.startswith(("dense.", "presence.")) for k in missing):
             raise SystemExit(f"--resume-from {args.resume_from}: missing {missing}, unexpected {unexpected}")
         print(f"resumed from {args.resume_from} ({len(state)} tensors)", flush=True)
     model.backbone.to(memory_format=torch.channels_last)
@@ -350,7 +442,7 @@ def main():
         epoch += 1
         model.train()
         perm = np.random.permutation(len(train_ids))
-        total, dense_total, seen = 0.0, 0.0, 0
+        total, dense_total, presence_total, seen = 0.0, 0.0, 0.0, 0
         for i in range(0, len(perm), args.batch):
             p = progress()
             if p >= 1:
@@ -375,16 +467,22 @@ def main():
             aux = F.binary_cross_entropy_with_logits(logits, torch.from_numpy(train_y[idx]).to(dev))
             loss = nll + args.aux_weight * aux
             if maps is not None:
-                dense = dense_loss(model.dense(fmap), batch_maps.to(dev), len(classes))
+                dense = dense_loss(model.dense(fmap), batch_maps.to(dev), len(classes), args.dense_balance)
                 loss = loss + args.dense_weight * dense
                 dense_total += float(dense) * len(idx)
+            if presence is not None:
+                held = model.presence(pooled[:, :model.presence.in_features])
+                present = F.binary_cross_entropy_with_logits(held, presence[idx].to(dev))
+                loss = loss + args.presence_weight * present
+                presence_total += float(present) * len(idx)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(nll) * len(idx)
             seen += len(idx)
         lim = args.eval_limit or None
-        entry = {"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1), "size": size}
+        entry = {"epoch": epoch, "nll": total / max(seen, 1), "dense": dense_total / max(seen, 1),
+                 "presence": presence_total / max(seen, 1), "size": size}
         scored = val_due(stages, progress(), epoch, args.val_every)
         if scored:
             val = evaluate(model, splits["val"][2][:lim], splits["val"][3][:lim], splits["val"][1][:lim], vocab,
@@ -397,7 +495,7 @@ def main():
     train_minutes = (time.time() - start) / 60
     model.load_state_dict(best[1])
     model.to("cpu")
-    model.dense = None  # training-only
+    model.dense = model.presence = None  # training-only
 
     f16 = not args.f32
     export = state_for_export(model, f16)
@@ -407,21 +505,8 @@ def main():
     test = evaluate(model, test_x[:lim], test_c[:lim], test_y[:lim], vocab, max_len)
     print(f"best epoch {best[2]}: val exact {best[0]:.4f}; test {json.dumps(test)}", flush=True)
 
-    os.makedirs(args.out, exist_ok=True)
-    model.eval()
-    with torch.no_grad():
-        slice_ids = test_ids[:args.slice]
-        x = normalise(load_images_float(args.data, slice_ids, args.size))
-        pooled, _ = model.features(x)
-        words, logps = model.greedy(pooled, max_len)
-        ref_tokens, _ = encode(test_c[:args.slice], vocab, max_len)
-        ref_logp = model.teacher_forced(pooled, ref_tokens)
-    save_safetensors(os.path.join(args.out, "weights.safetensors"), export,
-                     {"arch": "resnet101+lstm", "width": str(args.width)}, writer="builtin")
-    save_safetensors(os.path.join(args.out, "test_slice.safetensors"),
-                     {"pooled": pooled.float(), "greedy_tokens": words.long(), "greedy_logp": logps.float(),
-                      "reference_tokens": ref_tokens.long(), "reference_logp": ref_logp.float()},
-                     {"ids": json.dumps(slice_ids)}, writer="builtin")
+    write_weights(args.out, model, export, args.data, test_ids[:args.slice], test_c[:args.slice], vocab, max_len,
+                  args.size, args.width)
     manifest = {
         "name": os.path.basename(os.path.normpath(args.out)),
         "kind": "captioner",
@@ -445,19 +530,14 @@ def main():
                      "weight_decay": args.wd, "augmentation": "dihedral with relation words remapped",
                      "seed": args.seed, "aux_weight": args.aux_weight, "device": args.device,
                      "dense_weight": args.dense_weight, "dense_grid": args.dense_grid,
+                     "dense_balance": args.dense_balance, "presence_weight": args.presence_weight,
                      "init_from": args.init_from, "resumed_from": args.resume_from,
                      "stages": [{"size": sz, "until": u} for sz, u in stages], "log": log,
                      "command": "/usr/bin/python3 tools/train_captioner.py " + " ".join(sys.argv[1:])},
         "metrics": {"val_exact": best[0], "test_exact": test["exact"], "test_word_accuracy": test["word_acc"],
                     "test_map": test["map"]},
     }
-    earlier = os.path.join(os.path.dirname(args.resume_from or ""), "manifest.json")
-    if args.resume_from and os.path.exists(earlier):
-        with open(earlier) as f:  # the run this one continued, kept whole (its own earlier runs included)
-            before = json.load(f)
-        manifest["training"]["resumed_run"] = {**before["training"], "metrics": before.get("metrics")}
-    with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
+    write_manifest(args.out, manifest, args.resume_from)
     print(json.dumps({"test": test, "minutes": round(train_minutes, 1)}), flush=True)
 
 
