@@ -25,8 +25,9 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_captioner import (Captioner, caption_scores, encode, exported_state, pooled_features,  # noqa: E402
-                             read_captions, relation_table, transform_caption, write_manifest, write_weights)
+from train_captioner import (Captioner, add_run_options, caption_scores, encode, exported_state,  # noqa: E402
+                             pooled_features, read_captions, relation_table, transform_caption, write_manifest,
+                             write_weights)
 from train_classifier import learning_rate, load_images, mean_ap, read_split, state_for_export  # noqa: E402
 
 DECODER = ("img_embed.", "embed.", "lstm.", "logit.")
@@ -48,14 +49,7 @@ def dihedral_features(model, images_u8, captions, table, batch=100):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--from", dest="source", required=True, help="an exported captioner's directory")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--data", default="data/synthetic")
-    ap.add_argument("--minutes", type=float, default=15)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--wd", type=float, default=1e-4)
-    ap.add_argument("--warmup", type=float, default=0.03)
+    add_run_options(ap, minutes=15, batch=128, lr=1e-3)
     ap.add_argument("--fresh", action="store_true", help="start the decoder afresh instead of continuing it")
     ap.add_argument("--embed", type=int, default=0, help="with --fresh: embedding size (default: the source's)")
     ap.add_argument("--hidden", type=int, default=0, help="with --fresh: LSTM size (default: the source's)")

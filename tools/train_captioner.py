@@ -348,19 +348,24 @@ def write_manifest(out, manifest, resumed_from):
         json.dump(manifest, f, indent=1)
 
 
+def add_run_options(ap, minutes, batch, lr):
+    """The options a captioner training run shares with finetune_decoder.py: data, output, budget, optimiser."""
+    ap.add_argument("--data", default="data/synthetic")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--minutes", type=float, default=minutes)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--warmup", type=float, default=0.03)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=float, default=0.125)
     ap.add_argument("--embed", type=int, default=256)
     ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--data", default="data/synthetic")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--minutes", type=float, default=55)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--wd", type=float, default=1e-4)
-    ap.add_argument("--warmup", type=float, default=0.03)
+    add_run_options(ap, minutes=55, batch=32, lr=2e-3)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--slice", type=int, default=50)
