@@ -23,6 +23,11 @@ from train_classifier import save_cache
 COLOURS = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "white", "black", "grey"]
 
 
+def pair_index(colour, cls, classes):
+    """Index of a (colour, class) pair, colour-major: colour * C + class (label maps add 1 for background)."""
+    return COLOURS.index(colour) * len(classes) + classes.index(cls)
+
+
 def noun_phrases(words):
     """[(size, colour, class)] of a caption in the synthetic grammar: every noun phrase is "a size colour class"."""
     return [tuple(words[i + 1:i + 4]) for i, w in enumerate(words) if w == "a"]
@@ -88,7 +93,7 @@ def label_maps(data, split, ids, captions, classes, grid, cache):
                                  f"{cat_name[a['category_id']]}")
             seg = a["segmentation"]
             mask = rle_mask(seg) if isinstance(seg, dict) else polygon_mask(seg, h, w)
-            full[mask] = 1 + COLOURS.index(colour) * len(classes) + classes.index(cls)
+            full[mask] = 1 + pair_index(colour, cls, classes)
         # Nearest sampling at the centres of a grid x grid tiling of the whole image.
         ys = np.minimum(((np.arange(grid) + 0.5) * h / grid).astype(int), h - 1)
         xs = np.minimum(((np.arange(grid) + 0.5) * w / grid).astype(int), w - 1)

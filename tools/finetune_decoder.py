@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_captioner import (Captioner, add_run_options, caption_scores, encode, exported_state,  # noqa: E402
                              pooled_features, read_captions, relation_table, transform_caption, write_manifest,
                              write_weights)
-from train_classifier import learning_rate, load_images, mean_ap, read_split, state_for_export  # noqa: E402
+from train_classifier import (dihedral_map, learning_rate, load_images, mean_ap, read_split,  # noqa: E402
+                              state_for_export)
 
 DECODER = ("img_embed.", "embed.", "lstm.", "logit.")
 
@@ -38,8 +39,7 @@ def dihedral_features(model, images_u8, captions, table, batch=100):
     feats, caps = [], []
     for k in range(8):
         for i in range(0, len(images_u8), batch):
-            x = torch.rot90(torch.from_numpy(images_u8[i:i + batch]), k % 4, dims=(2, 3))
-            x = x.flip(-1) if k >= 4 else x
+            x = dihedral_map(torch.from_numpy(images_u8[i:i + batch]), k)
             feats.append(pooled_features(model, np.ascontiguousarray(x.numpy()), batch)[0])
         caps += [transform_caption(c, table[k]) for c in captions]
         print(f"features under map {k + 1} of 8", flush=True)

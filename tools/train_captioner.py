@@ -49,16 +49,16 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from caption_targets import COLOURS, label_maps, noun_phrases  # noqa: E402
+from caption_targets import COLOURS, label_maps, noun_phrases, pair_index  # noqa: E402
 from make_fixtures import read_safetensors, save_safetensors  # noqa: E402
 from torch_nets import build  # noqa: E402
-from train_classifier import (MEAN, STD, init_weights, learning_rate, load_images, load_images_float,  # noqa: E402
-                              mean_ap, normalise, parse_stages, read_split, stage_size, state_for_export,
-                              val_due)
+from train_classifier import (MEAN, STD, dihedral_map, init_weights, learning_rate, load_images,  # noqa: E402
+                              load_images_float, mean_ap, normalise, parse_stages, read_split, stage_size,
+                              state_for_export, val_due)
 
 PROBES = ["", "layer3.0", "layer4.0", "layer4"]
 # The relation word after each of the 8 dihedral maps (k = 0..7: rot90 k % 4 times, then a horizontal flip if
-# k >= 4), derived in relation_table() from where a displacement goes, and checked there against torch.rot90.
+# k >= 4: train_classifier.dihedral_map), derived in relation_table() from where a displacement goes under it.
 RELATION_WORDS = {"left": (-1, 0), "right": (1, 0), "above": (0, -1), "below": (0, 1)}
 
 
@@ -153,7 +153,7 @@ def exported_state(path):
 
 
 def relation_table():
-    """table[k][word] = the relation word after dihedral map k, checked against torch.rot90 / flip on a probe."""
+    """table[k][word] = the relation word after dihedral map k, read off a probe image transformed by dihedral_map."""
     table = []
     for k in range(8):
         mapped = {}
@@ -162,8 +162,7 @@ def relation_table():
             img = torch.zeros(1, 5, 5)
             img[0, 2 + dy, 2 + dx] = 1.0  # X
             img[0, 2, 2] = 2.0  # Y
-            t = torch.rot90(img, k % 4, dims=(1, 2))
-            t = t.flip(-1) if k >= 4 else t
+            t = dihedral_map(img, k)
             (xy,), (yy,) = (t[0] == 1).nonzero().tolist(), (t[0] == 2).nonzero().tolist()
             d = (xy[1] - yy[1], xy[0] - yy[0])
             mapped[word] = next(w for w, v in RELATION_WORDS.items() if v == d)
@@ -193,11 +192,9 @@ def dihedral_batch(x, captions, table, maps=None):
     out, caps = torch.empty_like(x), []
     out_maps = None if maps is None else torch.empty_like(maps)
     for j, k in enumerate(torch.randint(0, 8, (len(x),)).tolist()):
-        img = torch.rot90(x[j], k % 4, dims=(1, 2))
-        out[j] = img.flip(-1) if k >= 4 else img
+        out[j] = dihedral_map(x[j], k)
         if maps is not None:
-            m = torch.rot90(maps[j], k % 4, dims=(0, 1))
-            out_maps[j] = m.flip(-1) if k >= 4 else m
+            out_maps[j] = dihedral_map(maps[j], k)
         caps.append(transform_caption(captions[j], table[k]))
     return out, caps, out_maps
 
@@ -253,7 +250,7 @@ def presence_targets(captions, classes):
     out = np.zeros((len(captions), len(COLOURS) * (len(classes) + 1)), dtype=np.float32)
     for j, words in enumerate(captions):
         for _, colour, cls in noun_phrases(words):
-            out[j, COLOURS.index(colour) * len(classes) + classes.index(cls)] = 1
+            out[j, pair_index(colour, cls, classes)] = 1
             out[j, len(COLOURS) * len(classes) + COLOURS.index(colour)] = 1
     return out
 

@@ -191,6 +191,14 @@ def learning_rate(peak, progress, warmup):
     return peak * 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
 
 
+def dihedral_map(t, k):
+    """Dihedral map k = 0..7 of t's last two dimensions (rows, columns): rot90 k % 4 times, then a horizontal
+    flip if k >= 4. The one definition the classifier and captioner trainers (and the captioner's relation-word
+    table) share."""
+    t = torch.rot90(t, k % 4, dims=(-2, -1))
+    return t.flip(-1) if k >= 4 else t
+
+
 def dihedral(x):
     """Each image gets one of the 8 flips/quarter-turns: shapes are drawn at uniform random rotations, so every
     class label survives them (captions' left/right words would not; this is for the classifiers only)."""
@@ -199,8 +207,7 @@ def dihedral(x):
     for k in range(8):
         idx = (ks == k).nonzero().flatten()
         if len(idx):
-            img = torch.rot90(x[idx], k % 4, dims=(2, 3))
-            out[idx] = img.flip(-1) if k >= 4 else img
+            out[idx] = dihedral_map(x[idx], k)
     return out
 
 

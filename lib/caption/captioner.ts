@@ -31,7 +31,7 @@ export interface DecoderManifest {
   hidden: number;
   vocabulary: string[];
   maxLength: number;
-  /** Absent in older manifests.json: loadCaptioner fills in "mean". */
+  /** Absent in older manifest.json files: loadCaptioner fills in "mean". */
   pooling: CaptionPooling;
 }
 
