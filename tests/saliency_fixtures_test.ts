@@ -6,9 +6,11 @@
  * Criteria: Pearson >= 0.999 and max relative error <= 1e-3 per map — except where float32 itself cannot be that
  * close: the reference records, per map, how far its float32 run is from the same pipeline in float64
  * (`f64_rel_diff`; contrastive EB at the input cancels p − p_neg down to ~4e-3). There the bound is twice that.
+ * Runs on wasm; RETRACE_TEST_BACKEND=webgpu runs the same checks on the webgpu backend (bench/gpu's kit does,
+ * on a GPU host).
  */
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/runtime/backend.ts";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { getFloatTensor, readSafetensors } from "../lib/nets/safetensors.ts";
@@ -22,7 +24,7 @@ import type { Aggregation } from "../lib/saliency/aggregate.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { relErr } from "./helpers/compare.ts";
 
-await initBackend("wasm");
+await initBackend(parseBackendPreference(Deno.env.get("RETRACE_TEST_BACKEND") ?? "wasm"));
 
 const DIR = new URL("./fixtures/pytorch/", import.meta.url).pathname;
 const FIXTURES = ["vgg16_w32", "resnet50_w8", "vgg16fc_w32", "resnet50fc_w16"];
@@ -42,15 +44,15 @@ function group(keys: string[], prefix: string, methodParts: number): Map<string,
   return out;
 }
 
-function compare(
+async function compare(
   ours: Tensor,
   expected: { shape: number[]; data: Float32Array },
   what: string,
   maxRel = MAX_REL,
-): void {
+): Promise<void> {
   const [n, , h, w] = expected.shape; // (N, 1, H, W) is (N, H, W, 1) in memory
   assert.deepEqual(ours.shape, [n, h, w, 1], `${what}: shape`);
-  const got = ours.dataSync() as Float32Array;
+  const got = await ours.data() as Float32Array; // asynchronous: webgpu has no synchronous read under Deno
   const err = relErr(got, expected.data);
   const r = pearson(got, expected.data);
   const constant = expected.data.every((v) => v === expected.data[0]);
@@ -122,14 +124,14 @@ for (const name of FIXTURES) {
       result.dispose();
     }
     if (ref.tensors.has("meta.logit.pos")) {
-      await t.step("meta step moves the target logit as PyTorch's does", () => {
+      await t.step("meta step moves the target logit as PyTorch's does", async () => {
         for (const [sign, key] of [["positive", "meta.logit.pos"], ["negative", "meta.logit.neg"]] as const) {
           const expected = getFloatTensor(ref, key).data;
-          cfg.targets.forEach((target: number, b: number) => {
+          for (const [b, target] of (cfg.targets as number[]).entries()) {
             const image = tf.slice(input, [b, 0, 0, 0], [1, -1, -1, -1]);
             const stepped = metaStep(net, weights, image, target, { eta: cfg.meta.eta, sign });
             const r = runProbed(net, stepped, image);
-            const logit = r.output.dataSync()[target];
+            const logit = (await r.output.data())[target];
             assert.ok(
               Math.abs(logit - expected[b]) <= 1e-3 * Math.max(1, Math.abs(expected[b])),
               `${sign} ${b}: ${logit} vs ${expected[b]}`,
@@ -137,7 +139,7 @@ for (const name of FIXTURES) {
             r.dispose();
             stepped.dispose();
             image.dispose();
-          });
+          }
         }
       });
     }

@@ -8,6 +8,7 @@
  */
 import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_grad_kernels.ts";
+import { registerWebgpuGradientKernels } from "./webgpu_maxpool_grad.ts";
 import { MAX_WASM_THREADS, prepareWasmThreads, wasmThreadsInUse } from "./wasm_threads.ts";
 
 export const BACKENDS = ["auto", "webgpu", "wasm", "cpu"] as const;
@@ -157,7 +158,11 @@ export async function initBackend(
 ): Promise<BackendInfo> {
   const adapter = requested === "auto" || requested === "webgpu" ? await probeAdapter() : null;
   const { backend, reason } = chooseBackend(requested, adapter);
-  const registeredKernels = backend === "wasm" ? registerWasmGradientKernels() : [];
+  const registeredKernels = backend === "wasm"
+    ? registerWasmGradientKernels()
+    : backend === "webgpu"
+    ? registerWebgpuGradientKernels()
+    : [];
   const started = backend === "wasm" ? prepareWasmThreads(wasmThreads) : () => {};
   try {
     if (!(await tf.setBackend(backend))) {

@@ -35,6 +35,7 @@
 import { tf } from "./tf.ts";
 import { heapSlice } from "./wasm_heap.ts";
 import { maxPoolGradFirstMaxKernel } from "./wasm_maxpool_grad.ts";
+import { KernelOverrides } from "./kernel_overrides.ts";
 
 type Tensor = tf.Tensor;
 type Tensor4D = tf.Tensor4D;
@@ -573,33 +574,23 @@ const kernelFuncs: Record<string, tf.KernelFunc> = {
     }),
 };
 
-/** The stock kernels ours replaced (only Conv2DBackpropInput exists on wasm), kept for restoring, benches. */
-const replaced = new Map<string, tf.KernelConfig>();
+/** Ours in place of the stock kernels (of these only MaxPoolGrad and Conv2DBackpropInput exist on wasm). */
+const overrides = new KernelOverrides(BACKEND, kernelFuncs);
 
 /** The kernel names this module provides on wasm. */
-export const WASM_GRADIENT_KERNELS: readonly string[] = Object.keys(kernelFuncs);
+export const WASM_GRADIENT_KERNELS: readonly string[] = overrides.names;
 
 /**
  * Registers the wasm gradient kernels and returns their names. Idempotent: a kernel already ours is left as
  * is; a stock one is unregistered (and kept, see `restoreStockWasmKernels`) before ours is registered.
  */
 export function registerWasmGradientKernels(): string[] {
-  for (const kernelName of WASM_GRADIENT_KERNELS) {
-    const kernelFunc = kernelFuncs[kernelName];
-    const current = tf.getKernel(kernelName, BACKEND);
-    if (current?.kernelFunc === kernelFunc) continue;
-    if (current != null) {
-      replaced.set(kernelName, current);
-      tf.unregisterKernel(kernelName, BACKEND);
-    }
-    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
-  }
-  return [...WASM_GRADIENT_KERNELS];
+  return overrides.register();
 }
 
 /** The stock wasm kernel that `registerWasmGradientKernels` replaced under this name, if any. */
 export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined {
-  return replaced.get(kernelName);
+  return overrides.stock(kernelName);
 }
 
 /**
@@ -607,15 +598,5 @@ export function stockWasmKernel(kernelName: string): tf.KernelConfig | undefined
  * their setup if the wasm backend is already initialised). For benches and tests.
  */
 export function restoreStockWasmKernels(): void {
-  for (const kernelName of WASM_GRADIENT_KERNELS) {
-    const current = tf.getKernel(kernelName, BACKEND);
-    if (current?.kernelFunc !== kernelFuncs[kernelName]) continue;
-    tf.unregisterKernel(kernelName, BACKEND);
-    const stock = replaced.get(kernelName);
-    if (stock != null) {
-      tf.registerKernel(stock);
-      const backend = tf.findBackend(BACKEND);
-      if (backend != null && stock.setupFunc != null) stock.setupFunc(backend);
-    }
-  }
+  overrides.restore();
 }

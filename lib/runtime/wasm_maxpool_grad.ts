@@ -14,6 +14,22 @@ interface MaxPoolGradAttrs {
   dimRoundingMode?: "floor" | "round" | "ceil";
 }
 
+/** The pooling geometry of a MaxPoolGrad call (its `input` and attrs), for this and the webgpu kernel. */
+export function maxPoolGradInfo(
+  input: tf.TensorInfo,
+  attrs: tf.NamedAttrMap | undefined,
+): tf.backend_util.Conv2DInfo {
+  const a = attrs as unknown as MaxPoolGradAttrs;
+  return tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    a.filterSize,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+  );
+}
+
 /** dx for max pooling: dy routed to the first maximum of each window of x. x [N,H,W,C], dy [N,Ho,Wo,C]. */
 export function maxPoolGradFirstMax(
   x: Float32Array | Int32Array | Uint8Array,
@@ -61,17 +77,9 @@ export const maxPoolGradFirstMaxKernel: tf.KernelFunc = ({ inputs, attrs, backen
   if (heap == null || tf.backend() !== backend) {
     throw new Error("MaxPoolGrad (first max): the wasm backend is not active");
   }
-  const a = attrs as unknown as MaxPoolGradAttrs;
   const input = inputs.input as tf.TensorInfo;
   const dy = inputs.dy as tf.TensorInfo;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    a.filterSize,
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-  );
+  const info = maxPoolGradInfo(input, attrs);
   const out = heap.makeOutput(input.shape, "float32");
   // Views are taken after makeOutput, which may grow (and so move) the heap.
   maxPoolGradFirstMax(
