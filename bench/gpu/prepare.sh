@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares .gpu/ for a run on a Linux host with an NVIDIA GPU and no internet (run here, from the repo root):
-# the network bench bundled into one JS file, Deno's binary xz-compressed, and the Vulkan/GL loader packages
-# from Debian in case the host lacks them. Everything fits in ~35 MB. Then, on the GPU host:
+# the network bench and the webgpu fidelity tests each bundled into one JS file, Deno's binary xz-compressed,
+# and the Vulkan/GL loader packages from Debian in case the host lacks them. Everything fits in ~35 MB. Then, on the GPU host:
 #   bash bench/gpu/run.sh            (reads .gpu/, writes results to ${OUT:-.gpu/out})
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,6 +10,7 @@ deno=node_modules/.bin/deno
 bin=$(find node_modules/.deno -path '*linux-x64-glibc*' -name deno -type f | head -n 1)
 mkdir -p .gpu
 "$deno" bundle --platform deno -o .gpu/nets_bench.js bench/nets_bench.ts
+"$deno" bundle --platform deno -o .gpu/tests/fidelity_tests.js bench/gpu/fidelity_tests.ts
 cp bench/gpu/torch_cuda.py .gpu/
 [ -f .gpu/deno.xz ] || xz -T2 -6 -c "$bin" > .gpu/deno.xz
 if [ ! -d .gpu/debs ]; then

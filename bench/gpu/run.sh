@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the network bench on the webgpu backend of a GPU host, from what bench/gpu/prepare.sh put in .gpu/,
-# and PyTorch's CUDA figures for the same workloads when torch with CUDA is installed there.
+# Runs the webgpu fidelity tests and the network bench on the webgpu backend of a GPU host, from what
+# bench/gpu/prepare.sh put in .gpu/, and PyTorch's CUDA figures for the same workloads when torch with CUDA is
+# installed there.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-.gpu/out}
@@ -16,7 +17,12 @@ export XDG_RUNTIME_DIR=/tmp/retrace-gpu
 deno=/tmp/retrace-gpu/deno
 [ -x "$deno" ] || { xz -dc .gpu/deno.xz > "$deno" 2>/dev/null || python3 -c "import lzma,sys;sys.stdout.buffer.write(lzma.open('.gpu/deno.xz').read())" > "$deno"; chmod +x "$deno"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+# The fidelity tests look for tests/fixtures/ beside their bundle; the wasm-only tests in it are filtered out
+# (the bundle carries no wasm binaries).
+mkdir -p .gpu/tests && cp -r tests/fixtures .gpu/tests/
 cd .gpu
+RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency)/' \
+  tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
 RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
 if python3 -c "import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   python3 torch_cuda.py 2>&1 | tee "$out/torch_cuda.txt"
