@@ -19,11 +19,15 @@ deno=/tmp/retrace-gpu/deno
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 # The fidelity tests look for tests/fixtures/ beside their bundle; the wasm-only tests in it are filtered out
 # (the bundle carries no wasm binaries).
+# On a GPU with a 2 GiB binding limit the split test builds 2 GiB arrays in JS (5 min on an H100 host);
+# GPU_KIT_TESTS=0 skips the tests, e.g. to rerun only the bench.
 mkdir -p .gpu/tests && cp -r tests/fixtures .gpu/tests/
 cd .gpu
-RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency)/' \
-  tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
-RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
+if [ "${GPU_KIT_TESTS:-1}" != 0 ]; then
+  RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency)/' \
+    tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
+fi
+RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check --no-config nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
 if python3 -c "import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   python3 torch_cuda.py 2>&1 | tee "$out/torch_cuda.txt"
 else
