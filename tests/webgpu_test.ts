@@ -72,7 +72,11 @@ for (const fixture of ["resnet50_w8", "vgg16_w32"]) {
 Deno.test(
   { name: "webgpu: a weight over the binding limit is split, and unsplit use fails loudly", ignore },
   async () => {
-    const limit = info!.maxBindingBytes;
+    // A weight over a 2 GiB limit (real GPUs) costs minutes of host-side arithmetic (5 min on an H100 host);
+    // there the split is checked against a 128 MiB limit instead, and the unsplit product, which needs a weight
+    // over the device's own limit, is checked only where that limit is that small (llvmpipe's is 128 MiB).
+    const deviceLimit = info!.maxBindingBytes;
+    const limit = Math.min(deviceLimit, 128 * 2 ** 20);
     const outF = 64;
     const inF = Math.ceil(limit / 4 / outF) + 512; // just over the limit
     const torchW = Float32Array.from({ length: inF * outF }, (_, i) => Math.sin(i * 0.37));
@@ -93,13 +97,16 @@ Deno.test(
     const y = new TensorOps(weights).linear("fc", xt, { inFeatures: inF, outFeatures: outF });
     assert.ok(relErr(await y.data() as Float32Array, expected) < 1e-4);
     assertNoDeviceErrors();
-    // The same product with the weight whole: WebGPU answers zeros, and retrace turns that into an error.
-    const whole = tf.tensor2d(torchW, [outF, inF]);
-    const bad = tf.matMul(xt, whole, false, true);
-    await bad.data();
-    await new Promise((resolve) => setTimeout(resolve, 50)); // device errors arrive as events
-    assert.throws(() => assertNoDeviceErrors(), BackendError);
-    tf.dispose([xt, y, whole, bad]);
+    if (limit === deviceLimit) {
+      // The same product with the weight whole: WebGPU answers zeros, and retrace turns that into an error.
+      const whole = tf.tensor2d(torchW, [outF, inF]);
+      const bad = tf.matMul(xt, whole, false, true);
+      await bad.data();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // device errors arrive as events
+      assert.throws(() => assertNoDeviceErrors(), BackendError);
+      tf.dispose([whole, bad]);
+    }
+    tf.dispose([xt, y]);
     weights.dispose();
   },
 );

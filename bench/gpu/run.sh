@@ -19,7 +19,6 @@ deno=/tmp/retrace-gpu/deno
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 # The fidelity tests look for tests/fixtures/ beside their bundle; the wasm-only tests in it are filtered out
 # (the bundle carries no wasm binaries).
-# On a GPU with a 2 GiB binding limit the split test builds 2 GiB arrays in JS (5 min on an H100 host);
 # GPU_KIT_TESTS=0 skips the tests, e.g. to rerun only the bench.
 mkdir -p .gpu/tests && cp -r tests/fixtures .gpu/tests/
 cd .gpu
