@@ -6,7 +6,7 @@
  * tensor leaks.
  */
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/runtime/backend.ts";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { getFloatTensor, readSafetensors } from "../lib/nets/safetensors.ts";
 import {
@@ -27,7 +27,9 @@ import { toInputTensor } from "../lib/image/preprocess.ts";
 import { firstArgmaxSync, resizeMap } from "../lib/saliency/postprocess.ts";
 import { boxesMask, pointingHit } from "../lib/eval/pointing.ts";
 
-await initBackend("wasm");
+// RETRACE_TEST_BACKEND=webgpu runs the PyTorch fidelity tests on webgpu (with --filter fidelity: the others read
+// synchronously).
+await initBackend(parseBackendPreference(Deno.env.get("RETRACE_TEST_BACKEND") ?? "wasm"));
 const DIR = new URL("./fixtures/caption", import.meta.url).pathname;
 const TOL = 1e-4;
 
@@ -68,60 +70,60 @@ async function fidelity(t: Deno.TestContext, fx: Fixture): Promise<void> {
     assert.deepEqual(tokenize(captioner, ref.metadata.caption), tokens);
     assert.equal(detokenize(captioner, tokens), ref.metadata.caption);
   });
-  await t.step(`image feature (layer4, ${captioner.manifest.decoder.pooling} pooling)`, () => {
+  await t.step(`image feature (layer4, ${captioner.manifest.decoder.pooling} pooling)`, async () => {
     const p = pooledFeature(captioner, input);
-    close(p.dataSync(), float("pooled").data, "pooled");
+    close(await p.data(), float("pooled").data, "pooled");
     p.dispose();
   });
-  await t.step("teacher-forced log-probabilities at every step", () => {
+  await t.step("teacher-forced log-probabilities at every step", async () => {
     const lp = tf.tidy(() => captioner.decoder.teacherForced(pooledRef, tokens));
     assert.deepEqual(lp.shape, float("teacher_logp").shape);
-    close(lp.dataSync(), float("teacher_logp").data, "teacher_logp");
+    close(await lp.data(), float("teacher_logp").data, "teacher_logp");
     lp.dispose();
   });
-  await t.step("dS/dpooled for the whole caption and for single words", () => {
+  await t.step("dS/dpooled for the whole caption and for single words", async () => {
     const sum = tf.tidy(() =>
       tf.grad((p: Tensor) => tf.sum(captioner.decoder.tokenLogProbs(p, tokens)))(pooledRef)
     );
-    close(sum.dataSync(), float("grad_pooled_sum").data, "grad_pooled_sum");
+    close(await sum.data(), float("grad_pooled_sum").data, "grad_pooled_sum");
     sum.dispose();
     const positions = ints("positions");
     const words = float("grad_pooled_word");
     const per = 2 * words.shape[2];
-    positions.forEach((k, i) => {
+    for (const [i, k] of positions.entries()) {
       const g = tf.tidy(() =>
         tf.grad((p: Tensor) => tf.sum(tf.slice(captioner.decoder.tokenLogProbs(p, tokens), [0, k], [-1, 1])))(
           pooledRef,
         )
       );
-      close(g.dataSync(), words.data.subarray(i * per, (i + 1) * per), `word ${k}`);
+      close(await g.data(), words.data.subarray(i * per, (i + 1) * per), `word ${k}`);
       g.dispose();
-    });
+    }
   });
-  await t.step("selective NormGrad through the LSTM into the backbone", () => {
+  await t.step("selective NormGrad through the LSTM into the backbone", async () => {
     for (let b = 0; b < 2; b++) {
       const one = tf.slice(input, [b, 0, 0, 0], [1, -1, -1, -1]);
       const r = explainCaption(captioner, one, { tokens });
       for (const layer of CAPTION_LAYERS) {
         const want = float(`sng_${layer}`);
         const n = want.shape[1] * want.shape[2];
-        close(r.maps.get(layer)!.dataSync(), want.data.subarray(b * n, (b + 1) * n), `${layer} image ${b}`);
+        close(await r.maps.get(layer)!.data(), want.data.subarray(b * n, (b + 1) * n), `${layer} image ${b}`);
       }
       r.dispose();
       one.dispose();
     }
   });
-  await t.step("per-word maps in one batched pass equal one pass per word", () => {
+  await t.step("per-word maps in one batched pass equal one pass per word", async () => {
     const one = tf.slice(input, [0, 0, 0, 0], [1, -1, -1, -1]);
     const batched = explainCaption(captioner, one, { tokens, positions: [0, 3, tokens.length] });
-    [0, 3, tokens.length].forEach((k, i) => {
+    for (const [i, k] of [0, 3, tokens.length].entries()) {
       const single = explainCaption(captioner, one, { tokens, positions: [k] });
       const m = single.maps.get("layer4")!;
       const slice = tf.slice(batched.maps.get("layer4")!, [i, 0, 0, 0], [1, -1, -1, -1]);
-      close(slice.dataSync(), m.dataSync(), `position ${k}`);
+      close(await slice.data(), await m.data(), `position ${k}`);
       tf.dispose(slice);
       single.dispose();
-    });
+    }
     const combined = combineCaptionMaps(batched, CAPTION_LAYERS, [64, 64]);
     assert.deepEqual(combined.shape, [3, 64, 64, 1]);
     tf.dispose([combined, one]);

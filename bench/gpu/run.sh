@@ -17,13 +17,13 @@ export XDG_RUNTIME_DIR=/tmp/retrace-gpu
 deno=/tmp/retrace-gpu/deno
 [ -x "$deno" ] || { xz -dc .gpu/deno.xz > "$deno" 2>/dev/null || python3 -c "import lzma,sys;sys.stdout.buffer.write(lzma.open('.gpu/deno.xz').read())" > "$deno"; chmod +x "$deno"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-# The fidelity tests look for tests/fixtures/ beside their bundle; the wasm-only tests in it are filtered out
-# (the bundle carries no wasm binaries).
+# The fidelity tests look for tests/fixtures/ beside their bundle; the filter leaves out the wasm-only tests
+# (the bundle carries no wasm binaries) and the caption tests that read synchronously.
 # GPU_KIT_TESTS=0 skips the tests, e.g. to rerun only the bench.
 mkdir -p .gpu/tests && cp -r tests/fixtures .gpu/tests/
 cd .gpu
 if [ "${GPU_KIT_TESTS:-1}" != 0 ]; then
-  RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency)/' \
+  RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency|captioner \()/' \
     tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
 fi
 RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check --no-config nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
