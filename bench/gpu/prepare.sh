@@ -11,6 +11,7 @@ bin=$(find node_modules/.deno -path '*linux-x64-glibc*' -name deno -type f | hea
 mkdir -p .gpu
 "$deno" bundle --platform deno -o .gpu/nets_bench.js bench/nets_bench.ts
 "$deno" bundle --platform deno -o .gpu/tests/fidelity_tests.js bench/gpu/fidelity_tests.ts
+"$deno" bundle --platform deno -o .gpu/webgpu_filter_grad_ab.js bench/webgpu_filter_grad_ab.ts
 cp bench/gpu/torch_cuda.py .gpu/
 [ -f .gpu/deno.xz ] || xz -T2 -6 -c "$bin" > .gpu/deno.xz
 if [ ! -d .gpu/debs ]; then

@@ -27,6 +27,7 @@ if [ "${GPU_KIT_TESTS:-1}" != 0 ]; then
     tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
 fi
 RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check --no-config nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
+"$deno" run -A --no-check --no-config webgpu_filter_grad_ab.js 2>&1 | tee "$out/filter_grad_ab.txt"
 if python3 -c "import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   python3 torch_cuda.py 2>&1 | tee "$out/torch_cuda.txt"
 else
