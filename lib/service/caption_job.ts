@@ -18,7 +18,7 @@ import { CAPTION_LAYERS, combineCaptionMaps, explainCaption } from "../caption/e
 import { beamSearch, CaptionSearchError } from "../caption/search.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
-import { decodeUpload, type MapOut, ServiceInputError, splitMaps } from "./saliency_job.ts";
+import { decodeUpload, type MapOut, readMaps, ServiceInputError } from "./saliency_job.ts";
 
 export interface CaptionJob {
   image: Uint8Array;
@@ -42,10 +42,8 @@ export interface CaptionAnswer {
   timings: { decodeMs: number; captionMs: number; explainMs: number };
 }
 
-async function mapsOf(result: Map<string, Tensor>, labels: string[], targets: number[]): Promise<MapOut[]> {
-  const out: MapOut[] = [];
-  for (const label of labels) out.push(...await splitMaps(result.get(label)!, label, targets));
-  return out;
+function mapsOf(result: Map<string, Tensor>, labels: string[], targets: number[]): Promise<MapOut[]> {
+  return readMaps(labels.map((label) => [label, result.get(label)!] as const), targets);
 }
 
 export async function runCaptionJob(captioner: Captioner, job: CaptionJob): Promise<CaptionAnswer> {

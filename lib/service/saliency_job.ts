@@ -8,7 +8,7 @@
 import { type DecodedImage, decodeImage, type ImageDecodeError } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
-import type { Tensor } from "../runtime/tf.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
@@ -91,16 +91,42 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
   return present.length ? present : order.slice(0, 1);
 }
 
-/** One MapOut per batch item of `maps` [N, h, w, 1] (batch item i explains targets[i]). */
-export async function splitMaps(maps: Tensor, layer: string, targets: readonly number[]): Promise<MapOut[]> {
-  const [, h, w] = maps.shape as number[];
-  const data = await maps.data() as Float32Array;
-  return targets.map((target, i) => ({
-    target,
-    layer,
-    shape: [h, w],
-    data: data.slice(i * h * w, (i + 1) * h * w),
-  }));
+/**
+ * One MapOut per entry and batch item (each entry's maps are [N, h, w, 1]; batch item i explains targets[i]),
+ * entries in order. All entries are read in one transfer: on webgpu a read costs a round trip whatever its size
+ * (13 ms or more per read on an H100 host, bench/results/2026-11-26-h100-webgpu-filter-grad-ab.txt), so a
+ * request for L layers waits for one, not L. The tensors are left alone.
+ */
+export async function readMaps(
+  entries: readonly (readonly [string, Tensor])[],
+  targets: readonly number[],
+): Promise<MapOut[]> {
+  if (entries.length === 0) return [];
+  // One entry is read as it is (a concat would copy it for nothing).
+  const flat = entries.length === 1
+    ? entries[0][1]
+    : tf.tidy(() => tf.concat(entries.map(([, m]) => tf.reshape(m, [-1]))));
+  let data: Float32Array;
+  try {
+    data = await flat.data() as Float32Array;
+  } finally {
+    if (flat !== entries[0][1]) flat.dispose();
+  }
+  const out: MapOut[] = [];
+  let offset = 0;
+  for (const [layer, m] of entries) {
+    const [, h, w] = m.shape as number[];
+    for (const [i, target] of targets.entries()) {
+      out.push({
+        target,
+        layer,
+        shape: [h, w],
+        data: data.slice(offset + i * h * w, offset + (i + 1) * h * w),
+      });
+    }
+    offset += m.size;
+  }
+  return out;
 }
 
 /** Decodes an uploaded image; undecodable or over `maxPixels` is a ServiceInputError (400 / 413). */
@@ -207,14 +233,15 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
     } finally {
       batch.dispose();
     }
+    const owned: Tensor[] = []; // resized maps and the combination, freed with the result
     try {
-      const maps: MapOut[] = [];
-      const emit = async (layer: string, raw: Tensor) => {
+      const entries: [string, Tensor][] = [];
+      const emit = (layer: string, raw: Tensor) => {
         const m = job.resize === "image" ? resizeMap(raw, [image.height, image.width]) : raw;
-        maps.push(...await splitMaps(m, layer, targets));
-        if (m !== raw) m.dispose();
+        if (m !== raw) owned.push(m);
+        entries.push([layer, m]);
       };
-      for (const layer of layers) await emit(layer === "" ? "input" : layer, result.maps.get(layer)!);
+      for (const layer of layers) emit(layer === "" ? "input" : layer, result.maps.get(layer)!);
       if (job.combine) {
         const deep = layers.filter((l) => l !== "");
         if (deep.length === 0) {
@@ -230,9 +257,10 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
           layers: deep,
           table: manifest.layerWeights,
         });
-        await emit(`${job.combine.mode}/${job.combine.weights}`, combined);
-        combined.dispose();
+        owned.push(combined);
+        emit(`${job.combine.mode}/${job.combine.weights}`, combined);
       }
+      const maps = await readMaps(entries, targets);
       const t3 = performance.now();
       return {
         image: { width: image.width, height: image.height },
@@ -246,6 +274,7 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
         timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: t3 - t2 },
       };
     } finally {
+      tf.dispose(owned);
       result.dispose();
     }
   } finally {
