@@ -9,6 +9,7 @@ import { initBackend } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import {
   firstArgmax,
+  firstArgmaxAll,
   firstArgmaxOfValues,
   firstArgmaxSync,
   gaussianHalfWidth,
@@ -258,6 +259,29 @@ Deno.test("firstArgmax: the first maximum in row-major order, per image", async 
   assert.match(e.message, /NaN at \(x=1, y=0\)/);
   nan.dispose();
   thrown(() => firstArgmaxOfValues([1, 2, 3], [1, 2, 2]), SaliencyInputError);
+});
+
+Deno.test("firstArgmaxAll: several maps of different sizes in one read, each as firstArgmax", async () => {
+  const a = tf.tensor4d([0, 3, 1, 3, 2, 3, 0, 0, 1, 4, 0, 4], [2, 2, 3, 1]); // ties: (1,0) and (0,1)
+  const b = tf.tensor4d([1, 2, 9, 9, 0], [1, 5, 1, 1]); // a 5x1 column, first of the tied 9s at y=2
+  const c = tf.tensor4d([7], [1, 1, 1, 1]);
+  const before = tf.memory().numTensors;
+  const all = await firstArgmaxAll([a, b, c]);
+  assert.deepEqual(all, [[{ x: 1, y: 0 }, { x: 0, y: 1 }], [{ x: 0, y: 2 }], [{ x: 0, y: 0 }]]);
+  assert.deepEqual(all, [await firstArgmax(a), await firstArgmax(b), await firstArgmax(c)]);
+  assert.deepEqual(await firstArgmaxAll([b]), [[{ x: 0, y: 2 }]]);
+  assert.deepEqual(await firstArgmaxAll([]), []);
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(!a.isDisposed && !b.isDisposed && !c.isDisposed);
+  const nan = map2d([[0, NaN], [1, 0]]);
+  await assert.rejects(
+    firstArgmaxAll([a, nan]),
+    (e: Error) => e instanceof SaliencyInputError && /NaN/.test(e.message),
+  );
+  const twoChannels = tf.zeros([1, 2, 2, 2]);
+  await assert.rejects(firstArgmaxAll([a, twoChannels]), /saliency map 1 must have shape \[N, H, W, 1\]/);
+  assert.equal(tf.memory().numTensors, before + 2);
+  tf.dispose([a, b, c, nan, twoChannels]);
 });
 
 Deno.test("bad input is a SaliencyInputError naming what is valid", () => {

@@ -9,7 +9,8 @@ import type { DecodedImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { VocObject } from "../eval/voc.ts";
 import { boxesMask, pointingHit } from "../eval/pointing.ts";
-import { firstArgmax, resizeMap } from "../saliency/postprocess.ts";
+import { firstArgmaxAll, resizeMap } from "../saliency/postprocess.ts";
+import { tf } from "../runtime/tf.ts";
 import { type Captioner, detokenize } from "./captioner.ts";
 import { CAPTION_LAYERS, combineCaptionMaps, explainCaption } from "./explain.ts";
 
@@ -55,15 +56,15 @@ export async function wordPointing(
   });
   input.dispose();
   try {
+    const maps = layers.map((layer) => resizeMap(result.maps.get(layer)!, size));
     const points = new Map<string, { x: number; y: number }[]>();
-    for (const layer of layers) {
-      const m = resizeMap(result.maps.get(layer)!, size);
-      points.set(layer, await firstArgmax(m));
-      m.dispose();
+    try {
+      maps.push(combineCaptionMaps(result, layers, size));
+      const found = await firstArgmaxAll(maps); // one read for every layer and the combination
+      [...layers, COMBINED].forEach((label, i) => points.set(label, found[i]));
+    } finally {
+      tf.dispose(maps);
     }
-    const combined = combineCaptionMaps(result, layers, size);
-    points.set(COMBINED, await firstArgmax(combined));
-    combined.dispose();
     return words.map(({ word, position }, i) => {
       const region = boxesMask(
         objects.filter((o) => o.name === word).map((o) => o.box),

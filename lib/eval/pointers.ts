@@ -8,7 +8,7 @@
  * Map handling as §8: the pointing seed (spatial softmax on a score map, one-hot on logits), bilinear resize
  * (align_corners=false) to the original image size, Gaussian smoothing (σ = 0.02·max(H, W)) for input-layer maps
  * only, the first maximum in row-major order. Combinations resize, min-max normalise and combine (lib/saliency/
- * combine.ts) without smoothing.
+ * combine.ts) without smoothing. All maps of a method are read back in one transfer.
  */
 import { type DecodedImage, decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
@@ -17,7 +17,7 @@ import type { Tensor } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { methodByName } from "../saliency/methods.ts";
-import { firstArgmax, resizeMap, smoothForImage } from "../saliency/postprocess.ts";
+import { firstArgmaxAll, resizeMap, smoothForImage } from "../saliency/postprocess.ts";
 import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
 import { repeatForTargets } from "../saliency/seeds.ts";
 import { centrePoint, type Point } from "./pointing.ts";
@@ -72,14 +72,6 @@ export function saliencyLabels(options: SaliencyPointerOptions): string[] {
   ]);
 }
 
-async function argmaxPoints(map: Tensor): Promise<Point[]> {
-  try {
-    return await firstArgmax(map);
-  } finally {
-    map.dispose();
-  }
-}
-
 /** Maps of the shipped model for its image and classes, pointed at per §8. */
 export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOptions): Pointer {
   options.methods.forEach((m) => methodByName(m));
@@ -113,12 +105,14 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
           const result: SaliencyResult = options.meta
             ? metaSaliency(net, weights, batch, request, options.meta)
             : computeSaliency(net, weights, batch, request);
+          // Every map of the method at image size, then their points from one read (firstArgmaxAll).
+          const maps: [string, Tensor][] = [];
           try {
             for (const layer of options.layers) {
               const resized = resizeMap(result.maps.get(layer)!, size);
               const map = layer === "" ? smoothForImage(resized, size) : resized;
               if (map !== resized) resized.dispose();
-              out.set(`${method}@${layerLabel(layer)}`, await argmaxPoints(map));
+              maps.push([`${method}@${layerLabel(layer)}`, map]);
             }
             for (const c of options.combinations ?? []) {
               const map = combineLayers(combined.map((l) => result.maps.get(l)!), {
@@ -129,9 +123,12 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
                 layers: combined,
                 table: manifest.layerWeights,
               });
-              out.set(`${method}@${combinationLabel(c)}`, await argmaxPoints(map));
+              maps.push([`${method}@${combinationLabel(c)}`, map]);
             }
+            const points = await firstArgmaxAll(maps.map(([, m]) => m));
+            maps.forEach(([label], i) => out.set(label, points[i]));
           } finally {
+            maps.forEach(([, m]) => m.dispose());
             result.dispose();
           }
         }

@@ -217,8 +217,31 @@ export function firstArgmaxOfValues(
  */
 export async function firstArgmax(map: Tensor): Promise<PixelPoint[]> {
   assertSaliencyMap(map);
-  const [n, h, w] = map.shape;
-  return firstArgmaxOfValues(await map.data(), [n, h, w]);
+  return (await firstArgmaxAll([map]))[0];
+}
+
+/**
+ * firstArgmax of several maps (each [N, H, W, 1], sizes may differ) with ONE read: on webgpu every read waits a
+ * round trip whatever its size (about 13 ms under Deno, bench/webgpu_readback_bench.ts), and the pointing game
+ * reads every layer and combination of every method per image. Same contract per map; the maps are left alone.
+ */
+export async function firstArgmaxAll(maps: readonly Tensor[]): Promise<PixelPoint[][]> {
+  maps.forEach((m, i) => assertSaliencyMap(m, `saliency map ${i}`));
+  if (maps.length === 0) return [];
+  const flat = maps.length === 1 ? maps[0] : tf.tidy(() => tf.concat(maps.map((m) => tf.reshape(m, [-1]))));
+  let values: Float32Array;
+  try {
+    values = await flat.data() as Float32Array;
+  } finally {
+    if (flat !== maps[0]) flat.dispose();
+  }
+  let offset = 0;
+  return maps.map((m) => {
+    const [n, h, w] = m.shape;
+    const points = firstArgmaxOfValues(values.subarray(offset, offset + m.size), [n, h, w]);
+    offset += m.size;
+    return points;
+  });
 }
 
 /** Synchronous firstArgmax for backends that can read synchronously (cpu, wasm); same contract. */
