@@ -6,29 +6,7 @@
  */
 import { tf } from "./tf.ts";
 import { wasmHeap } from "./wasm_heap.ts";
-
-interface MaxPoolGradAttrs {
-  filterSize: number | [number, number];
-  strides: number | [number, number];
-  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-  dimRoundingMode?: "floor" | "round" | "ceil";
-}
-
-/** The pooling geometry of a MaxPoolGrad call (its `input` and attrs), for this and the webgpu kernel. */
-export function maxPoolGradInfo(
-  input: tf.TensorInfo,
-  attrs: tf.NamedAttrMap | undefined,
-): tf.backend_util.Conv2DInfo {
-  const a = attrs as unknown as MaxPoolGradAttrs;
-  return tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    a.filterSize,
-    a.strides,
-    1,
-    a.pad,
-    a.dimRoundingMode,
-  );
-}
+import { maxPoolGradInfo } from "./maxpool_grad_info.ts";
 
 /** dx for max pooling: dy routed to the first maximum of each window of x. x [N,H,W,C], dy [N,Ho,Wo,C]. */
 export function maxPoolGradFirstMax(

@@ -11,7 +11,7 @@
 import { tf } from "./tf.ts";
 import { webgpu_util, WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { KernelOverrides } from "./kernel_overrides.ts";
-import { maxPoolGradInfo } from "./wasm_maxpool_grad.ts";
+import { maxPoolGradInfo } from "./maxpool_grad_info.ts";
 
 const BACKEND = "webgpu";
 

@@ -10,6 +10,7 @@
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { SaliencyInputError } from "./errors.ts";
+import { readTogether } from "../runtime/read_together.ts";
 
 /** Fraction of the image's longer side used as the Gaussian sigma for input-layer maps (§3.6, `smooth`). */
 export const SMOOTH_FRACTION = 0.02;
@@ -221,26 +222,16 @@ export async function firstArgmax(map: Tensor): Promise<PixelPoint[]> {
 }
 
 /**
- * firstArgmax of several maps (each [N, H, W, 1], sizes may differ) with ONE read: on webgpu every read waits a
- * round trip whatever its size (about 13 ms under Deno, bench/webgpu_readback_bench.ts), and the pointing game
- * reads every layer and combination of every method per image. Same contract per map; the maps are left alone.
+ * firstArgmax of several maps (each [N, H, W, 1], sizes may differ) read back in ONE transfer
+ * (lib/runtime/read_together.ts): the pointing game reads every layer and combination of every method per
+ * image, each read a round trip on webgpu. Same contract per map; the maps are left alone.
  */
 export async function firstArgmaxAll(maps: readonly Tensor[]): Promise<PixelPoint[][]> {
   maps.forEach((m, i) => assertSaliencyMap(m, `saliency map ${i}`));
-  if (maps.length === 0) return [];
-  const flat = maps.length === 1 ? maps[0] : tf.tidy(() => tf.concat(maps.map((m) => tf.reshape(m, [-1]))));
-  let values: Float32Array;
-  try {
-    values = await flat.data() as Float32Array;
-  } finally {
-    if (flat !== maps[0]) flat.dispose();
-  }
-  let offset = 0;
-  return maps.map((m) => {
-    const [n, h, w] = m.shape;
-    const points = firstArgmaxOfValues(values.subarray(offset, offset + m.size), [n, h, w]);
-    offset += m.size;
-    return points;
+  const values = await readTogether(maps);
+  return maps.map((m, k) => {
+    const [n, h, w] = m.shape as number[];
+    return firstArgmaxOfValues(values[k], [n, h, w]);
   });
 }
 

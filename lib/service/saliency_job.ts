@@ -9,6 +9,7 @@ import { type DecodedImage, decodeImage, type ImageDecodeError } from "../image/
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
+import { readTogether } from "../runtime/read_together.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
@@ -93,40 +94,23 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
 
 /**
  * One MapOut per entry and batch item (each entry's maps are [N, h, w, 1]; batch item i explains targets[i]),
- * entries in order. All entries are read in one transfer: on webgpu a read costs a round trip whatever its size
- * (13 ms or more per read on an H100 host, bench/results/2026-11-26-h100-webgpu-filter-grad-ab.txt), so a
- * request for L layers waits for one, not L. The tensors are left alone.
+ * entries in order, all read in one transfer (lib/runtime/read_together.ts: on webgpu a request for L layers
+ * waits one round trip, not L). The tensors are left alone.
  */
 export async function readMaps(
   entries: readonly (readonly [string, Tensor])[],
   targets: readonly number[],
 ): Promise<MapOut[]> {
-  if (entries.length === 0) return [];
-  // One entry is read as it is (a concat would copy it for nothing).
-  const flat = entries.length === 1
-    ? entries[0][1]
-    : tf.tidy(() => tf.concat(entries.map(([, m]) => tf.reshape(m, [-1]))));
-  let data: Float32Array;
-  try {
-    data = await flat.data() as Float32Array;
-  } finally {
-    if (flat !== entries[0][1]) flat.dispose();
-  }
-  const out: MapOut[] = [];
-  let offset = 0;
-  for (const [layer, m] of entries) {
+  const values = await readTogether(entries.map(([, m]) => m));
+  return entries.flatMap(([layer, m], k) => {
     const [, h, w] = m.shape as number[];
-    for (const [i, target] of targets.entries()) {
-      out.push({
-        target,
-        layer,
-        shape: [h, w],
-        data: data.slice(offset + i * h * w, offset + (i + 1) * h * w),
-      });
-    }
-    offset += m.size;
-  }
-  return out;
+    return targets.map((target, i) => ({
+      target,
+      layer,
+      shape: [h, w],
+      data: values[k].slice(i * h * w, (i + 1) * h * w),
+    }));
+  });
 }
 
 /** Decodes an uploaded image; undecodable or over `maxPixels` is a ServiceInputError (400 / 413). */
