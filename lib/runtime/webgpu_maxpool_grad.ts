@@ -62,8 +62,7 @@ class MaxPoolGradFirstMaxProgram {
             let y0 = oy * sh - uniforms.pads.x;
             let x0 = ox * sw - uniforms.pads.y;
             var best = 0.0;
-            var found = false;
-            var bestY = -1;
+            var bestY = -1; // -1 until the window's first in-bounds element
             var bestX = -1;
             for (var ky = 0; ky < kh; ky++) {
               let yy = y0 + ky;
@@ -76,9 +75,8 @@ class MaxPoolGradFirstMaxProgram {
                   continue;
                 }
                 let v = getX(b, yy, xx, d);
-                if (!found || v > best) { // strict '>': the first maximum keeps the window
+                if (bestY < 0 || v > best) { // strict '>': the first maximum keeps the window
                   best = v;
-                  found = true;
                   bestY = yy;
                   bestX = xx;
                 }
