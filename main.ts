@@ -52,7 +52,13 @@ async function main(): Promise<void> {
   if (config.redisUrl) {
     jobs = await distributedEvaluations(config.redisUrl, config, backend.backend, resolve);
   } else {
-    const local = new EvaluationJobs({ dir: config.jobsDir, backend: backend.backend, resolve });
+    const local = new EvaluationJobs({
+      dir: config.jobsDir,
+      backend: backend.backend,
+      resolve,
+      maxJobs: config.maxJobs,
+      retainSeconds: config.jobRetainSeconds,
+    });
     await local.restore();
     jobs = local;
   }

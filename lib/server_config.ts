@@ -35,6 +35,10 @@ export interface ServerConfig {
   corsOrigin?: string;
   /** RETRACE_JOBS_DIR: evaluation jobs and their results files (default results/jobs). */
   jobsDir: string;
+  /** RETRACE_MAX_JOBS: evaluations queued + running at once; more are refused with 429 (default 16). */
+  maxJobs: number;
+  /** RETRACE_JOB_RETAIN_S: seconds a finished evaluation is kept, locally or in Redis (default 7 days). */
+  jobRetainSeconds: number;
   /** RETRACE_DATA_DIR: where the synthetic world lives or is generated (default data). */
   dataDir: string;
   /** RETRACE_SYNTHETIC_IMAGES: test images generated when the synthetic world is missing (default 1000). */
@@ -57,7 +61,7 @@ export interface ServerConfig {
     visibilityMs: number;
     /** RETRACE_SHARD_SLOTS: shards this instance runs at once, one worker each (default 1). */
     slots: number;
-    /** RETRACE_JOB_RETAIN_S: seconds a finished job stays in Redis (default 7 days). */
+    /** RETRACE_JOB_RETAIN_S: seconds a finished job stays in Redis (default 7 days; = jobRetainSeconds). */
     retainSeconds: number;
   };
 }
@@ -101,6 +105,7 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     }
     return v;
   };
+  const retainSeconds = int("RETRACE_JOB_RETAIN_S", 7 * 86_400, 1, 365 * 86_400);
   return {
     host: env.get("HOST") || "127.0.0.1",
     port,
@@ -114,6 +119,8 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     apiKey: env.get("RETRACE_API_KEY") || undefined,
     corsOrigin: env.get("RETRACE_CORS_ORIGIN") || undefined,
     jobsDir: env.get("RETRACE_JOBS_DIR") || "results/jobs",
+    maxJobs: int("RETRACE_MAX_JOBS", 16, 1, 100_000),
+    jobRetainSeconds: retainSeconds,
     dataDir: env.get("RETRACE_DATA_DIR") || "data",
     dataRoots: dataRoots(env.get("RETRACE_DATA_ROOTS")),
     syntheticImages: int("RETRACE_SYNTHETIC_IMAGES", 1000, 1, 100_000),
@@ -125,7 +132,7 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
       defaultShards: int("RETRACE_SHARDS", 16, 1, 100_000),
       visibilityMs: int("RETRACE_SHARD_TIMEOUT_MS", 60_000, 500, 86_400_000),
       slots: int("RETRACE_SHARD_SLOTS", 1, 1, 64),
-      retainSeconds: int("RETRACE_JOB_RETAIN_S", 7 * 86_400, 1, 365 * 86_400),
+      retainSeconds,
     },
   };
 }

@@ -2,30 +2,47 @@
  * Pointing-game evaluations over HTTP (issue 7): POST /v1/evaluations -> 202 {id}; GET /v1/evaluations;
  * GET /v1/evaluations/{id} (status, progress, result); GET /v1/evaluations/{id}/events (Server-Sent Events:
  * status, start, progress with running per-label accuracy, problem, and a final done / failed / cancelled event;
- * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels. The same routes
- * serve in-process jobs and jobs spread over hosts through Redis (workers/evaluations_api.ts); a back end that
- * cannot take jobs now (Redis unreachable) throws EvaluationsUnavailable, which routes/app.ts answers with 503.
+ * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels a queued or
+ * running job and removes a finished one with its files. A spec is checked in full (model, methods, layers,
+ * combinations, dataset, split) before 202; beyond RETRACE_MAX_JOBS queued + running jobs POST answers 429 with
+ * Retry-After. The same routes serve in-process jobs and jobs spread over hosts through Redis
+ * (workers/evaluations_api.ts); a back end that cannot take jobs now (Redis unreachable) throws
+ * EvaluationsUnavailable, which routes/app.ts answers with 503.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { validationHook } from "./validation.ts";
 import { streamSSE } from "hono/streaming";
+import type { Context } from "hono";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
-import { EvaluationRejected, type Evaluations } from "../workers/evaluations_api.ts";
+import { EvaluationRejected, type Evaluations, JOB_ID, TooManyJobs } from "../workers/evaluations_api.ts";
+import { apiError, echo, type ErrorCode } from "./errors.ts";
+import type { EvaluationErrorCode } from "../lib/service/check_evaluation.ts";
 
-const EvaluationRequestSchema = z.object({
-  model: z.string(),
-  dataset: z.string().default("synthetic").describe('"synthetic" or a name configured in RETRACE_DATA_ROOTS'),
-  split: z.string().regex(/^[A-Za-z0-9_]+$/).optional(),
-  methods: z.array(z.string()).min(1).max(METHODS.length).default(["grad-cam"]),
-  layers: z.union([z.literal("paper"), z.array(z.string()).min(1).max(16)]).default("paper"),
-  combinations: z.array(z.object({ mode: z.enum(COMBINE_MODES), weights: z.enum(WEIGHT_SCHEMES) })).max(8)
-    .default([]),
-  meta: z.object({ sign: z.enum(["positive", "negative"]), eta: z.number().min(0).max(1).default(1e-4) })
-    .optional(),
+/** Every code an evaluation spec is refused with is one of the API's (a compile-time check). */
+const SPEC_CODE: (code: EvaluationErrorCode) => ErrorCode = (code) => code;
+
+const name = (what: string) => z.string().min(1).max(128).describe(what);
+
+const EvaluationRequestSchema = z.strictObject({
+  model: name("a classifier served here (GET /v1/models)"),
+  dataset: name('"synthetic" or a name configured in RETRACE_DATA_ROOTS').default("synthetic"),
+  split: z.string().max(64).regex(/^[A-Za-z0-9_]+$/).optional()
+    .describe("VOC: an ImageSets/Main list (default test); COCO: e.g. val2014"),
+  methods: z.array(name("a saliency method")).min(1).max(METHODS.length).default(["grad-cam"]),
+  layers: z.union([z.literal("paper"), z.array(z.string().max(128)).min(1).max(16)]).default("paper")
+    .describe('"paper" or layer names of the model ("input" = the image)'),
+  combinations: z.array(z.strictObject({ mode: z.enum(COMBINE_MODES), weights: z.enum(WEIGHT_SCHEMES) }))
+    .max(8).default([]).describe("combinations of the non-input layers"),
+  meta: z.strictObject({
+    sign: z.enum(["positive", "negative"]),
+    eta: z.number().min(0).max(1).default(1e-4),
+  }).optional(),
   centre: z.boolean().default(false).describe("the centre baseline instead of saliency maps"),
-  limit: z.number().int().min(1).optional().describe("only the first N images"),
+  limit: z.number().int().min(1).max(10_000_000).optional().describe("only the first N images"),
 }).openapi("EvaluationRequest");
+
+const JobError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
 export function evaluationRoutes(jobs: Evaluations): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
@@ -39,32 +56,33 @@ export function evaluationRoutes(jobs: Evaluations): OpenAPIHono {
       },
       responses: {
         202: { description: "the job was queued", content: { "application/json": { schema: z.any() } } },
-        400: { description: "bad request", content: { "application/json": { schema: z.any() } } },
+        400: {
+          description: "invalid_request, unknown_field, unknown_method, unknown_layer or bad_evaluation " +
+            "(dataset, split, combinations): checked before the job exists",
+          content: { "application/json": { schema: JobError } },
+        },
+        404: { description: "unknown_model", content: { "application/json": { schema: JobError } } },
+        429: {
+          description: "too_many_jobs: RETRACE_MAX_JOBS evaluations are queued or running (see Retry-After)",
+          content: { "application/json": { schema: JobError } },
+        },
         503: {
           description: "the job queue is unreachable (Redis down)",
-          content: { "application/json": { schema: z.any() } },
+          content: { "application/json": { schema: JobError } },
         },
       },
     }),
     async (c) => {
       const spec = c.req.valid("json");
-      const unknown = spec.methods.filter((m) => !METHODS.some((x) => x.name === m));
-      if (unknown.length) {
-        return c.json({
-          error: {
-            code: "unknown_method",
-            message: `unknown method(s) ${unknown.join(", ")}; valid: ${
-              METHODS.map((m) => m.name).join(", ")
-            }`,
-          },
-        }, 400);
-      }
       try {
         const job = await jobs.create(spec);
         return c.json({ id: job.id, status: job.status, events: `/v1/evaluations/${job.id}/events` }, 202);
       } catch (e) {
-        if (e instanceof EvaluationRejected) {
-          return c.json({ error: { code: "bad_evaluation", message: e.message } }, 400);
+        // apiError's untyped Response stands for the declared 400/404/429 bodies
+        if (e instanceof EvaluationRejected) return apiError(c, SPEC_CODE(e.code), e.message) as never;
+        if (e instanceof TooManyJobs) {
+          const retry = { "Retry-After": String(e.retryAfterSeconds) };
+          return apiError(c, "too_many_jobs", e.message, retry) as never;
         }
         throw e;
       }
@@ -82,23 +100,26 @@ export function evaluationRoutes(jobs: Evaluations): OpenAPIHono {
       })),
     }));
 
-  const notFound = (id: string) => ({
-    error: { code: "not_found", message: `no evaluation ${JSON.stringify(id)}` },
-  });
+  // An id that is not a UUID names no job: 404 before any back end (or path) sees it.
+  const notFound = (c: Context, id: string) => apiError(c, "not_found", `no evaluation ${echo(id)}`);
 
   app.get("/v1/evaluations/:id", async (c) => {
-    const job = await jobs.get(c.req.param("id"));
-    return job ? c.json(job) : c.json(notFound(c.req.param("id")), 404);
+    const id = c.req.param("id");
+    const job = JOB_ID.test(id) ? await jobs.get(id) : undefined;
+    return job ? c.json(job) : notFound(c, id);
   });
 
+  // A queued or running job is cancelled ({id, status: "cancelled", deleted: false}; DELETE it again once it is
+  // final to remove it); a done, failed or cancelled job is removed with its files ({id, status, deleted: true}).
   app.delete("/v1/evaluations/:id", async (c) => {
-    const job = await jobs.cancel(c.req.param("id"));
-    return job ? c.json({ id: job.id, status: job.status }) : c.json(notFound(c.req.param("id")), 404);
+    const id = c.req.param("id");
+    const outcome = JOB_ID.test(id) ? await jobs.delete(id) : undefined;
+    return outcome ? c.json(outcome) : notFound(c, id);
   });
 
   app.get("/v1/evaluations/:id/events", async (c) => {
     const id = c.req.param("id");
-    if (!(await jobs.get(id))) return c.json(notFound(id), 404);
+    if (!JOB_ID.test(id) || !(await jobs.get(id))) return notFound(c, id);
     const after = c.req.header("last-event-id") || undefined;
     return streamSSE(c, async (stream) => {
       const abort = new AbortController();

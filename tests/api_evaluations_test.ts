@@ -2,7 +2,8 @@
  * Evaluation jobs over HTTP on a real server (wasm, one worker) and a small generated synthetic world: a job runs
  * to "done" while its Server-Sent Events stream progress; Last-Event-ID replays only what was missed; DELETE
  * cancels; a server killed mid-job and restarted resumes the job from its results file and ends with the numbers
- * of an uninterrupted run; dataset names that are not configured (or paths) are refused.
+ * of an uninterrupted run; dataset names that are not configured (or paths), unknown layers and impossible
+ * combinations are refused before a job exists; DELETE of a finished job removes its files.
  */
 import assert from "node:assert/strict";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
@@ -21,11 +22,13 @@ syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refuse
   let server = await startServer(env);
   const spec = { model: "resnet50_synthetic", methods: ["grad-cam"], layers: ["layer3", "layer4"], limit: 6 };
   let reference: Record<string, unknown> = {};
+  let firstId = "";
   try {
     await t.step("a job streams status, start, progress and done; GET reports the result", async () => {
       const res = await post(server.base, spec);
       assert.equal(res.status, 202);
       const { id, events } = await res.json();
+      firstId = id;
       const all = await readEvents(`${server.base}${events}`);
       const types = all.map((e) => e.event);
       assert.equal(types.at(-1), "done");
@@ -64,7 +67,11 @@ syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refuse
         await (await post(server.base, { ...spec, limit: undefined, methods: ["linear-approx"] })).json();
       await readEvents(`${server.base}${events}`, 0, (e) => e.event === "progress");
       const del = await fetch(`${server.base}/v1/evaluations/${id}`, { method: "DELETE" });
-      assert.equal((await del.json()).status, "cancelled");
+      assert.deepEqual(
+        await del.json(),
+        { id, status: "cancelled", deleted: false },
+        "cancelled, not removed",
+      );
       const tail = await readEvents(`${server.base}${events}`);
       assert.equal(tail.at(-1)!.event, "cancelled");
     });
@@ -118,15 +125,66 @@ syntheticTest("evaluations: SSE progress, replay, cancel, restart-resume, refuse
         const [body, pattern] of [
           [{ ...spec, dataset: "/etc" }, /unknown dataset "\/etc"; this server has: synthetic/],
           [{ ...spec, dataset: "voc07" }, /unknown dataset "voc07"/],
-          [{ ...spec, model: "nope" }, /no classifier "nope"; available: resnet50_synthetic/],
-          [{ ...spec, methods: ["magic"] }, /unknown method\(s\) magic/],
+          [{ ...spec, methods: ["magic"] }, /unknown method\(s\) "magic"/],
         ] as const
       ) {
         const res = await post(server.base, body);
         assert.equal(res.status, 400);
         assert.match((await res.json()).error.message, pattern);
       }
+      const model = await post(server.base, { ...spec, model: "nope" });
+      assert.equal(model.status, 404);
+      assert.deepEqual((await model.json()).error, {
+        code: "unknown_model",
+        message: 'model: no classifier "nope"; available: resnet50_synthetic, vgg16_synthetic',
+      });
       assert.equal((await fetch(`${server.base}/v1/evaluations/nope`)).status, 404);
+    });
+
+    await t.step(
+      "an unknown layer or an impossible combination is refused before any job exists",
+      async () => {
+        const listed = async () => (await (await fetch(`${server.base}/v1/evaluations`)).json()).evaluations;
+        const before = await listed();
+        const files = async () =>
+          (await Array.fromAsync(Deno.readDir(`${dir}/jobs`))).map((e) => e.name).sort();
+        const filesBefore = await files();
+        const layer = await post(server.base, { ...spec, layers: ["layer3", "layer5"] });
+        assert.equal(layer.status, 400);
+        const { error } = await layer.json();
+        assert.equal(error.code, "unknown_layer");
+        assert.match(
+          error.message,
+          /^layers: unknown layer\(s\) "layer5" in model "resnet50_synthetic"; valid: /,
+        );
+        const combination = await post(server.base, {
+          ...spec,
+          layers: ["input"],
+          combinations: [{ mode: "product", weights: "linear" }],
+        });
+        assert.equal(combination.status, 400);
+        assert.equal((await combination.json()).error.code, "bad_evaluation");
+        assert.deepEqual(await listed(), before, "GET /v1/evaluations is unchanged");
+        assert.deepEqual(await files(), filesBefore, "nothing was written");
+      },
+    );
+
+    await t.step("DELETE of a finished job removes it and its files; GET is then 404", async () => {
+      const files = async () =>
+        (await Array.fromAsync(Deno.readDir(`${dir}/jobs`))).map((e) => e.name).filter((n) =>
+          n.startsWith(firstId)
+        );
+      assert.deepEqual((await files()).sort(), [`${firstId}.json`, `${firstId}.jsonl`]);
+      const del = await fetch(`${server.base}/v1/evaluations/${firstId}`, { method: "DELETE" });
+      assert.equal(del.status, 200);
+      assert.deepEqual(await del.json(), { id: firstId, status: "done", deleted: true });
+      assert.deepEqual(await files(), []);
+      const get = await fetch(`${server.base}/v1/evaluations/${firstId}`);
+      assert.equal(get.status, 404);
+      assert.equal((await get.json()).error.code, "not_found");
+      const events = await fetch(`${server.base}/v1/evaluations/${firstId}/events`);
+      assert.equal(events.status, 404);
+      await events.body?.cancel();
     });
   } finally {
     server.child.kill("SIGTERM");

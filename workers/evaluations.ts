@@ -3,19 +3,26 @@
  * one job at a time by default, the rest queued. Every job persists in the jobs folder — <id>.json (spec, status,
  * last progress, result) and <id>.jsonl (the pointing game's results file) — so a restarted server reports
  * finished jobs and resumes unfinished ones from their results files. Progress events are numbered per job and
- * kept in memory for Server-Sent Events replay (Last-Event-ID). Cancel terminates the worker.
+ * kept in memory for Server-Sent Events replay (Last-Event-ID). Cancel terminates the worker. At most maxJobs
+ * jobs are queued or running (more are refused with TooManyJobs); delete removes a finished job's files, and
+ * finished jobs older than retainSeconds are removed at restore() and then periodically (sweep(), on the
+ * injectable clock `now`).
  */
 import * as Comlink from "comlink";
 import type { EvaluationApi, ResolvedDataset } from "./evaluation_worker.ts";
 import type { PointingEvent } from "../lib/eval/pointing_run.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
+import { EvaluationResolveError } from "../lib/service/resolve_evaluation.ts";
 import {
+  type DeleteOutcome,
   EvaluationRejected,
   type Evaluations,
   FINAL_STATUSES as FINAL,
+  JOB_ID,
   type JobStatus,
   type JobView,
   type StreamEvent,
+  TooManyJobs,
 } from "./evaluations_api.ts";
 
 export interface JobRecord extends JobView {
@@ -37,10 +44,21 @@ export interface EvaluationJobsOptions {
   dir: string;
   backend: string;
   maxConcurrent?: number;
-  /** Resolves a spec's model and dataset names (throws a message for the client when it cannot). */
+  /** Resolves and checks a spec (throws an EvaluationResolveError, or an Error with a message for the client). */
   resolve: (spec: EvaluationSpec) => JobResolution;
   workerUrl?: URL;
+  /** RETRACE_MAX_JOBS: queued + running jobs at most (default 16); create() beyond it throws TooManyJobs. */
+  maxJobs?: number;
+  /** RETRACE_JOB_RETAIN_S: seconds a finished job is kept after it finished (default 7 days). */
+  retainSeconds?: number;
+  /** How often finished jobs past retainSeconds are removed (default: 10 minutes, or retainSeconds if shorter). */
+  sweepEveryMs?: number;
+  /** The clock (ms since the epoch) for timestamps and retention; tests drive it. */
+  now?: () => number;
 }
+
+export const DEFAULT_MAX_JOBS = 16;
+export const DEFAULT_RETAIN_SECONDS = 7 * 86_400;
 
 export class EvaluationJobs implements Evaluations {
   private readonly records = new Map<string, JobRecord>();
@@ -48,16 +66,24 @@ export class EvaluationJobs implements Evaluations {
   private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
   private readonly workers = new Map<string, Worker>();
   private readonly queue: string[] = [];
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private readonly now: () => number;
 
-  constructor(private readonly options: EvaluationJobsOptions) {}
+  constructor(private readonly options: EvaluationJobsOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
-  /** Reads the jobs folder; unfinished jobs are queued again and resume from their results files. */
+  /**
+   * Reads the jobs folder; unfinished jobs are queued again and resume from their results files; finished ones
+   * past the retention period are removed, now and then periodically.
+   */
   async restore(): Promise<void> {
     await Deno.mkdir(this.options.dir, { recursive: true });
     for await (const e of Deno.readDir(this.options.dir)) {
       if (!e.isFile || !e.name.endsWith(".json")) continue;
       try {
         const r = JSON.parse(await Deno.readTextFile(`${this.options.dir}/${e.name}`)) as JobRecord;
+        if (!JOB_ID.test(r.id) || e.name !== `${r.id}.json`) continue; // not a job record of this store
         this.records.set(r.id, r);
         this.history.set(r.id, []);
         if (!FINAL.includes(r.status)) {
@@ -68,16 +94,47 @@ export class EvaluationJobs implements Evaluations {
         // a torn record file: leave it for inspection
       }
     }
+    await this.sweep();
+    const retainMs = (this.options.retainSeconds ?? DEFAULT_RETAIN_SECONDS) * 1000;
+    const every = this.options.sweepEveryMs ?? Math.max(1000, Math.min(retainMs, 10 * 60_000));
+    if (this.sweeper === undefined && every > 0) {
+      const timer = setInterval(() => this.sweep().catch(() => {}), every);
+      Deno.unrefTimer(timer);
+      this.sweeper = timer;
+    }
     this.pump();
+  }
+
+  /** Removes finished jobs whose last update is more than retainSeconds old; returns their ids. */
+  async sweep(): Promise<string[]> {
+    const limit = this.now() - (this.options.retainSeconds ?? DEFAULT_RETAIN_SECONDS) * 1000;
+    const old = [...this.records.values()].filter((r) =>
+      FINAL.includes(r.status) && !(Date.parse(r.updatedAt) >= limit) // an unreadable date counts as old
+    );
+    for (const r of old) await this.remove(r);
+    return old.map((r) => r.id);
   }
 
   create(spec: EvaluationSpec): Promise<JobRecord> {
     try {
-      this.options.resolve(spec); // names must resolve now, not later in the worker
+      this.options.resolve(spec); // names and layers must resolve now, not later in the worker
     } catch (e) {
-      return Promise.reject(new EvaluationRejected((e as Error).message));
+      return Promise.reject(
+        new EvaluationRejected(
+          (e as Error).message,
+          e instanceof EvaluationResolveError ? e.code : undefined,
+        ),
+      );
     }
-    const now = new Date().toISOString();
+    const max = this.options.maxJobs ?? DEFAULT_MAX_JOBS;
+    const active = [...this.records.values()].filter((r) => !FINAL.includes(r.status));
+    if (active.length >= max) {
+      // a hint: the soonest estimated end of a running job, else a minute
+      const etas = active.map((r) => r.progress?.etaSeconds).filter((s): s is number => Number.isFinite(s));
+      const wait = etas.length ? Math.min(...etas) : 60;
+      return Promise.reject(new TooManyJobs(max, Math.min(3600, Math.max(1, Math.ceil(wait)))));
+    }
+    const now = new Date(this.now()).toISOString();
     const r: JobRecord = {
       id: crypto.randomUUID(),
       spec,
@@ -99,7 +156,7 @@ export class EvaluationJobs implements Evaluations {
   }
 
   get(id: string): Promise<JobRecord | undefined> {
-    return Promise.resolve(this.records.get(id));
+    return Promise.resolve(JOB_ID.test(id) ? this.records.get(id) : undefined);
   }
 
   list(): Promise<JobRecord[]> {
@@ -168,8 +225,32 @@ export class EvaluationJobs implements Evaluations {
     return Promise.resolve(r);
   }
 
-  /** Stops every running worker (their jobs stay resumable on disk). */
+  async delete(id: string): Promise<DeleteOutcome | undefined> {
+    const r = JOB_ID.test(id) ? this.records.get(id) : undefined;
+    if (!r) return undefined;
+    if (!FINAL.includes(r.status)) {
+      await this.cancel(id);
+      return { id, status: r.status, deleted: false };
+    }
+    await this.remove(r);
+    return { id, status: r.status, deleted: true };
+  }
+
+  /** Forgets a finished job and deletes its files (<id>.json, <id>.jsonl and any other <id>.* in the folder). */
+  private async remove(r: JobRecord): Promise<void> {
+    this.records.delete(r.id);
+    this.history.delete(r.id);
+    this.listeners.delete(r.id);
+    const prefix = `${r.id}.`; // r.id is a UUID (JOB_ID): no path separators, no other job's prefix
+    for await (const e of Deno.readDir(this.options.dir)) {
+      if (e.name.startsWith(prefix)) await Deno.remove(`${this.options.dir}/${e.name}`).catch(() => {});
+    }
+  }
+
+  /** Stops every running worker (their jobs stay resumable on disk) and the retention sweep. */
   close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     for (const w of this.workers.values()) w.terminate();
     this.workers.clear();
     return Promise.resolve();
@@ -202,6 +283,7 @@ export class EvaluationJobs implements Evaluations {
     this.workers.set(r.id, worker);
     const api = Comlink.wrap<EvaluationApi>(worker);
     const onEvent = (ev: PointingEvent | { type: "status"; message: string }) => {
+      if (FINAL.includes(r.status)) return; // cancelled: nothing more is recorded
       if (ev.type === "start" || ev.type === "image") {
         r.progress = ev.type === "start" ? { done: ev.done, total: ev.total } : {
           done: ev.done,
@@ -262,7 +344,7 @@ export class EvaluationJobs implements Evaluations {
   }
 
   private persist(r: JobRecord): void {
-    r.updatedAt = new Date().toISOString();
+    r.updatedAt = new Date(this.now()).toISOString();
     const path = `${this.options.dir}/${r.id}.json`;
     Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(r));
     Deno.renameSync(`${path}.tmp`, path);

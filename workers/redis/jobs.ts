@@ -5,20 +5,25 @@
  * shard_consumer.ts). Job state, results and events live in Redis (workers/redis/store.ts), so GET, DELETE and
  * the SSE stream work on any instance; the stream merges the progress every host reports
  * (workers/redis/progress_view.ts). While Redis is unreachable new jobs are refused with EvaluationsUnavailable
- * (HTTP 503) and open streams wait for it to come back.
+ * (HTTP 503) and open streams wait for it to come back. At most maxJobs jobs are queued or running over all hosts:
+ * P:active (a sorted set of the unfinished job ids, pruned of finished ones by the same script that admits a
+ * new one) is the count. Delete cancels an unfinished job and removes every key of a finished one.
  */
 import type { Redis } from "ioredis";
 import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
 import { EvaluationResolveError } from "../../lib/service/resolve_evaluation.ts";
 import type { JobResolution } from "../evaluations.ts";
 import {
+  type DeleteOutcome,
   EvaluationRejected,
   type Evaluations,
   EvaluationsUnavailable,
   FINAL_STATUSES,
+  JOB_ID,
   type JobStatus,
   type JobView,
   type StreamEvent,
+  TooManyJobs,
 } from "../evaluations_api.ts";
 import { entryFields, finishJob, type RedisKeys } from "./store.ts";
 import { compareEntryIds, FINAL_EVENTS, MergedProgress, withAccuracy } from "./progress_view.ts";
@@ -40,7 +45,28 @@ export interface RedisEvaluationsOptions {
   count: (resolution: JobResolution, limit?: number) => Promise<number>;
   /** Seconds a finished job's keys are kept. */
   retainSeconds: number;
+  /** Jobs queued or running over all hosts at most (RETRACE_MAX_JOBS); none when undefined. */
+  maxJobs?: number;
 }
+
+/** A reserved id whose job hash is not written yet counts this long (a host that died mid-create). */
+const RESERVATION_MS = 60_000;
+
+/**
+ * KEYS[1] = P:active. ARGV: max, id, now (ms), the job hash key prefix. Drops finished jobs (and reservations
+ * older than RESERVATION_MS without a hash) from the set, then adds `id` if fewer than max remain: 1, else 0.
+ */
+const ADMIT = `local ids = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #ids, 2 do
+  local s = redis.call('HGET', ARGV[4] .. ids[i], 'status')
+  if s == 'done' or s == 'failed' or s == 'cancelled' or
+     ((not s) and tonumber(ids[i + 1]) < tonumber(ARGV[3]) - ${RESERVATION_MS}) then
+    redis.call('ZREM', KEYS[1], ids[i])
+  end
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+return 1`;
 
 export interface RedisJobView extends JobView {
   shards: number;
@@ -65,26 +91,44 @@ export class RedisEvaluations implements Evaluations {
 
   async create(spec: EvaluationSpec): Promise<RedisJobView> {
     const { redis, keys } = this.options;
+    let resolution: JobResolution | null = null;
+    try {
+      resolution = this.options.resolve(spec);
+    } catch (e) {
+      // A dataset (or split) this host lacks may be on others; anything else is the request's fault.
+      if (!(e instanceof EvaluationResolveError && (e.field === "dataset" || e.field === "split"))) {
+        throw new EvaluationRejected(
+          (e as Error).message,
+          e instanceof EvaluationResolveError ? e.code : undefined,
+        );
+      }
+    }
     if (redis.status !== "ready") throw this.unavailable();
     let images: number | null = null;
-    try {
-      const resolution = this.options.resolve(spec);
+    if (resolution) {
       try {
         images = await this.options.count(resolution, spec.limit);
       } catch {
         images = null; // not readable here (e.g. still being generated): the shard hosts count for themselves
       }
-    } catch (e) {
-      // A dataset this host lacks may be on others; anything else is the request's fault.
-      if (!(e instanceof EvaluationResolveError && e.field === "dataset")) {
-        throw new EvaluationRejected((e as Error).message);
-      }
     }
-    if (images === 0) throw new EvaluationRejected(`dataset ${JSON.stringify(spec.dataset)} has no images`);
+    if (images === 0) {
+      throw new EvaluationRejected(`dataset: ${JSON.stringify(spec.dataset)} has no images`);
+    }
     const shards = images === null
       ? this.options.defaultShards
       : Math.min(images, Math.ceil(images / this.options.shardImages));
     const id = crypto.randomUUID();
+    const active = `${keys.jobs}:active`;
+    if (this.options.maxJobs !== undefined) {
+      let admitted: unknown;
+      try {
+        admitted = await redis.eval(ADMIT, 1, active, this.options.maxJobs, id, Date.now(), keys.job(""));
+      } catch (e) {
+        throw this.unavailable(e);
+      }
+      if (admitted !== 1) throw new TooManyJobs(this.options.maxJobs, 60);
+    }
     const now = new Date().toISOString();
     const tx = redis.multi()
       .hset(keys.job(id), {
@@ -119,6 +163,7 @@ export class RedisEvaluations implements Evaluations {
     try {
       await tx.exec();
     } catch (e) {
+      await redis.zrem(active, id).catch(() => {});
       throw this.unavailable(e);
     }
     return (await this.get(id))!;
@@ -126,7 +171,7 @@ export class RedisEvaluations implements Evaluations {
 
   async get(id: string): Promise<RedisJobView | undefined> {
     const { redis, keys } = this.options;
-    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    if (!JOB_ID.test(id)) return undefined;
     let h: Record<string, string>, progress: Record<string, string>, refusals: Record<string, string>;
     try {
       [h, progress, refusals] = await Promise.all([
@@ -163,6 +208,22 @@ export class RedisEvaluations implements Evaluations {
       throw this.unavailable(e);
     }
     return this.get(id);
+  }
+
+  async delete(id: string): Promise<DeleteOutcome | undefined> {
+    const job = await this.get(id);
+    if (!job) return undefined;
+    if (!FINAL_STATUSES.includes(job.status)) {
+      const after = await this.cancel(id);
+      return { id, status: after?.status ?? "cancelled", deleted: false };
+    }
+    const { redis, keys } = this.options;
+    try {
+      await redis.multi().del(...keys.allOf(id)).zrem(keys.jobs, id).zrem(`${keys.jobs}:active`, id).exec();
+    } catch (e) {
+      throw this.unavailable(e);
+    }
+    return { id, status: job.status, deleted: true };
   }
 
   async *events(id: string, afterId: string | undefined, signal: AbortSignal): AsyncGenerator<StreamEvent> {

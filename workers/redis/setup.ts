@@ -48,6 +48,7 @@ export async function distributedEvaluations(
     resolve,
     count: countImages,
     retainSeconds: o.retainSeconds,
+    maxJobs: config.maxJobs,
   });
   const consumer = new ShardConsumer({
     redis,
@@ -67,6 +68,7 @@ export async function distributedEvaluations(
     get: (id) => jobs.get(id),
     list: () => jobs.list(),
     cancel: (id) => jobs.cancel(id),
+    delete: (id) => jobs.delete(id),
     events: (id, after, signal) => jobs.events(id, after, signal),
     close: async () => {
       await consumer.close();

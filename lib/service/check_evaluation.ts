@@ -1,0 +1,129 @@
+/**
+ * Checks an evaluation spec against the model it names before a job is queued: the methods exist, every layer
+ * is one of the model's (conv modules for normgrad-exact), no list names an entry twice, and every combination
+ * can be computed (a non-input layer to combine, per-layer weights for "accuracy"/"spread"). The same checks the
+ * evaluation worker would otherwise fail on after the job was accepted. Throws an EvaluationCheckError naming
+ * the field and the rule.
+ */
+import type { ModelManifest } from "../models/manifest.ts";
+import { networkOf } from "../models/load.ts";
+import type { Network } from "../nets/network.ts";
+import { resolveLayers } from "../nets/paper_layers.ts";
+import { type CombineArch, layerWeights } from "../saliency/combine.ts";
+import { METHODS } from "../saliency/methods.ts";
+import type { EvaluationSpec } from "./evaluation_spec.ts";
+
+/** The error codes an evaluation spec can be refused with (a subset of routes/errors.ts ERROR_CODES). */
+export type EvaluationErrorCode = "unknown_model" | "unknown_method" | "unknown_layer" | "bad_evaluation";
+
+export type EvaluationField = "model" | "dataset" | "split" | "methods" | "layers" | "combinations";
+
+/** A spec that cannot run here: `field` says which part, `code` the API error code. */
+export class EvaluationCheckError extends Error {
+  override name = "EvaluationCheckError";
+  constructor(
+    readonly field: EvaluationField,
+    message: string,
+    readonly code: EvaluationErrorCode = "bad_evaluation",
+  ) {
+    super(message);
+  }
+}
+
+const networks = new WeakMap<ModelManifest, Network>();
+
+/** The manifest's network (built once per manifest: names and shapes only, no weights). */
+function networkFor(manifest: ModelManifest): Network {
+  let net = networks.get(manifest);
+  if (!net) networks.set(manifest, net = networkOf(manifest));
+  return net;
+}
+
+const shown = (layer: string) => (layer === "" ? "input" : layer);
+const quoted = (names: readonly string[]) => names.map((n) => JSON.stringify(shown(n))).join(", ");
+
+function firstDuplicate<T>(items: readonly T[], key: (t: T) => string): string | undefined {
+  const seen = new Set<string>();
+  for (const item of items) {
+    const k = key(item);
+    if (seen.has(k)) return k;
+    seen.add(k);
+  }
+  return undefined;
+}
+
+/** Throws an EvaluationCheckError unless `spec` can run on the model `manifest` describes. */
+export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifest): void {
+  const unknownMethods = spec.methods.filter((m) => !METHODS.some((x) => x.name === m));
+  if (unknownMethods.length) {
+    throw new EvaluationCheckError(
+      "methods",
+      `methods: unknown method(s) ${unknownMethods.map((m) => JSON.stringify(m)).join(", ")}; valid: ${
+        METHODS.map((m) => m.name).join(", ")
+      }`,
+      "unknown_method",
+    );
+  }
+  const twiceMethod = firstDuplicate(spec.methods, (m) => m);
+  if (twiceMethod !== undefined) {
+    throw new EvaluationCheckError("methods", `methods: ${JSON.stringify(twiceMethod)} is listed twice`);
+  }
+
+  const net = networkFor(manifest);
+  const layers = resolveLayers(spec.layers, manifest.arch, manifest.probeLayers);
+  const twiceLayer = firstDuplicate(layers, (l) => l);
+  if (twiceLayer !== undefined) {
+    throw new EvaluationCheckError(
+      "layers",
+      `layers: ${JSON.stringify(shown(twiceLayer))} is listed twice ("input" and "" are the same layer)`,
+    );
+  }
+  const known = new Set(net.layerNames);
+  const unknown = layers.filter((l) => !known.has(l));
+  if (unknown.length) {
+    throw new EvaluationCheckError(
+      "layers",
+      `layers: unknown layer(s) ${quoted(unknown)} in model ${
+        JSON.stringify(manifest.name)
+      }; valid: "paper", ${net.layerNames.map(shown).join(", ")}`,
+      "unknown_layer",
+    );
+  }
+  const exact = spec.methods.filter((m) => METHODS.find((x) => x.name === m)!.extract === "conv-exact");
+  const notConvs = exact.length ? layers.filter((l) => !net.convs.has(l)) : [];
+  if (notConvs.length) {
+    throw new EvaluationCheckError(
+      "layers",
+      `layers: ${exact.join(", ")} explain(s) at conv modules only; ${quoted(notConvs)} ${
+        notConvs.length > 1 ? "are not conv modules" : "is not a conv module"
+      }; conv modules of ${JSON.stringify(manifest.name)}: ${[...net.convs.keys()].join(", ")}`,
+      "unknown_layer",
+    );
+  }
+
+  if (spec.combinations.length === 0) return;
+  const twiceCombination = firstDuplicate(spec.combinations, (c) => `${c.mode}/${c.weights}`);
+  if (twiceCombination !== undefined) {
+    throw new EvaluationCheckError("combinations", `combinations: ${twiceCombination} is listed twice`);
+  }
+  const deep = layers.filter((l) => l !== "");
+  if (deep.length === 0) {
+    throw new EvaluationCheckError(
+      "combinations",
+      "combinations: a combination needs at least one non-input layer in layers; only the input was given",
+    );
+  }
+  const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as CombineArch | undefined;
+  spec.combinations.forEach((c, i) => {
+    try {
+      layerWeights(c.weights, deep.length, { arch, layers: deep, table: manifest.layerWeights });
+    } catch (e) {
+      throw new EvaluationCheckError(
+        "combinations",
+        `combinations[${i}] (${c.mode}/${c.weights}) cannot combine layers ${deep.join(", ")}: ${
+          (e as Error).message
+        }`,
+      );
+    }
+  });
+}
