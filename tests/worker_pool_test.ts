@@ -4,7 +4,9 @@
  * the stuck worker; a full queue is refused at once; close() drains in-flight work.
  */
 import assert from "node:assert/strict";
+import type * as Comlink from "comlink";
 import { PoolFullError, RequestTimeoutError, WorkerCrashError, WorkerPool } from "../workers/pool.ts";
+import type { SpinningApi } from "./helpers/spinning_worker.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -66,3 +68,71 @@ Deno.test({
     await assert.rejects(pool.run((api) => api.tensors()), /shutting down/);
   },
 });
+
+Deno.test({
+  name:
+    "worker pool: a request past its timeout is killed: its explainer process ends (CPU and memory back), a fresh one replaces it",
+  ...opts,
+  async fn() {
+    // The request timers are driven by hand: the timeout fires exactly when the test says, after the worker is
+    // seen computing, whatever the machine's load.
+    const pending = new Map<number, () => void>();
+    let nextTimer = 1;
+    const timers = {
+      setTimeout: (fn: () => void) => {
+        pending.set(nextTimer, fn);
+        return nextTimer++;
+      },
+      clearTimeout: (id: unknown) => void pending.delete(id as number),
+    };
+    const pool = new WorkerPool({
+      size: 1,
+      queueLimit: 1,
+      timeoutMs: 1000,
+      backend: "wasm",
+      workerUrl: new URL("./helpers/spinning_worker.ts", import.meta.url),
+      timers,
+    });
+    try {
+      await pool.run((api) => api.tensors()); // started
+      const [pid] = pool.processIds();
+      const request = pool.run((api) => (api as unknown as Comlink.Remote<SpinningApi>).spin());
+      const refused = assert.rejects(request, RequestTimeoutError);
+      const start = cpuTicks(pid);
+      await waitFor(() => cpuTicks(pid) > start + 10, "the explainer to be seen computing");
+      assert.equal(pending.size, 1, "one request timer is armed");
+      const [[id, fire]] = pending;
+      pending.delete(id);
+      fire(); // the request's timeout
+      await refused;
+      // The explainer that was computing is gone: its CPU and memory are the OS's again.
+      await waitFor(() => cpuTicks(pid) < 0, `process ${pid} to end`);
+      assert.notEqual(pool.processIds()[0], pid, "a fresh process took its place");
+      assert.equal(pool.stats().restarts, 1);
+      assert.equal(pool.stats().size, 1, "a fresh worker took its place");
+    } finally {
+      await pool.close();
+    }
+  },
+});
+
+/** User + system CPU time of a process in clock ticks (/proc/PID/stat), or -1 once it is gone (or a zombie). */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z") return -1;
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return -1;
+  }
+}
+
+/** Polls `done` every 100 ms; fails after 60 s (a hang guard, not a timing bound) saying what it waited for. */
+async function waitFor(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (done()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up after 60 s waiting for ${what}`);
+}

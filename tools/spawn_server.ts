@@ -44,7 +44,7 @@ export async function spawnServer(
   }
 }
 
-/** What the service needs and no more: network, env, read, canvas (ffi, sys), writes only under /tmp. */
+/** What the service needs and no more: network, env, read, canvas (ffi, sys), run, writes only under /tmp. */
 export const SERVICE_PERMISSIONS = [
   "--allow-net",
   "--allow-env",
@@ -52,6 +52,7 @@ export const SERVICE_PERMISSIONS = [
   "--allow-write=/tmp",
   "--allow-ffi",
   "--allow-sys",
+  "--allow-run", // the explainers run in their own processes (workers/explainer_process.ts)
 ];
 
 /** A server with SERVICE_PERMISSIONS and a fresh jobs folder under /tmp (for tests). */

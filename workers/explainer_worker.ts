@@ -1,7 +1,7 @@
 /**
- * A module worker owning one tfjs runtime and the models it has loaded (lazily, on first use), exposed through
- * comlink to workers/pool.ts. Maps leave it as transferred ArrayBuffers. Errors cross as plain
- * {code, message} objects thrown by comlink (ServiceInputError keeps its code).
+ * The explainer: one tfjs runtime and the models it has loaded (lazily, on first use). workers/pool.ts runs it in
+ * an OS process of its own (workers/process_host.ts serves this `api` through comlink). Errors cross as plain
+ * {code, message} objects (ServiceInputError keeps its code).
  */
 import * as Comlink from "comlink";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
@@ -30,7 +30,7 @@ function toWorkerError(e: unknown): WorkerError {
   return { code: "internal", message: (e as Error)?.message ?? String(e) };
 }
 
-const api = {
+export const api = {
   async init(preference: string): Promise<string> {
     const info = await initBackend(parseBackendPreference(preference));
     backend = info.backend;
@@ -76,4 +76,3 @@ const api = {
 
 export type ExplainerApi = typeof api;
 void backend;
-Comlink.expose(api);

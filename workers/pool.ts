@@ -1,13 +1,15 @@
 /**
- * A pool of N module workers driven through comlink, each owning one tfjs runtime (workers/explainer_worker.ts).
- * Requests queue (bounded: a full queue is PoolFullError, answered 503 + Retry-After) and go to the first idle
- * worker. Each request has a timeout and may be cancelled (AbortSignal: the client went away). A worker that
- * crashes, times out or is cancelled mid-request is terminated and replaced at once; only its own request fails
- * (WorkerCrashError / RequestTimeoutError / the abort reason); every other request carries on. close() drains:
- * no new work, in-flight and queued work finish, then the workers stop.
+ * A pool of N explainers, each in its own OS process (workers/explainer_process.ts) owning one tfjs runtime, driven
+ * through comlink. Requests queue (bounded: a full queue is PoolFullError, answered 503 + Retry-After) and go to the
+ * first idle explainer. Each request has a timeout and may be cancelled (AbortSignal: the client went away). An
+ * explainer that crashes, times out or is cancelled mid-request is killed (SIGKILL: its CPU and memory are back at
+ * once, whatever it was doing) and replaced; only its own request fails (WorkerCrashError / RequestTimeoutError /
+ * the abort reason); every other request carries on. close() drains: no new work, in-flight and queued work
+ * finish, then the processes stop.
  */
-import * as Comlink from "comlink";
+import type * as Comlink from "comlink";
 import type { ExplainerApi } from "./explainer_worker.ts";
+import { type ExplainerProcess, spawnExplainerProcess } from "./explainer_process.ts";
 
 export class PoolFullError extends Error {
   override name = "PoolFullError";
@@ -28,8 +30,21 @@ export interface PoolOptions {
   queueLimit: number;
   timeoutMs: number;
   backend: string;
+  /** The module each process serves (it exports `api`); default workers/explainer_worker.ts. */
   workerUrl?: URL;
+  /** The timers behind request timeouts (tests drive them); default the global setTimeout/clearTimeout. */
+  timers?: Timers;
 }
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+const GLOBAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as number),
+};
 
 type Task<T> = {
   fn: (api: Comlink.Remote<ExplainerApi>) => Promise<T>;
@@ -41,7 +56,7 @@ type Task<T> = {
 
 interface Slot {
   id: number;
-  worker: Worker;
+  process: ExplainerProcess<ExplainerApi>;
   api: Comlink.Remote<ExplainerApi>;
   ready: Promise<void>;
   busy: boolean;
@@ -54,6 +69,8 @@ export class WorkerPool {
   private queue: Task<unknown>[] = [];
   private closing = false;
   private nextId = 0;
+  /** Private (0700) folder of the processes' sockets. */
+  private readonly socketDir = Deno.makeTempDirSync({ prefix: "retrace-pool-" });
   restarts = 0;
 
   constructor(private readonly options: PoolOptions) {
@@ -62,26 +79,20 @@ export class WorkerPool {
 
   private spawn(): Slot {
     const url = this.options.workerUrl ?? new URL("./explainer_worker.ts", import.meta.url);
-    const worker = new Worker(url, { type: "module" });
-    const api = Comlink.wrap<ExplainerApi>(worker);
-    const slot: Slot = { id: this.nextId++, worker, api, busy: false, ready: Promise.resolve() };
-    worker.addEventListener("error", (e) => {
-      e.preventDefault();
-      this.replace(slot, new WorkerCrashError(`worker ${slot.id} crashed: ${e.message}`));
-    });
-    slot.ready = api.init(this.options.backend).then(() => {});
-    slot.ready.catch((e) =>
-      this.replace(slot, new WorkerCrashError(`worker ${slot.id} failed to start: ${e}`))
-    );
+    const id = this.nextId++;
+    const process = spawnExplainerProcess<ExplainerApi>(url, this.socketDir, `w${id}`);
+    const slot: Slot = { id, process, api: process.api, busy: false, ready: Promise.resolve() };
+    process.exited.then((how) => this.replace(slot, new WorkerCrashError(`worker ${id} ${how}`)));
+    slot.ready = process.api.init(this.options.backend).then(() => {});
+    slot.ready.catch((e) => this.replace(slot, new WorkerCrashError(`worker ${id} failed to start: ${e}`)));
     return slot;
   }
 
-  /** Terminates a slot's worker, fails its request, and puts a fresh worker in its place. */
+  /** Kills a slot's process, fails its request, and puts a fresh process in its place. */
   private replace(slot: Slot, reason: unknown): void {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
-    slot.worker.terminate();
-    slot.api[Comlink.releaseProxy]?.();
+    slot.process.kill();
     slot.fail?.(reason);
     this.restarts++;
     if (this.closing) {
@@ -143,7 +154,7 @@ export class WorkerPool {
     const finish = (ok: boolean, value: unknown) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       task.signal?.removeEventListener("abort", onAbort);
       slot.busy = false;
       slot.fail = undefined;
@@ -153,7 +164,8 @@ export class WorkerPool {
       this.drained();
     };
     slot.fail = (e) => finish(false, e);
-    const timer = setTimeout(() => {
+    const timers = this.options.timers ?? GLOBAL_TIMERS;
+    const timer = timers.setTimeout(() => {
       this.replace(slot, new RequestTimeoutError(`the request took longer than ${task.timeoutMs} ms`));
     }, task.timeoutMs);
     const onAbort = () => this.replace(slot, task.signal!.reason ?? new Error("cancelled"));
@@ -175,16 +187,17 @@ export class WorkerPool {
     if (this.onDrained && this.queue.length === 0 && this.slots.every((s) => !s.busy)) this.onDrained();
   }
 
-  /** Stops taking work, lets in-flight and queued requests finish, then terminates the workers. */
+  /** Stops taking work, lets in-flight and queued requests finish, then kills the processes. */
   async close(): Promise<void> {
     this.closing = true;
     if (this.queue.length > 0 || this.slots.some((s) => s.busy)) {
       await new Promise<void>((r) => (this.onDrained = r));
     }
-    for (const s of this.slots) {
-      s.worker.terminate();
-    }
+    const slots = this.slots;
     this.slots = [];
+    for (const s of slots) s.process.kill();
+    await Promise.all(slots.map((s) => s.process.exited));
+    await Deno.remove(this.socketDir, { recursive: true }).catch(() => {});
   }
 
   /** Live tensor counts of the workers that are idle now (busy ones are not interrupted). */
@@ -197,6 +210,11 @@ export class WorkerPool {
       ]).catch(() => NaN)
     ));
     return idle.map((s, i) => ({ id: s.id, tensors: counts[i] })).filter((x) => Number.isFinite(x.tensors));
+  }
+
+  /** Test hook: the process ids of the explainers. */
+  processIds(): number[] {
+    return this.slots.map((s) => s.process.pid);
   }
 
   /** Test hook: the worker ids (to see replacements). */
