@@ -116,6 +116,36 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "worker pool: an explainer that cannot start is restarted after 250, 500, 1000 ms..., not in a loop",
+  ...opts,
+  async fn() {
+    const armed: { fn: () => void; ms: number }[] = [];
+    const timers = {
+      setTimeout: (fn: () => void, ms: number) => armed.push({ fn, ms }),
+      clearTimeout: () => {},
+    };
+    const pool = new WorkerPool({
+      size: 1,
+      queueLimit: 1,
+      timeoutMs: 60_000,
+      backend: "wasm",
+      workerUrl: new URL("./helpers/failing_worker.ts", import.meta.url),
+      timers,
+    });
+    try {
+      for (const [k, ms] of [250, 500, 1000, 2000].entries()) {
+        await waitFor(() => armed.length > k, `restart ${k + 1} to be scheduled`);
+        assert.equal(armed[k].ms, ms, `restart ${k + 1} waits ${ms} ms`);
+        assert.equal(pool.stats().restarts, k + 1);
+        armed[k].fn(); // the delay is over: the next process starts (and dies)
+      }
+    } finally {
+      await pool.close();
+    }
+  },
+});
+
 /** User + system CPU time of a process in clock ticks (/proc/PID/stat), or -1 once it is gone (or a zombie). */
 function cpuTicks(pid: number): number {
   try {

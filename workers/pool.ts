@@ -32,7 +32,7 @@ export interface PoolOptions {
   backend: string;
   /** The module each process serves (it exports `api`); default workers/explainer_worker.ts. */
   workerUrl?: URL;
-  /** The timers behind request timeouts (tests drive them); default the global setTimeout/clearTimeout. */
+  /** The timers behind request timeouts and restart delays (tests drive them); default the global ones. */
   timers?: Timers;
 }
 
@@ -56,9 +56,12 @@ type Task<T> = {
 
 interface Slot {
   id: number;
-  process: ExplainerProcess<ExplainerApi>;
-  api: Comlink.Remote<ExplainerApi>;
+  /** Set once the process is spawned (after any restart delay). */
+  process?: ExplainerProcess<ExplainerApi>;
+  api?: Comlink.Remote<ExplainerApi>;
+  /** Resolves when the process answers (api is set then); rejects if it fails to start. */
   ready: Promise<void>;
+  started: boolean;
   busy: boolean;
   /** Fails the slot's in-flight request (set while busy). */
   fail?: (e: unknown) => void;
@@ -71,19 +74,33 @@ export class WorkerPool {
   private nextId = 0;
   /** Private (0700) folder of the processes' sockets. */
   private readonly socketDir = Deno.makeTempDirSync({ prefix: "retrace-pool-" });
+  /** Explainers in a row that died before they started: the next restart waits 250 ms x 2^n (at most 30 s). */
+  private startFailures = 0;
   restarts = 0;
 
   constructor(private readonly options: PoolOptions) {
     for (let i = 0; i < options.size; i++) this.slots.push(this.spawn());
   }
 
-  private spawn(): Slot {
+  private spawn(delayMs = 0): Slot {
     const url = this.options.workerUrl ?? new URL("./explainer_worker.ts", import.meta.url);
     const id = this.nextId++;
-    const process = spawnExplainerProcess<ExplainerApi>(url, this.socketDir, `w${id}`);
-    const slot: Slot = { id, process, api: process.api, busy: false, ready: Promise.resolve() };
-    process.exited.then((how) => this.replace(slot, new WorkerCrashError(`worker ${id} ${how}`)));
-    slot.ready = process.api.init(this.options.backend).then(() => {});
+    const slot: Slot = { id, busy: false, started: false, ready: Promise.resolve() };
+    const timers = this.options.timers ?? GLOBAL_TIMERS;
+    const delay = new Promise<void>((r) => delayMs ? timers.setTimeout(r, delayMs) : r());
+    slot.ready = delay.then(() => {
+      if (!this.slots.includes(slot)) {
+        throw new WorkerCrashError(`worker ${id} was removed before it started`);
+      }
+      const process = spawnExplainerProcess<ExplainerApi>(url, this.socketDir, `w${id}`);
+      slot.process = process;
+      slot.api = process.api;
+      process.exited.then((how) => this.replace(slot, new WorkerCrashError(`worker ${id} ${how}`)));
+      return process.api.init(this.options.backend);
+    }).then(() => {
+      slot.started = true;
+      this.startFailures = 0;
+    });
     slot.ready.catch((e) => this.replace(slot, new WorkerCrashError(`worker ${id} failed to start: ${e}`)));
     return slot;
   }
@@ -92,14 +109,15 @@ export class WorkerPool {
   private replace(slot: Slot, reason: unknown): void {
     const i = this.slots.indexOf(slot);
     if (i < 0) return;
-    slot.process.kill();
+    slot.process?.kill();
     slot.fail?.(reason);
     this.restarts++;
     if (this.closing) {
       this.slots.splice(i, 1);
       return;
     }
-    this.slots[i] = this.spawn();
+    // One that never started (bad install, missing permission) is restarted with a growing delay, not in a loop.
+    this.slots[i] = this.spawn(slot.started ? 0 : Math.min(30_000, 250 * 2 ** this.startFailures++));
     this.dispatch();
   }
 
@@ -170,7 +188,7 @@ export class WorkerPool {
     }, task.timeoutMs);
     const onAbort = () => this.replace(slot, task.signal!.reason ?? new Error("cancelled"));
     task.signal?.addEventListener("abort", onAbort, { once: true });
-    slot.ready.then(() => task.fn(slot.api)).then((v) => finish(true, v), (e) => finish(false, e));
+    slot.ready.then(() => task.fn(slot.api!)).then((v) => finish(true, v), (e) => finish(false, e));
   }
 
   stats(): { size: number; busy: number; queued: number; restarts: number } {
@@ -195,8 +213,8 @@ export class WorkerPool {
     }
     const slots = this.slots;
     this.slots = [];
-    for (const s of slots) s.process.kill();
-    await Promise.all(slots.map((s) => s.process.exited));
+    for (const s of slots) s.process?.kill();
+    await Promise.all(slots.map((s) => s.process?.exited));
     await Deno.remove(this.socketDir, { recursive: true }).catch(() => {});
   }
 
@@ -205,7 +223,7 @@ export class WorkerPool {
     const idle = this.slots.filter((s) => !s.busy);
     const counts = await Promise.all(idle.map((s) =>
       Promise.race([
-        s.ready.then(() => s.api.tensors()),
+        s.ready.then(() => s.api!.tensors()),
         new Promise<number>((r) => setTimeout(() => r(NaN), 1000)),
       ]).catch(() => NaN)
     ));
@@ -214,7 +232,7 @@ export class WorkerPool {
 
   /** Test hook: the process ids of the explainers. */
   processIds(): number[] {
-    return this.slots.map((s) => s.process.pid);
+    return this.slots.map((s) => s.process?.pid ?? -1);
   }
 
   /** Test hook: the worker ids (to see replacements). */
