@@ -1,10 +1,12 @@
 /**
- * One caption request as the service runs it inside a worker: decode the image, caption it (greedy or beam) or
+ * One caption request as the service runs it inside a worker: admit and decode the image (size and structure
+ * checked before any pixel buffer exists, lib/image/admission.ts), caption it (greedy or beam) or
  * take the caller's caption (an out-of-vocabulary word is a ServiceInputError naming it), and explain it: maps of
  * the whole caption's log-probability at each layer, their product combination with linear weights, and, if asked,
  * one combined map per word (all words in one batched pass). Maps are raw Float32Arrays at layer resolution; the
  * combinations at the network's input size.
  */
+import type { Rasterizer } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import {
@@ -18,7 +20,14 @@ import { CAPTION_LAYERS, combineCaptionMaps, explainCaption } from "../caption/e
 import { beamSearch, CaptionSearchError } from "../caption/search.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
-import { decodeUpload, type MapOut, readMaps, ServiceInputError } from "./saliency_job.ts";
+import {
+  checkMethod,
+  decodeUpload,
+  inputErrorCode,
+  type MapOut,
+  readMaps,
+  ServiceInputError,
+} from "./saliency_job.ts";
 
 export interface CaptionJob {
   image: Uint8Array;
@@ -46,9 +55,15 @@ function mapsOf(result: Map<string, Tensor>, labels: string[], targets: number[]
   return readMaps(labels.map((label) => [label, result.get(label)!] as const), targets);
 }
 
-export async function runCaptionJob(captioner: Captioner, job: CaptionJob): Promise<CaptionAnswer> {
+/** Runs one caption job. `rasterize` replaces the canvas decoder (tests). */
+export async function runCaptionJob(
+  captioner: Captioner,
+  job: CaptionJob,
+  rasterize?: Rasterizer,
+): Promise<CaptionAnswer> {
   const t0 = performance.now();
-  const image = decodeUpload(job.image, job.maxPixels);
+  const image = decodeUpload(job.image, job.maxPixels, rasterize);
+  checkMethod(job.method);
   const { manifest } = captioner;
   const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
   try {
@@ -94,9 +109,10 @@ export async function runCaptionJob(captioner: Captioner, job: CaptionJob): Prom
         try {
           return explainCaption(captioner, input, { tokens, positions, method: job.method, layers });
         } catch (e) {
-          if (e instanceof SaliencyInputError || e instanceof CaptionInputError) {
-            throw new ServiceInputError("bad_request", e.message);
+          if (e instanceof SaliencyInputError || e instanceof UnknownLayerError) {
+            throw new ServiceInputError(inputErrorCode(e), e.message);
           }
+          if (e instanceof CaptionInputError) throw new ServiceInputError("bad_caption", e.message);
           throw e;
         }
       };

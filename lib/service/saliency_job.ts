@@ -1,11 +1,12 @@
 /**
- * One saliency request as the service runs it inside a worker (no HTTP here): decode the image, resolve the
- * targets (indices, class names, the top-k predictions, or every label predicted present), run the method at all
+ * One saliency request as the service runs it inside a worker (no HTTP here): admit and decode the image (its
+ * declared size and structure are checked before any pixel buffer exists), resolve the targets (indices, class
+ * names, the top-k predictions, or every label predicted present: possibly none), run the method at all
  * requested layers for all targets in ONE batched forward/backward pass (with meta-saliency: one step per target),
  * optionally combine the layers, and return raw maps as Float32Arrays (transferable) with the predictions and
  * timings. Bad requests are ServiceInputError (the route answers 4xx with its message); tensors are all freed.
  */
-import { type DecodedImage, decodeImage, type ImageDecodeError } from "../image/decode.ts";
+import { type DecodedImage, decodeImage, ImageDecodeError, type Rasterizer } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
@@ -88,8 +89,28 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
     return order.slice(0, spec.k);
   }
   const threshold = spec.threshold ?? 0.5;
-  const present = order.filter((k) => scores[k] >= threshold);
-  return present.length ? present : order.slice(0, 1);
+  return order.filter((k) => scores[k] >= threshold); // none present: no targets, no maps
+}
+
+/**
+ * The API error code (the route's shared vocabulary, routes/errors.ts; lib/ does not import routes/) for an
+ * input error raised by lib/saliency or lib/nets while running a request.
+ */
+export function inputErrorCode(e: SaliencyInputError | UnknownLayerError): string {
+  if (e instanceof UnknownLayerError) return "unknown_layer";
+  if (/^unknown method /.test(e.message)) return "unknown_method";
+  if (/^contrastive excitation /.test(e.message)) return "unsupported_rule";
+  return "invalid_request";
+}
+
+/** The method `ref` names, or ServiceInputError "unknown_method" listing the valid ones. */
+export function checkMethod(ref: MethodRef): void {
+  try {
+    resolveMethod(ref);
+  } catch (e) {
+    if (e instanceof SaliencyInputError) throw new ServiceInputError(inputErrorCode(e), e.message);
+    throw e;
+  }
 }
 
 /**
@@ -113,15 +134,20 @@ export async function readMaps(
   });
 }
 
-/** Decodes an uploaded image; undecodable or over `maxPixels` is a ServiceInputError (400 / 413). */
-export function decodeUpload(bytes: Uint8Array, maxPixels: number): DecodedImage {
+/**
+ * Decodes an uploaded image: a header declaring more than `maxPixels` is ServiceInputError "image_too_large"
+ * (413) before any pixel buffer exists; unsupported, truncated, corrupt or undecodable bytes are "bad_image".
+ * `rasterize` replaces the canvas decoder (tests).
+ */
+export function decodeUpload(bytes: Uint8Array, maxPixels: number, rasterize?: Rasterizer): DecodedImage {
   let image: DecodedImage;
   try {
-    image = decodeImage(bytes, "the uploaded image");
+    image = decodeImage(bytes, "the uploaded image", { maxPixels, rasterize });
   } catch (e) {
-    throw new ServiceInputError("bad_image", (e as ImageDecodeError).message);
+    if (!(e instanceof ImageDecodeError)) throw e;
+    throw new ServiceInputError(e.reason === "too_large" ? "image_too_large" : "bad_image", e.message);
   }
-  if (image.width * image.height > maxPixels) {
+  if (image.width * image.height > maxPixels) { // the decoder disagreeing with the header
     throw new ServiceInputError(
       "image_too_large",
       `the image is ${image.width}x${image.height} = ${
@@ -132,19 +158,28 @@ export function decodeUpload(bytes: Uint8Array, maxPixels: number): DecodedImage
   return image;
 }
 
-/** Runs one job on a loaded classifier. */
-export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Promise<SaliencyAnswer> {
+/** Runs one job on a loaded classifier. `rasterize` replaces the canvas decoder (tests). */
+export async function runSaliencyJob(
+  model: LoadedModel,
+  job: SaliencyJob,
+  rasterize?: Rasterizer,
+): Promise<SaliencyAnswer> {
   const { manifest, net, weights } = model;
   const t0 = performance.now();
-  const image = decodeUpload(job.image, job.maxPixels);
+  const image = decodeUpload(job.image, job.maxPixels, rasterize);
   const layers = job.layers.map((l) => (l === "input" ? "" : l));
   if (layers.length === 0) {
     throw new ServiceInputError("bad_layer", 'give at least one layer ("input" = the image)');
   }
+  checkMethod(job.method);
   try {
     net.assertLayers(layers);
+    if (resolveMethod(job.method).extract === "conv-exact") net.assertConvs(layers);
   } catch (e) {
     throw new ServiceInputError("unknown_layer", (e as UnknownLayerError).message);
+  }
+  if (job.combine && layers.every((l) => l === "")) {
+    throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
   }
   const t1 = performance.now();
   const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
@@ -176,7 +211,7 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
   try {
     onePass = count !== null && !job.meta && resolveMethod(job.method).rules !== "contrastive-excitation" &&
       readsSynchronously();
-  } catch { /* an unknown method: computeSaliency names it below */ }
+  } catch { /* an unknown method was refused above */ }
   const outputLayer = net.layerNames.at(-1)!;
   try {
     let scores = new Float32Array(k);
@@ -202,6 +237,21 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
       seed = { kind: job.seed ?? "pointing", targets };
     }
     const t2 = performance.now();
+    const predictions = () =>
+      [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 5).map((i) => ({
+        index: i,
+        name: manifest.classes[i],
+        score: scores[i],
+      }));
+    if (targets.length === 0) { // nothing predicted present: nothing to explain
+      return {
+        image: { width: image.width, height: image.height },
+        targets: [],
+        predictions: predictions(),
+        maps: [],
+        timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: 0 },
+      };
+    }
     const batch = repeatForTargets(input, onePass ? new Array(count!).fill(0) : targets);
     const request = { method: job.method, layers, seed };
     let result;
@@ -211,7 +261,7 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
         : computeSaliency(net, weights, batch, request);
     } catch (e) {
       if (e instanceof SaliencyInputError || e instanceof UnknownLayerError) {
-        throw new ServiceInputError("bad_request", e.message);
+        throw new ServiceInputError(inputErrorCode(e), e.message);
       }
       throw e;
     } finally {
@@ -227,10 +277,7 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
       };
       for (const layer of layers) emit(layer === "" ? "input" : layer, result.maps.get(layer)!);
       if (job.combine) {
-        const deep = layers.filter((l) => l !== "");
-        if (deep.length === 0) {
-          throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
-        }
+        const deep = layers.filter((l) => l !== ""); // not empty: checked before the forward
         const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as
           | CombineArch
           | undefined;
@@ -249,11 +296,7 @@ export async function runSaliencyJob(model: LoadedModel, job: SaliencyJob): Prom
       return {
         image: { width: image.width, height: image.height },
         targets: targets.map((t) => ({ index: t, name: manifest.classes[t] })),
-        predictions: [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 5).map((i) => ({
-          index: i,
-          name: manifest.classes[i],
-          score: scores[i],
-        })),
+        predictions: predictions(),
         maps,
         timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: t3 - t2 },
       };
