@@ -20,6 +20,8 @@ import { distributedEvaluations } from "./workers/redis/setup.ts";
 /** Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations). */
 async function prepareSyntheticWorld(dir: string, images: number): Promise<void> {
   if (await Deno.stat(`${dir}/manifest.json`).then(() => true, () => false)) return;
+  const note = "first start: a minute or two; GET /v1/samples lists its images once it is done";
+  console.log(JSON.stringify({ level: "info", message: `generating ${dir} (${note})` }));
   const worker = new Worker(new URL("./workers/world_worker.ts", import.meta.url), { type: "module" });
   worker.onmessage = (e) => {
     if (e.data.done === "generated") {

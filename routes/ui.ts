@@ -1,11 +1,16 @@
 /**
- * The web page at / (routes/ui/index.html: plain HTML + a module script, no build step) and the sample images it
- * offers: GET /v1/samples lists the first synthetic test images (when the world exists), GET /v1/samples/{id}
- * serves one — only ids from that list, never a path.
+ * The web page at / (routes/ui/index.html: plain HTML + module scripts, no build step), its script module
+ * /ui/accuracy_view.js, its icon /favicon.ico (an SVG), and the sample images it offers: GET /v1/samples lists
+ * the first synthetic test images (when the world exists), GET /v1/samples/{id} serves one — only ids from that
+ * list, never a path.
  */
 import { Hono } from "hono";
 
-const PAGE = await Deno.readTextFile(new URL("./ui/index.html", import.meta.url));
+const read = (name: string) => Deno.readTextFile(new URL(`./ui/${name}`, import.meta.url));
+const PAGE = await read("index.html");
+const ACCURACY_VIEW = await read("accuracy_view.js");
+const ICON = await read("favicon.svg");
+const DAY = "public, max-age=86400";
 
 export function uiRoutes(dataDir: string, count = 12): Hono {
   const app = new Hono();
@@ -22,6 +27,11 @@ export function uiRoutes(dataDir: string, count = 12): Hono {
     return ids;
   };
   app.get("/", (c) => c.html(PAGE));
+  app.get("/ui/accuracy_view.js", (c) => c.body(ACCURACY_VIEW, 200, { "content-type": "text/javascript" }));
+  app.get(
+    "/favicon.ico",
+    (c) => c.body(ICON, 200, { "content-type": "image/svg+xml", "cache-control": DAY }),
+  );
   app.get(
     "/v1/samples",
     async (c) => c.json({ samples: (await sampleIds()).map((id) => ({ id, url: `/v1/samples/${id}` })) }),

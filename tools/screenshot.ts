@@ -1,7 +1,8 @@
 /**
  * Takes docs/ui.png for the README: starts the service (wasm, shipped models, the synthetic world in data/),
  * explains a sample image with Grad-CAM and selective NormGrad at layer3 and layer4, captions it and shows the
- * fourth word's map, in Debian's chromium (playwright-core), and saves a screenshot of the page.
+ * fourth word's map, runs a 20-image pointing game, in Debian's chromium (playwright-core), and saves a
+ * screenshot of the page.
  *   deno run -A tools/screenshot.ts [out.png]
  */
 import { chromium } from "playwright-core";
@@ -26,6 +27,12 @@ try {
     timeout: 120_000,
   });
   await page.locator("#words span").nth(3).click();
+  // a short pointing run: the accuracy panel with its title and per-class rows
+  await page.fill("#evalLimit", "20");
+  await page.click("#evalGo");
+  await page.waitForFunction(() => document.querySelector("#evalText")?.textContent?.includes("done"), null, {
+    timeout: 300_000,
+  });
   await Deno.mkdir(out.replace(/\/[^/]*$/, ""), { recursive: true });
   await page.screenshot({ path: out, fullPage: true });
   console.log(`wrote ${out}`);

@@ -76,6 +76,8 @@ export type PointingEvent =
     accuracy: Record<string, SubsetAccuracy>;
     /** Running per-class accuracy ("all" subset) per label. */
     classAccuracy: Record<string, number[]>;
+    /** Instances counted so far per class ("all" subset: hits + misses) per label; 0 = none seen yet. */
+    classCounts: Record<string, number[]>;
     /** Running tallies (only with `withTallies`). */
     tallies?: PointingResult["tallies"];
   }
@@ -234,6 +236,9 @@ export async function* runPointingGame(options: PointingRunOptions): AsyncGenera
         etaSeconds: (total - n) / Math.max(rate, 1e-9),
         accuracy: accuracies(state),
         classAccuracy: Object.fromEntries([...state.tallies].map(([l, t]) => [l, t.all.classAccuracies()])),
+        classCounts: Object.fromEntries(
+          [...state.tallies].map(([l, t]) => [l, t.all.hits.map((h, k) => h + t.all.misses[k])]),
+        ),
         ...(options.withTallies ? { tallies: tallyJSON(state) } : {}),
       };
     }

@@ -4,12 +4,14 @@
  * adapter), else wasm. Before wasm is selected, the gradient kernels it lacks are registered. On webgpu,
  * device errors (which tfjs otherwise swallows, e.g. a buffer bound over maxStorageBufferBindingSize
  * yields zeros) are collected and surfaced by assertNoDeviceErrors(). On wasm, RETRACE_WASM_THREADS (default 1)
- * threads per runtime (lib/runtime/wasm_threads.ts).
+ * threads per runtime (lib/runtime/wasm_threads.ts). Before any adapter request, Mesa's Vulkan device-selection
+ * layer is kept from printing Wayland errors on hosts without a session (lib/runtime/mesa_device_select.ts).
  */
 import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_grad_kernels.ts";
 import { registerWebgpuGradientKernels } from "./webgpu_maxpool_grad.ts";
 import { MAX_WASM_THREADS, prepareWasmThreads, wasmThreadsInUse } from "./wasm_threads.ts";
+import { quietMesaDeviceSelect } from "./mesa_device_select.ts";
 
 export const BACKENDS = ["auto", "webgpu", "wasm", "cpu"] as const;
 export type BackendPreference = typeof BACKENDS[number];
@@ -93,6 +95,7 @@ export function parseBackendPreference(value: string | undefined): BackendPrefer
 export async function probeAdapter(): Promise<AdapterDescription | null> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return null;
+  quietMesaDeviceSelect();
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });

@@ -127,14 +127,22 @@ export class MergedProgress {
  */
 export function withAccuracy(
   tallies: Record<string, string>,
-): { accuracy: PointingResult["accuracy"]; classAccuracy: Record<string, number[]> } | null {
+): {
+  accuracy: PointingResult["accuracy"];
+  classAccuracy: Record<string, number[]>;
+  classCounts: Record<string, number[]>;
+} | null {
   const parts = Object.values(tallies).map((t) => JSON.parse(t) as Tallies).filter((t) =>
     Object.keys(t).length
   );
   if (parts.length === 0) return null;
-  const { accuracy, perClass } = talliesSummary(addTallies(parts));
+  const sum = addTallies(parts);
+  const { accuracy, perClass } = talliesSummary(sum);
   return {
     accuracy,
     classAccuracy: Object.fromEntries(Object.entries(perClass).map(([l, p]) => [l, p.all])),
+    classCounts: Object.fromEntries(
+      Object.entries(sum).map(([l, t]) => [l, t.all.hits.map((h, k) => h + t.all.misses[k])]),
+    ),
   };
 }

@@ -1,0 +1,27 @@
+/**
+ * The web page's static routes (routes/ui.ts) without a browser: /favicon.ico is an SVG icon with its content
+ * type (not a 404), the page's script module is served as JavaScript, and the page links both.
+ */
+import assert from "node:assert/strict";
+import { imageSize } from "image-size";
+import { uiRoutes } from "../routes/ui.ts";
+
+const app = uiRoutes("/nonexistent");
+
+Deno.test("GET /favicon.ico is a 32x32 SVG served as image/svg+xml", async () => {
+  const res = await app.request("/favicon.ico");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "image/svg+xml");
+  const size = imageSize(new Uint8Array(await res.arrayBuffer())); // an independent SVG reader
+  assert.deepEqual([size.type, size.width, size.height], ["svg", 32, 32]);
+});
+
+Deno.test("the page's script module is served as JavaScript and the page links it and the icon", async () => {
+  const res = await app.request("/ui/accuracy_view.js");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/javascript");
+  assert.match(await res.text(), /export function accuracyView/);
+  const page = await (await app.request("/")).text();
+  assert.match(page, /import \{ accuracyView, instancesOf \} from "\/ui\/accuracy_view\.js"/);
+  assert.match(page, /<link rel="icon" type="image\/svg\+xml" href="\/favicon\.ico">/);
+});
