@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     apiKey: config.apiKey,
     corsOrigin: config.corsOrigin,
     maxBodyBytes: config.maxBodyBytes,
+    uploadLimit: config.workers + config.queueLimit,
   });
   const server = Deno.serve({
     hostname: config.host,

@@ -4,6 +4,7 @@
  * truncated so a huge name or URL is never sent back whole. The table is published in the OpenAPI document.
  */
 import type { Context } from "hono";
+import { z } from "@hono/zod-openapi";
 
 export const ERROR_CODES = {
   invalid_request: {
@@ -74,4 +75,50 @@ export function apiError(
 export function echo(text: string, max = 80): string {
   if (text.length <= max) return JSON.stringify(text);
   return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+}
+
+/** Client text shown unquoted (e.g. a path), at most `max` characters, with how much was cut. */
+export function clip(text: string, max = 80): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
+export const ERROR_CODE_NAMES = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+
+/** The error body in the OpenAPI document: `code` is one of ERROR_CODES. */
+export const ErrorSchema = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODE_NAMES).describe("one of the codes in the table of the document's description"),
+    message: z.string().describe("what is wrong and how to fix it, naming the field and its rule"),
+  }),
+}).openapi("Error");
+
+/** The codes as a Markdown table (status, code, meaning) for the OpenAPI document's description. */
+export function errorCodeTable(): string {
+  const rows = ERROR_CODE_NAMES.map((code) =>
+    `| ${ERROR_CODES[code].status} | \`${code}\` | ${ERROR_CODES[code].meaning} |`
+  );
+  return ["| status | code | meaning |", "| --- | --- | --- |", ...rows].join("\n");
+}
+
+/** OpenAPI responses for these statuses, each listing the codes it comes with and the Error schema. */
+export function errorResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((status) => {
+    const codes = ERROR_CODE_NAMES.filter((code) => ERROR_CODES[code].status === status);
+    return [status, {
+      description: codes.join(", ") || "an error",
+      content: { "application/json": { schema: ErrorSchema } },
+    }];
+  }));
+}
+
+/** The code a framework error of this status stands for (e.g. Hono's 400 for a body that is not JSON). */
+export function codeForStatus(status: number): ErrorCode {
+  const generic: Record<number, ErrorCode> = {
+    401: "unauthorized",
+    404: "not_found",
+    413: "body_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+  };
+  return generic[status] ?? (status < 500 ? "invalid_request" : "internal");
 }

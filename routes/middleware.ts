@@ -1,9 +1,11 @@
 /**
  * Cross-cutting HTTP concerns, each a Hono middleware: request ids (X-Request-Id, echoed or generated), one JSON
- * log line per request, per-route request counts and latency histograms for GET /metrics, a body-size limit
- * (413), an optional bearer token for /v1 (401) and CORS (off unless RETRACE_CORS_ORIGIN is set).
+ * log line per request, per-route request counts and latency histograms for GET /metrics, a URL-length limit
+ * (414), a body-size limit (413), a JSON body that does not parse (400), an optional bearer token for /v1 (401)
+ * and CORS (off unless RETRACE_CORS_ORIGIN is set). Refusals use routes/errors.ts.
  */
 import type { MiddlewareHandler } from "hono";
+import { apiError, clip } from "./errors.ts";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
@@ -65,7 +67,7 @@ export function observe(
         level: "info",
         requestId: c.get("requestId"),
         method: c.req.method,
-        path: new URL(c.req.url).pathname,
+        path: clip(new URL(c.req.url).pathname, 200),
         status: c.res.status,
         ms: Math.round(seconds * 1000),
       }));
@@ -73,29 +75,69 @@ export function observe(
   ];
 }
 
+/**
+ * Longest path + query answered. Deno's HTTP server itself answers a request head (request line + headers)
+ * over 64 KiB with an empty 400 before any handler runs; below that, this limit answers JSON 414.
+ */
+export const MAX_URL_LENGTH = 8192;
+
+/** 414 uri_too_long when the path and query together exceed `maxLength` characters. */
+export function limitUrl(maxLength: number): MiddlewareHandler {
+  return async (c, next) => {
+    const url = c.req.url;
+    const length = url.length - new URL(url).origin.length;
+    if (length > maxLength) {
+      return apiError(
+        c,
+        "uri_too_long",
+        `the URL's path and query are ${length} characters; the limit is ${maxLength} ` +
+          "(send long options in a JSON body)",
+      );
+    }
+    await next();
+  };
+}
+
 export function limitBody(maxBytes: number): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBytes,
     onError: (c) =>
-      c.json({
-        error: {
-          code: "body_too_large",
-          message: `the request body exceeds ${maxBytes} bytes (RETRACE_MAX_BODY)`,
-        },
-      }, 413),
+      apiError(c, "body_too_large", `the request body exceeds ${maxBytes} bytes (RETRACE_MAX_BODY)`),
   });
+}
+
+/** Whether a content-type is JSON the way Hono's validator reads it (application/json, application/x+json). */
+export function isJsonType(contentType: string): boolean {
+  return /^application\/([\w.-]+\+)?json$/i.test(contentType.split(";")[0].trim());
+}
+
+/**
+ * Parses a JSON request body once, up front (Hono keeps it for the validators): one that does not parse is
+ * 400 invalid_request with the parser's reason, instead of a framework error.
+ */
+export function parseJsonBody(): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.raw.body && isJsonType(c.req.header("content-type") ?? "")) {
+      try {
+        await c.req.json();
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
+        return apiError(
+          c,
+          "invalid_request",
+          `the body is not valid JSON (${clip(e.message, 120)}); send one JSON object`,
+        );
+      }
+    }
+    await next();
+  };
 }
 
 /** Requires `Authorization: Bearer <key>` when a key is configured. */
 export function requireKey(key: string | undefined): MiddlewareHandler {
   return async (c, next) => {
     if (key && c.req.header("authorization") !== `Bearer ${key}`) {
-      return c.json({
-        error: {
-          code: "unauthorized",
-          message: "send the API key as `Authorization: Bearer <RETRACE_API_KEY>`",
-        },
-      }, 401);
+      return apiError(c, "unauthorized", "send the API key as `Authorization: Bearer <RETRACE_API_KEY>`");
     }
     await next();
   };

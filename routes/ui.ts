@@ -5,6 +5,7 @@
  * list, never a path.
  */
 import { Hono } from "hono";
+import { apiError, echo } from "./errors.ts";
 
 const read = (name: string) => Deno.readTextFile(new URL(`./ui/${name}`, import.meta.url));
 const PAGE = await read("index.html");
@@ -39,9 +40,7 @@ export function uiRoutes(dataDir: string, count = 12): Hono {
   app.get("/v1/samples/:id", async (c) => {
     const id = c.req.param("id");
     if (!(await sampleIds()).includes(id)) {
-      return c.json({
-        error: { code: "not_found", message: `no sample ${JSON.stringify(id)}; see GET /v1/samples` },
-      }, 404);
+      return apiError(c, "not_found", `no sample ${echo(id)}; see GET /v1/samples`);
     }
     return c.body(await Deno.readFile(`${voc}/JPEGImages/${id}.jpg`), 200, { "content-type": "image/jpeg" });
   });

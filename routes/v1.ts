@@ -1,19 +1,16 @@
 /**
- * The /v1 API (issue 7, first routes): GET /v1/models, GET /v1/methods, POST /v1/saliency (JSON with a base64
- * image), validated with zod and described at /openapi.json. Tensor work happens in the worker pool; this file
- * maps requests to jobs and errors to `{error: {code, message}}` with the right status.
+ * The /v1 API: GET /v1/models, GET /v1/methods, POST /v1/saliency and POST /v1/caption
+ * (JSON with a base64 image, a multipart form, or raw image bytes with options in the query), validated with
+ * zod (routes/v1_schemas.ts, routes/v1_fields.ts) and described at /openapi.json with the table of error
+ * codes. Tensor work happens in the worker pool; this file maps requests to jobs and every failure to
+ * `{error: {code, message}}` with a code from routes/errors.ts.
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { validationHook } from "./validation.ts";
+import { describeIssues, validationHook } from "./validation.ts";
 import type { Context } from "hono";
 import * as Comlink from "comlink";
-import { decodeImage } from "../lib/image/decode.ts";
-import { overlayPng } from "../lib/image/overlay.ts";
 import type { ModelEntry } from "../lib/models/registry.ts";
-import { methodByName, METHODS } from "../lib/saliency/methods.ts";
-import { EXTRACTIONS } from "../lib/saliency/extract.ts";
-import { AGGREGATIONS } from "../lib/saliency/aggregate.ts";
-import { RULE_SETS } from "../lib/saliency/rules.ts";
+import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { networkOf } from "../lib/models/load.ts";
 import type { MapOut, SaliencyAnswer } from "../lib/service/saliency_job.ts";
@@ -25,6 +22,26 @@ import {
   WorkerCrashError,
   type WorkerPool,
 } from "../workers/pool.ts";
+import {
+  apiError,
+  clip,
+  echo,
+  ERROR_CODES,
+  type ErrorCode,
+  errorCodeTable,
+  errorResponses,
+} from "./errors.ts";
+import {
+  type CaptionOptions,
+  CaptionOptionsSchema,
+  CaptionRequestSchema,
+  type SaliencyOptions,
+  SaliencyOptionsSchema,
+  SaliencyRequestSchema,
+  SaliencyResponseSchema,
+} from "./v1_schemas.ts";
+import { type FlatKind, flatName, flatOptions, type FlatSource } from "./v1_fields.ts";
+import { isJsonType } from "./middleware.ts";
 
 export interface V1Options {
   models: Map<string, ModelEntry>;
@@ -33,111 +50,9 @@ export interface V1Options {
   timeoutMs: number;
 }
 
-const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("Error");
-
-const TargetsSchema = z.union([
-  z.object({ classes: z.array(z.union([z.number().int(), z.string()])).min(1).max(64) }),
-  z.object({ topK: z.number().int().min(1).max(64) }),
-  z.object({ present: z.literal(true), threshold: z.number().min(0).max(1).optional() }),
-]).openapi("Targets");
-
-const SaliencyRequestSchema = z.object({
-  image: z.string().min(1).describe("the image file (JPEG, PNG, WebP or GIF), base64"),
-  model: z.string().describe("a name from GET /v1/models"),
-  method: z.union([
-    z.string().describe("a name from GET /v1/methods"),
-    z.object({
-      extract: z.enum(EXTRACTIONS),
-      aggregate: z.enum(AGGREGATIONS),
-      rules: z.enum(RULE_SETS).default("standard"),
-      relu: z.boolean().default(false),
-    }).describe("any phase-1 extraction x phase-2 aggregation pair"),
-  ]),
-  layers: z.array(z.string()).min(1).max(16).describe('layer names; "input" = the image'),
-  targets: TargetsSchema.default({ topK: 1 }),
-  seed: z.enum(["pointing", "one-hot"]).default("pointing"),
-  meta: z.object({
-    sign: z.enum(["positive", "negative"]).default("positive"),
-    eta: z.number().min(0).max(1).default(1e-4),
-  })
-    .optional(),
-  combine: z.object({ mode: z.enum(COMBINE_MODES), weights: z.enum(WEIGHT_SCHEMES) }).optional(),
-  overlay: z.object({
-    alpha: z.number().min(0).max(1).default(0.5),
-    map: z.number().int().min(0).default(0).describe("which map (index into maps) to draw"),
-    colormap: z.enum(["turbo", "viridis", "gray"]).default("turbo"),
-  }).default({ alpha: 0.5, map: 0, colormap: "turbo" }).describe(
-    "with Accept: image/png, the PNG heatmap overlay drawn",
-  ),
-}).openapi("SaliencyRequest");
-
-const CaptionRequestSchema = z.object({
-  image: z.string().min(1).describe("the image file, base64"),
-  model: z.string().describe("a captioner from GET /v1/models"),
-  caption: z.string().min(1).max(500).optional().describe("explain this caption instead of generating one"),
-  beamSize: z.number().int().min(1).max(10).default(1).describe("1 = greedy"),
-  method: z.string().default("selective-normgrad"),
-  layers: z.array(z.string()).max(8).default([]).describe("default layer3.0, layer4.0, layer4"),
-  words: z.boolean().default(true).describe("also one combined map per word"),
-}).openapi("CaptionRequest");
-const CaptionOptionsSchema = CaptionRequestSchema.omit({ image: true });
-type CaptionOptions = z.infer<typeof CaptionOptionsSchema>;
-
-const OptionsSchema = SaliencyRequestSchema.omit({ image: true });
-type SaliencyOptions = z.infer<typeof OptionsSchema>;
-
 const IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "application/octet-stream"];
 
-/** Flat string fields (form fields or query parameters) -> the JSON request's shape (validated afterwards). */
-function fieldsToOptions(f: Record<string, string>): Record<string, unknown> {
-  const list = (v: string) => v.split(",").map((x) => x.trim()).filter(Boolean);
-  const num = (v: string | undefined) => (v === undefined || v === "" ? undefined : Number(v));
-  const out: Record<string, unknown> = {
-    model: f.model,
-    method: f.method,
-    layers: f.layers ? list(f.layers) : undefined,
-  };
-  if (f.classes) out.targets = { classes: list(f.classes).map((c) => (/^\d+$/.test(c) ? Number(c) : c)) };
-  else if (f.topK) out.targets = { topK: num(f.topK) };
-  else if (f.present) out.targets = { present: true, threshold: num(f.threshold) };
-  if (f.seed) out.seed = f.seed;
-  if (f.meta) out.meta = { sign: f.meta, eta: num(f.metaEta) };
-  if (f.combine) {
-    const [mode, weights] = f.combine.split(":");
-    out.combine = { mode, weights };
-  }
-  if (f.alpha || f.map || f.colormap) {
-    out.overlay = { alpha: num(f.alpha) ?? 0.5, map: num(f.map) ?? 0, colormap: f.colormap ?? "turbo" };
-  }
-  return out;
-}
-
-const MapSchema = z.object({
-  target: z.number(),
-  layer: z.string(),
-  shape: z.tuple([z.number(), z.number()]),
-  data: z.string().describe("little-endian Float32, row-major, base64"),
-});
-
-const SaliencyResponseSchema = z.object({
-  model: z.string(),
-  method: z.any(),
-  image: z.object({ width: z.number(), height: z.number() }),
-  targets: z.array(z.object({ index: z.number(), name: z.string() })),
-  predictions: z.array(z.object({ index: z.number(), name: z.string(), score: z.number() })),
-  maps: z.array(MapSchema),
-  timings: z.record(z.string(), z.number()),
-}).openapi("SaliencyResponse");
-
-const errors = {
-  400: { description: "bad request", content: { "application/json": { schema: ErrorSchema } } },
-  404: { description: "unknown model", content: { "application/json": { schema: ErrorSchema } } },
-  413: { description: "image too large", content: { "application/json": { schema: ErrorSchema } } },
-  503: {
-    description: "busy; retry after the Retry-After seconds",
-    content: { "application/json": { schema: ErrorSchema } },
-  },
-};
+const errors = errorResponses(400, 404, 413, 415, 500, 503, 504);
 
 function base64ToBytes(text: string): Uint8Array | null {
   try {
@@ -154,40 +69,84 @@ function bytesToBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-/** A non-JSON request's image and flat fields (multipart form or raw bytes + query); "json" to pass it on. */
-async function readImageRequest(
-  c: Context,
-): Promise<"json" | Response | { image: Uint8Array; fields: Record<string, string> }> {
+/** A non-JSON request's image and flat options; "json" to pass a JSON request on to its validated route. */
+interface ImageRequest {
+  image: Uint8Array;
+  entries: [string, string | File][];
+  source: FlatSource;
+}
+
+/**
+ * Reads a request that is not JSON (multipart form or raw image bytes + query), or checks that a JSON one
+ * carries no query parameters (they would be ignored; its body was parsed by routes/middleware.ts); a
+ * Response refuses it.
+ */
+async function readImageRequest(c: Context): Promise<"json" | Response | ImageRequest> {
   const type = (c.req.header("content-type") ?? "").toLowerCase();
-  if (type.startsWith("application/json")) return "json";
-  if (type.startsWith("multipart/form-data")) {
-    const form = await c.req.formData();
-    const file = form.get("image");
-    if (!(file instanceof File)) {
-      return c.json({
-        error: { code: "invalid_request", message: 'multipart requests need an "image" file field' },
-      }, 400);
+  const query = [...new URL(c.req.url).searchParams.keys()];
+  if (isJsonType(type)) {
+    if (query.length) {
+      return apiError(
+        c,
+        "unknown_field",
+        `query parameter ${echo(query[0], 40)} is not read with a JSON body; put the options in the body` +
+          (query.length > 1 ? ` (${query.length} query parameters were sent)` : ""),
+      );
     }
-    const fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === "string")) as Record<
-      string,
-      string
-    >;
-    return { image: new Uint8Array(await file.arrayBuffer()), fields };
+    return "json";
+  }
+  if (type.startsWith("multipart/form-data")) {
+    let form: FormData;
+    try {
+      form = await c.req.formData();
+    } catch (e) {
+      return apiError(
+        c,
+        "invalid_request",
+        `the multipart/form-data body does not parse (${clip(String((e as Error).message), 120)})`,
+      );
+    }
+    const images = form.getAll("image");
+    if (images.length !== 1 || !(images[0] instanceof File)) {
+      return apiError(
+        c,
+        "invalid_request",
+        images.length > 1
+          ? 'form field image is given twice; send one "image" file'
+          : 'multipart requests need an "image" file field',
+      );
+    }
+    const entries = [...form.entries()].filter(([k]) => k !== "image");
+    return { image: new Uint8Array(await (images[0] as File).arrayBuffer()), entries, source: "form field" };
   }
   if (IMAGE_TYPES.some((t) => type.startsWith(t))) {
     return {
       image: new Uint8Array(await c.req.arrayBuffer()),
-      fields: Object.fromEntries(new URL(c.req.url).searchParams),
+      entries: [...new URL(c.req.url).searchParams],
+      source: "query parameter",
     };
   }
-  return c.json({
-    error: {
-      code: "unsupported_media_type",
-      message:
-        `content-type ${JSON.stringify(type)} is not accepted; send application/json (base64 image), ` +
-        `multipart/form-data (an "image" file) or the image itself as ${IMAGE_TYPES.join(", ")}`,
-    },
-  }, 415);
+  return apiError(
+    c,
+    "unsupported_media_type",
+    `content-type ${echo(type, 100)} is not accepted; send application/json (base64 image), ` +
+      `multipart/form-data (an "image" file) or the image itself as ${IMAGE_TYPES.join(", ")}`,
+  );
+}
+
+/** The options of a non-JSON request, checked like a JSON body; a Response refuses them. */
+function readFlatOptions<T extends typeof SaliencyOptionsSchema | typeof CaptionOptionsSchema>(
+  c: Context,
+  kind: FlatKind,
+  schema: T,
+  read: ImageRequest,
+): z.infer<T> | Response {
+  const flat = flatOptions(kind, read.entries, read.source);
+  if ("refusal" in flat) return apiError(c, flat.refusal.code, flat.refusal.message);
+  const parsed = schema.safeParse(flat.options);
+  if (parsed.success) return parsed.data as z.infer<T>;
+  const { code, message } = describeIssues(parsed.error.issues as never, flat.options, flatName);
+  return apiError(c, code, message);
 }
 
 function mapsJson(maps: MapOut[]) {
@@ -202,34 +161,48 @@ function mapsJson(maps: MapOut[]) {
 /** Pool failures -> HTTP (503 + Retry-After when busy, 504 on timeout, 500 when the worker died). */
 function poolFailure(c: Context, e: unknown): Response {
   if (e instanceof PoolFullError || e instanceof PoolClosedError) {
-    c.header("Retry-After", "2");
-    return c.json({ error: { code: "busy", message: e.message } }, 503);
+    return apiError(c, "busy", e.message, { "Retry-After": "2" });
   }
-  if (e instanceof RequestTimeoutError) {
-    return c.json({ error: { code: "timeout", message: e.message } }, 504);
-  }
-  if (e instanceof WorkerCrashError) {
-    return c.json({ error: { code: "worker_crashed", message: `${e.message}; retry the request` } }, 500);
-  }
+  if (e instanceof RequestTimeoutError) return apiError(c, "timeout", e.message);
+  if (e instanceof WorkerCrashError) return apiError(c, "worker_crashed", `${e.message}; retry the request`);
   throw e;
 }
 
+/**
+ * A worker's refusal -> HTTP with its code's status. A bug in the worker is logged and answered without its
+ * message (which may name server paths); a code outside the vocabulary is answered as invalid_request.
+ */
 function workerFailure(c: Context, error: { code: string; message: string }): Response {
-  const status = error.code === "image_too_large" ? 413 : error.code === "internal" ? 500 : 400;
-  return c.json({ error }, status);
+  if (error.code === "internal") {
+    console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), message: error.message }));
+    return apiError(c, "internal", "internal error in the worker; see the server log");
+  }
+  const code = (error.code in ERROR_CODES ? error.code : "invalid_request") as ErrorCode;
+  return apiError(c, code, error.message);
+}
+
+/** unknown_model naming the models of this kind, or undefined when `name` is one. */
+function unknownModel(c: Context, options: V1Options, name: string, kind: "classifier" | "captioner") {
+  const entry = options.models.get(name);
+  if (entry && entry.kind === kind) return undefined;
+  const names = [...options.models.values()].filter((m) => m.kind === kind).map((m) => m.name);
+  return apiError(c, "unknown_model", `no ${kind} ${echo(name)}; available: ${names.join(", ") || "none"}`);
+}
+
+/** unknown_method naming every method, or undefined when `name` is one (the same for saliency and captions). */
+function unknownMethod(c: Context, name: string) {
+  if (METHODS.some((m) => m.name === name)) return undefined;
+  return apiError(
+    c,
+    "unknown_method",
+    `unknown method ${echo(name)}; valid: ${METHODS.map((m) => m.name).join(", ")}`,
+  );
 }
 
 async function answerCaption(c: Context, options: V1Options, body: CaptionOptions, image: Uint8Array) {
-  const entry = options.models.get(body.model);
-  if (!entry || entry.kind !== "captioner") {
-    const names = [...options.models.values()].filter((m) => m.kind === "captioner").map((m) => m.name);
-    return c.json({
-      error: {
-        code: "unknown_model",
-        message: `no captioner ${JSON.stringify(body.model)}; available: ${names.join(", ") || "none"}`,
-      },
-    }, 404);
-  }
+  const refused = unknownModel(c, options, body.model, "captioner") ?? unknownMethod(c, body.method);
+  if (refused) return refused;
+  const entry = options.models.get(body.model)!;
   const job = { image, ...body, maxPixels: options.maxPixels };
   let answer: CaptionAnswer | { error: { code: string; message: string } };
   try {
@@ -255,23 +228,10 @@ async function answerCaption(c: Context, options: V1Options, body: CaptionOption
 }
 
 async function answerSaliency(c: Context, options: V1Options, body: SaliencyOptions, image: Uint8Array) {
-  const entry = options.models.get(body.model);
-  if (!entry || entry.kind !== "classifier") {
-    const names = [...options.models.values()].filter((m) => m.kind === "classifier").map((m) => m.name);
-    return c.json({
-      error: {
-        code: "unknown_model",
-        message: `no classifier ${JSON.stringify(body.model)}; available: ${names.join(", ")}`,
-      },
-    }, 404);
-  }
-  if (typeof body.method === "string") {
-    try {
-      methodByName(body.method); // SaliencyInputError naming every valid method
-    } catch (e) {
-      return c.json({ error: { code: "unknown_method", message: (e as Error).message } }, 400);
-    }
-  }
+  const refused = unknownModel(c, options, body.model, "classifier") ??
+    (typeof body.method === "string" ? unknownMethod(c, body.method) : undefined);
+  if (refused) return refused;
+  const entry = options.models.get(body.model)!;
   const t = body.targets;
   const targets = "classes" in t
     ? { kind: "classes" as const, classes: t.classes }
@@ -280,7 +240,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     : { kind: "present" as const, threshold: t.threshold };
   const png = (c.req.header("accept") ?? "").includes("image/png");
   const job = {
-    image: png ? image.slice() : image, // transferred to the worker; the overlay needs its own copy
+    image, // transferred to the worker
     resize: png ? "image" as const : "none" as const,
     method: body.method,
     layers: body.layers,
@@ -289,6 +249,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     meta: body.meta,
     combine: body.combine,
     maxPixels: options.maxPixels,
+    ...(png ? { overlay: body.overlay } : {}),
   };
   let answer: SaliencyAnswer | { error: { code: string; message: string } };
   try {
@@ -304,19 +265,12 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
   }
   if ("error" in answer) return workerFailure(c, answer.error);
   if (png) {
-    const m = answer.maps[body.overlay.map];
-    if (!m) {
-      return c.json({
-        error: {
-          code: "bad_overlay",
-          message: `overlay.map ${body.overlay.map} but only ${answer.maps.length} maps were made`,
-        },
-      }, 400);
-    }
-    const bytes = overlayPng(decodeImage(image), m.data, body.overlay.alpha, body.overlay.colormap);
-    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+    // the worker draws the overlay when asked (and refuses a map index past the maps with bad_overlay)
+    const overlay = answer.overlay;
+    if (!overlay) throw new Error("the worker answered an overlay request without the overlay");
+    return c.body(overlay.png as Uint8Array<ArrayBuffer>, 200, {
       "content-type": "image/png",
-      "x-retrace-map": `${m.layer} target=${m.target}`,
+      "x-retrace-map": `${overlay.layer} target=${overlay.target}`,
     });
   }
   return c.json({
@@ -387,15 +341,9 @@ export function v1Routes(options: V1Options): OpenAPIHono {
     const read = await readImageRequest(c);
     if (read === "json") return next();
     if (read instanceof Response) return read;
-    const { image, fields } = read;
-    const parsed = OptionsSchema.safeParse(fieldsToOptions(fields));
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join(
-        "; ",
-      );
-      return c.json({ error: { code: "invalid_request", message: issues } }, 400);
-    }
-    return answerSaliency(c, options, parsed.data, image);
+    const body = readFlatOptions(c, "saliency", SaliencyOptionsSchema, read);
+    if (body instanceof Response) return body;
+    return answerSaliency(c, options, body as SaliencyOptions, read.image);
   });
 
   app.openapi(
@@ -414,9 +362,9 @@ export function v1Routes(options: V1Options): OpenAPIHono {
       },
     }),
     (c) => {
-      const body = c.req.valid("json");
-      const image = base64ToBytes(body.image);
-      if (!image) return c.json({ error: { code: "bad_image", message: "image is not valid base64" } }, 400);
+      const { image: text, ...body } = c.req.valid("json");
+      const image = base64ToBytes(text);
+      if (!image) return apiError(c, "bad_image", "image is not valid base64") as never;
       return answerSaliency(c, options, body, image) as never;
     },
   );
@@ -425,22 +373,9 @@ export function v1Routes(options: V1Options): OpenAPIHono {
     const read = await readImageRequest(c);
     if (read === "json") return next();
     if (read instanceof Response) return read;
-    const f = read.fields;
-    const parsed = CaptionOptionsSchema.safeParse({
-      model: f.model,
-      caption: f.caption,
-      beamSize: f.beamSize ? Number(f.beamSize) : undefined,
-      method: f.method,
-      layers: f.layers ? f.layers.split(",").filter(Boolean) : undefined,
-      words: f.words === undefined ? undefined : f.words !== "false",
-    });
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join(
-        "; ",
-      );
-      return c.json({ error: { code: "invalid_request", message: issues } }, 400);
-    }
-    return answerCaption(c, options, parsed.data, read.image);
+    const body = readFlatOptions(c, "caption", CaptionOptionsSchema, read);
+    if (body instanceof Response) return body;
+    return answerCaption(c, options, body as CaptionOptions, read.image);
   });
 
   app.openapi(
@@ -462,11 +397,20 @@ export function v1Routes(options: V1Options): OpenAPIHono {
     (c) => {
       const { image: text, ...body } = c.req.valid("json");
       const image = base64ToBytes(text);
-      if (!image) return c.json({ error: { code: "bad_image", message: "image is not valid base64" } }, 400);
+      if (!image) return apiError(c, "bad_image", "image is not valid base64") as never;
       return answerCaption(c, options, body, image) as never;
     },
   );
 
-  app.doc("/openapi.json", { openapi: "3.0.0", info: { title: "retrace", version: "0.1.0" } });
+  app.doc("/openapi.json", {
+    openapi: "3.0.0",
+    info: {
+      title: "retrace",
+      version: "0.1.0",
+      description: 'Every error is `{"error": {"code", "message"}}` with one of these codes, always ' +
+        "with its status; the message names the field and its rule.\n\n" + errorCodeTable(),
+    },
+    "x-error-codes": ERROR_CODES,
+  });
   return app;
 }

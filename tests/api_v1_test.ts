@@ -65,8 +65,8 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
     await t.step(
       "top-k targets are chosen inside the saliency pass: same maps as picking them first",
       async () => {
-        // topK runs one forward + backward and picks the classes from that pass's logits; `present` with a
-        // threshold no score reaches falls back to the top class after a separate prediction forward.
+        // topK runs one forward + backward and picks the classes from that pass's logits; naming the top class
+        // in `classes` picks it before the pass: the same targets, predictions and maps.
         for (const method of ["grad-cam", "selective-normgrad", "gradient"]) {
           const common = {
             image,
@@ -75,7 +75,8 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
             layers: ["input", "layer3", "layer4"],
           };
           const one = await (await post({ ...common, targets: { topK: 1 } })).json();
-          const two = await (await post({ ...common, targets: { present: true, threshold: 1 } })).json();
+          const two = await (await post({ ...common, targets: { classes: [one.predictions[0].index] } }))
+            .json();
           assert.deepEqual(one.targets, two.targets);
           assert.deepEqual(one.predictions, two.predictions);
           assert.equal(one.maps.length, 3);
@@ -258,6 +259,12 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
           400,
           "invalid_request",
           /layers/,
+        ],
+        [
+          { image, model: "resnet50_synthetic", method: "gradient", layers: ["layer4"], classes: ["star"] },
+          400,
+          "unknown_field",
+          /unknown field "classes": it belongs in targets: \{"targets": \{"classes"/,
         ],
         [
           {

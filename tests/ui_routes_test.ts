@@ -1,6 +1,7 @@
 /**
  * The web page's static routes (routes/ui.ts) without a browser: /favicon.ico is an SVG icon with its content
- * type (not a 404), the page's script module is served as JavaScript, and the page links both.
+ * type (not a 404), the page's script module is served as JavaScript, and the page links both; an unknown
+ * sample id is a JSON 404 quoting it truncated.
  */
 import assert from "node:assert/strict";
 import { imageSize } from "image-size";
@@ -24,4 +25,14 @@ Deno.test("the page's script module is served as JavaScript and the page links i
   const page = await (await app.request("/")).text();
   assert.match(page, /import \{ accuracyView, instancesOf \} from "\/ui\/accuracy_view\.js"/);
   assert.match(page, /<link rel="icon" type="image\/svg\+xml" href="\/favicon\.ico">/);
+});
+
+Deno.test("GET /v1/samples/:id: an unknown id is a JSON 404 that quotes at most 80 of its characters", async () => {
+  const id = "x".repeat(5000);
+  const res = await app.request(`/v1/samples/${id}`);
+  assert.equal(res.status, 404);
+  const { error } = await res.json();
+  assert.equal(error.code, "not_found");
+  assert.ok(error.message.length < 200, `a ${error.message.length}-character message`);
+  assert.match(error.message, /5000 characters/);
 });

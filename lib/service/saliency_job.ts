@@ -8,6 +8,8 @@
  */
 import { type DecodedImage, decodeImage, ImageDecodeError, type Rasterizer } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
+import { overlayPng } from "../image/overlay.ts";
+import type { ColormapName } from "../image/colormap.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { readTogether } from "../runtime/read_together.ts";
@@ -47,6 +49,11 @@ export interface SaliencyJob {
   maxPixels: number;
   /** "image": every map resized (bilinear, align_corners=false) to the image's own size; default raw. */
   resize?: "none" | "image";
+  /**
+   * Draw maps[map] over the image as a PNG here, in the worker (implies resize "image"); the answer then carries
+   * the PNG and no maps. A map index past the maps made is ServiceInputError "bad_overlay".
+   */
+  overlay?: { alpha: number; map: number; colormap: ColormapName };
 }
 
 export interface MapOut {
@@ -63,6 +70,8 @@ export interface SaliencyAnswer {
   predictions: { index: number; name: string; score: number }[];
   maps: MapOut[];
   timings: { decodeMs: number; forwardMs: number; saliencyMs: number };
+  /** With job.overlay: the PNG and which map it shows. */
+  overlay?: { png: Uint8Array; layer: string; target: number };
 }
 
 function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Float32Array): number[] {
@@ -158,6 +167,27 @@ export function decodeUpload(bytes: Uint8Array, maxPixels: number, rasterize?: R
   return image;
 }
 
+/** The PNG of maps[overlay.map] (at the image's size) over the image. */
+function drawOverlay(
+  image: DecodedImage,
+  maps: MapOut[],
+  overlay: NonNullable<SaliencyJob["overlay"]>,
+): NonNullable<SaliencyAnswer["overlay"]> {
+  const m = maps[overlay.map];
+  if (!m) {
+    throw new ServiceInputError(
+      "bad_overlay",
+      `overlay.map is ${overlay.map} but the request made ${maps.length} map(s), indexed from 0` +
+        (maps.length === 0 ? " (no target: no class was predicted present over the threshold)" : ""),
+    );
+  }
+  return {
+    png: overlayPng(image, m.data, overlay.alpha, overlay.colormap),
+    layer: m.layer,
+    target: m.target,
+  };
+}
+
 /** Runs one job on a loaded classifier. `rasterize` replaces the canvas decoder (tests). */
 export async function runSaliencyJob(
   model: LoadedModel,
@@ -244,6 +274,7 @@ export async function runSaliencyJob(
         score: scores[i],
       }));
     if (targets.length === 0) { // nothing predicted present: nothing to explain
+      if (job.overlay) drawOverlay(image, [], job.overlay); // bad_overlay: nothing to draw
       return {
         image: { width: image.width, height: image.height },
         targets: [],
@@ -271,7 +302,7 @@ export async function runSaliencyJob(
     try {
       const entries: [string, Tensor][] = [];
       const emit = (layer: string, raw: Tensor) => {
-        const m = job.resize === "image" ? resizeMap(raw, [image.height, image.width]) : raw;
+        const m = job.resize === "image" || job.overlay ? resizeMap(raw, [image.height, image.width]) : raw;
         if (m !== raw) owned.push(m);
         entries.push([layer, m]);
       };
@@ -297,7 +328,7 @@ export async function runSaliencyJob(
         image: { width: image.width, height: image.height },
         targets: targets.map((t) => ({ index: t, name: manifest.classes[t] })),
         predictions: predictions(),
-        maps,
+        ...(job.overlay ? { maps: [], overlay: drawOverlay(image, maps, job.overlay) } : { maps }),
         timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: t3 - t2 },
       };
     } finally {
