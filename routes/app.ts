@@ -4,6 +4,8 @@
  * map to the JSON error shape `{error: {code, message}}` with a code from routes/errors.ts.
  */
 import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { OPENAPI_DOCUMENT } from "./openapi.ts";
 import { HTTPException } from "hono/http-exception";
 import type { BackendInfo } from "../lib/runtime/backend.ts";
 import { healthRoutes } from "./health.ts";
@@ -59,8 +61,12 @@ export function createApp(backend: BackendInfo, options: AppOptions = {}): Hono 
   app.use("/v1/*", parseJsonBody());
   app.route("/", healthRoutes(backend));
   app.route("/", metricsRoutes(metrics, options.v1?.pool));
-  if (options.v1) app.route("/", v1Routes(options.v1));
-  if (options.jobs) app.route("/", evaluationRoutes(options.jobs));
+  // One OpenAPI document for every JSON router (OpenAPIHono.route merges their definitions).
+  const api = new OpenAPIHono();
+  if (options.v1) api.route("/", v1Routes(options.v1));
+  if (options.jobs) api.route("/", evaluationRoutes(options.jobs));
+  api.doc("/openapi.json", OPENAPI_DOCUMENT);
+  app.route("/", api);
   app.route("/", uiRoutes(options.dataDir ?? "data"));
   app.notFound((c) =>
     apiError(

@@ -28,7 +28,6 @@ import {
   echo,
   ERROR_CODES,
   type ErrorCode,
-  errorCodeTable,
   errorResponses,
 } from "./errors.ts";
 import {
@@ -402,15 +401,5 @@ export function v1Routes(options: V1Options): OpenAPIHono {
     },
   );
 
-  app.doc("/openapi.json", {
-    openapi: "3.0.0",
-    info: {
-      title: "retrace",
-      version: "0.1.0",
-      description: 'Every error is `{"error": {"code", "message"}}` with one of these codes, always ' +
-        "with its status; the message names the field and its rule.\n\n" + errorCodeTable(),
-    },
-    "x-error-codes": ERROR_CODES,
-  });
   return app;
 }

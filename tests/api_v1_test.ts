@@ -34,6 +34,8 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       assert.ok(methods.methods.some((m: { name: string }) => m.name === "selective-normgrad"));
       const spec = await (await fetch(`${base}/openapi.json`)).json();
       assert.ok(spec.paths["/v1/saliency"].post);
+      assert.ok(spec.paths["/v1/caption"].post);
+      assert.ok(spec.paths["/v1/evaluations"].post, "the evaluations router is in the same document");
     });
     await t.step("maps for the top-2 classes at two layers plus their combination", async () => {
       const res = await post({
