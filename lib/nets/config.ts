@@ -22,7 +22,8 @@ export type Head = "classifier" | "fully-conv" | "gap";
 export const HEADS: readonly Head[] = ["classifier", "fully-conv", "gap"];
 
 export interface NetConfig {
-  arch: Arch;
+  /** A hand-written architecture, or "onnx" for an imported graph (lib/nets/onnx/). */
+  arch: Arch | "onnx";
   /** Number of output classes K. */
   numClasses: number;
   /** Width multiplier: every channel count c becomes max(1, round(c * width)), VGG's hidden 4096 too. */
@@ -82,6 +83,6 @@ export function scaled(channels: number, width: number): number {
   return Math.max(1, Math.floor(channels * width + 0.5));
 }
 
-export function isVgg(arch: Arch): arch is VggArch {
+export function isVgg(arch: string): arch is VggArch {
   return (VGG_ARCHS as readonly string[]).includes(arch);
 }

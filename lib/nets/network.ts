@@ -38,6 +38,11 @@ export function buildNetwork(partial: NetConfigInput): Network {
   const forward = isVgg(config.arch)
     ? vggForward(config as NetConfig & { arch: VggArch })
     : resnetForward(config as NetConfig & { arch: ResNetArch });
+  return assembleNetwork(config, forward);
+}
+
+/** A network from any forward (a hand-written architecture or an imported graph, lib/nets/onnx/). */
+export function assembleNetwork(config: NetConfig, forward: Forward): Network {
   const trace = (size: [number, number], batch: number): ShapeOps => {
     const ops = new ShapeOps();
     forward(ops, [batch, size[0], size[1], 3]);

@@ -1,0 +1,348 @@
+/**
+ * An ONNX graph as a retrace network: the nodes, in order, become calls of the NetOps vocabulary
+ * (lib/nets/ops.ts), so one `Forward` serves tensors, shape listings, probes, backward rules and weight
+ * gradients exactly as the hand-written VGG / ResNet do. Planning happens once, at load: every node is checked
+ * against the converter table below (op type -> the attributes it takes -> a NetOps call); a node outside it is
+ * an OnnxModelError naming the op, the node and the supported set — never a wrong map. Parameters are renamed
+ * after the PyTorch module that owns the node ("/layer1/layer1.0/conv1/Conv" -> `layer1.0.conv1.weight`), and
+ * every module output becomes a probe-able layer under its module path (lib/nets/onnx/module_names.ts), innermost
+ * first; every node output is also probe-able under its raw ONNX value name.
+ *
+ * The converter table follows ONNX Runtime's and onnx2torch's registries: one small converter per op type,
+ * refusing by name the attribute values it does not support (see the ONNX operator specification for each).
+ */
+import { BN_EPSILON, type Forward, type NetOps } from "../ops.ts";
+import type { TorchTensor } from "../weights.ts";
+import { moduleScopes } from "./module_names.ts";
+import {
+  type AttrValue,
+  type ConstTensor,
+  type OnnxGraph,
+  OnnxModelError,
+  type OnnxNode,
+} from "./read_model.ts";
+
+/** One planned call: reads values by name, writes its output value. */
+type Step = <T>(ops: NetOps<T>, read: (name: string) => T) => T;
+
+export interface GraphPlan {
+  forward: Forward;
+  /** The parameters in PyTorch layout under their module names (for lib/nets/weights.ts). */
+  params: Map<string, TorchTensor>;
+  /** Probe-able names in forward order: module paths and raw value names. */
+  moduleOf: Map<string, string[]>;
+}
+
+interface Ctx {
+  node: OnnxNode;
+  /** Module-derived name for the node's parameters (unique in the graph). */
+  name: string;
+  constant(i: number): ConstTensor | undefined;
+  rank(i: number): number;
+  param(suffix: string, t: ConstTensor): void;
+  source: string;
+}
+
+interface Converter {
+  /** Attributes the converter reads; any other attribute present is refused. */
+  attrs: readonly string[];
+  /** Output rank and the step, or an OnnxModelError. */
+  plan(c: Ctx): { rank: number; step: Step };
+}
+
+const fail = (c: Ctx, what: string) =>
+  new OnnxModelError(
+    `${c.source}: ${c.node.opType} node ${JSON.stringify(c.node.name || c.node.outputs[0])}: ${what}`,
+  );
+
+function ints(c: Ctx, key: string, fallback: number[]): number[] {
+  const v = c.node.attrs.get(key);
+  return v === undefined ? fallback : (v as number[]);
+}
+
+function int(c: Ctx, key: string, fallback: number): number {
+  const v = c.node.attrs.get(key);
+  return v === undefined ? fallback : (v as number);
+}
+
+/** One value for a square 2-D attribute ([a, a] or [a, a, a, a]); refuses anything else by name. */
+function square(c: Ctx, key: string, values: number[]): number {
+  if (values.length === 0 || values.some((v) => v !== values[0])) {
+    throw fail(
+      c,
+      `${key} ${JSON.stringify(values)} is not supported (retrace takes equal values on both axes and sides)`,
+    );
+  }
+  return values[0];
+}
+
+function noAutoPad(c: Ctx): void {
+  const autoPad = c.node.attrs.get("auto_pad");
+  if (autoPad !== undefined && autoPad !== "NOTSET" && autoPad !== "VALID") {
+    throw fail(c, `auto_pad ${JSON.stringify(autoPad)} is not supported (NOTSET or VALID)`);
+  }
+}
+
+function needRank(c: Ctx, i: number, ranks: number[]): void {
+  if (!ranks.includes(c.rank(i))) {
+    throw fail(c, `input ${i} has rank ${c.rank(i)}; expected ${ranks.join(" or ")}`);
+  }
+}
+
+function weight(c: Ctx, i: number, what: string): ConstTensor {
+  const t = c.constant(i);
+  if (!t || t.kind !== "float") throw fail(c, `its ${what} must be a float constant (an initializer)`);
+  return t;
+}
+
+const pool = (kind: "max" | "avg"): Converter => ({
+  attrs: kind === "max"
+    ? ["kernel_shape", "strides", "pads", "ceil_mode", "auto_pad", "dilations", "storage_order"]
+    : ["kernel_shape", "strides", "pads", "ceil_mode", "auto_pad", "count_include_pad"],
+  plan(c) {
+    needRank(c, 0, [4]);
+    noAutoPad(c);
+    const kernel = square(c, "kernel_shape", ints(c, "kernel_shape", []));
+    const stride = square(c, "strides", ints(c, "strides", [1, 1]));
+    const padding = square(c, "pads", ints(c, "pads", [0, 0, 0, 0]));
+    if (kind === "max" && square(c, "dilations", ints(c, "dilations", [1, 1])) !== 1) {
+      throw fail(c, "dilated max pooling is not supported");
+    }
+    if (kind === "max" && int(c, "storage_order", 0) !== 0) throw fail(c, "storage_order 1 is not supported");
+    if (kind === "avg" && padding !== 0) {
+      throw fail(c, "a padded average pool is not supported (pads must be 0)");
+    }
+    const spec = { kernel, stride, padding, ceil: int(c, "ceil_mode", 0) === 1 };
+    const [x] = c.node.inputs;
+    return {
+      rank: 4,
+      step: (ops, read) => kind === "max" ? ops.maxPool(read(x), spec) : ops.avgPool(read(x), spec),
+    };
+  },
+});
+
+const passThrough: Converter = {
+  attrs: ["seed", "ratio", "training_mode"],
+  plan(c) {
+    const [x] = c.node.inputs;
+    return { rank: c.rank(0), step: (_ops, read) => read(x) };
+  },
+};
+
+/** [N, C, H, W] -> [N, C*H*W] in PyTorch's order; [N, F] stays. */
+function flattenPlan(c: Ctx): { rank: number; step: Step } {
+  needRank(c, 0, [2, 4]);
+  const [x] = c.node.inputs;
+  const rank = c.rank(0);
+  return { rank: 2, step: (ops, read) => rank === 4 ? ops.flatten(read(x)) : read(x) };
+}
+
+export const CONVERTERS: Record<string, Converter> = {
+  Conv: {
+    attrs: ["kernel_shape", "strides", "pads", "dilations", "group", "auto_pad"],
+    plan(c) {
+      needRank(c, 0, [4]);
+      noAutoPad(c);
+      const w = weight(c, 1, "weight");
+      const [outChannels, inChannels, kh, kw] = w.dims;
+      if (kh !== kw) throw fail(c, `a ${kh}x${kw} kernel is not supported (square kernels only)`);
+      if (int(c, "group", 1) !== 1) {
+        throw fail(c, `group ${int(c, "group", 1)} (grouped or depthwise convolution) is not supported yet`);
+      }
+      const spec = {
+        inChannels,
+        outChannels,
+        kernel: kh,
+        stride: square(c, "strides", ints(c, "strides", [1, 1])),
+        padding: square(c, "pads", ints(c, "pads", [0, 0, 0, 0])),
+        dilation: square(c, "dilations", ints(c, "dilations", [1, 1])),
+        bias: c.node.inputs.length > 2 && c.node.inputs[2] !== "",
+      };
+      c.param("weight", w);
+      if (spec.bias) c.param("bias", weight(c, 2, "bias"));
+      const [x] = c.node.inputs;
+      const name = c.name;
+      return { rank: 4, step: (ops, read) => ops.conv2d(name, read(x), spec) };
+    },
+  },
+  BatchNormalization: {
+    attrs: ["epsilon", "momentum", "training_mode"],
+    plan(c) {
+      needRank(c, 0, [2, 4]);
+      const eps = c.node.attrs.get("epsilon") as number | undefined ?? 1e-5;
+      if (Math.abs(eps - BN_EPSILON) > 1e-9) {
+        throw fail(c, `epsilon ${eps} is not supported (1e-5, PyTorch's default)`);
+      }
+      if (int(c, "training_mode", 0) !== 0) {
+        throw fail(c, "training_mode 1 is not supported (export in eval mode)");
+      }
+      const names = ["weight", "bias", "running_mean", "running_var"];
+      names.forEach((n, i) => c.param(n, weight(c, i + 1, n)));
+      const channels = weight(c, 1, "scale").dims[0];
+      const [x] = c.node.inputs;
+      const name = c.name;
+      return { rank: c.rank(0), step: (ops, read) => ops.batchNorm(name, read(x), channels) };
+    },
+  },
+  Relu: {
+    attrs: [],
+    plan(c) {
+      const [x] = c.node.inputs;
+      return { rank: c.rank(0), step: (ops, read) => ops.relu(read(x)) };
+    },
+  },
+  MaxPool: pool("max"),
+  AveragePool: pool("avg"),
+  GlobalAveragePool: {
+    attrs: [],
+    plan(c) {
+      needRank(c, 0, [4]);
+      const [x] = c.node.inputs;
+      return { rank: 4, step: (ops, read) => ops.adaptiveAvgPool(read(x), [1, 1]) };
+    },
+  },
+  Flatten: {
+    attrs: ["axis"],
+    plan(c) {
+      if (int(c, "axis", 1) !== 1) throw fail(c, `axis ${int(c, "axis", 1)} is not supported (1)`);
+      return flattenPlan(c);
+    },
+  },
+  Reshape: {
+    attrs: ["allowzero"],
+    plan(c) {
+      const shape = c.constant(1);
+      const flat = shape && shape.kind === "int" && shape.data.length === 2 && shape.data[1] === -1 &&
+        (shape.data[0] === 0 || shape.data[0] === -1 || shape.data[0] === 1);
+      if (!flat) {
+        throw fail(
+          c,
+          `only a flatten to [N, -1] is supported (shape ${JSON.stringify(shape?.data ?? "computed")})`,
+        );
+      }
+      return flattenPlan(c);
+    },
+  },
+  Gemm: {
+    attrs: ["alpha", "beta", "transA", "transB"],
+    plan(c) {
+      needRank(c, 0, [2]);
+      const alpha = c.node.attrs.get("alpha") as number | undefined ?? 1;
+      const beta = c.node.attrs.get("beta") as number | undefined ?? 1;
+      if (alpha !== 1 || beta !== 1 || int(c, "transA", 0) !== 0 || int(c, "transB", 0) !== 1) {
+        throw fail(c, "only PyTorch's Linear form is supported (alpha 1, beta 1, transA 0, transB 1)");
+      }
+      if (c.node.inputs.length < 3 || c.node.inputs[2] === "") {
+        throw fail(c, "a Linear without bias is not supported yet");
+      }
+      const w = weight(c, 1, "weight");
+      c.param("weight", w);
+      c.param("bias", weight(c, 2, "bias"));
+      const spec = { inFeatures: w.dims[1], outFeatures: w.dims[0] };
+      const [x] = c.node.inputs;
+      const name = c.name;
+      return { rank: 2, step: (ops, read) => ops.linear(name, read(x), spec) };
+    },
+  },
+  Add: {
+    attrs: [],
+    plan(c) {
+      if (c.constant(0) || c.constant(1)) throw fail(c, "adding a constant is not supported yet");
+      if (c.rank(0) !== c.rank(1)) throw fail(c, "broadcasting addition is not supported yet");
+      const [a, b] = c.node.inputs;
+      return { rank: c.rank(0), step: (ops, read) => ops.add(read(a), read(b)) };
+    },
+  },
+  Dropout: passThrough,
+  Identity: passThrough,
+};
+
+export const SUPPORTED_OPS = Object.keys(CONVERTERS).sort();
+
+/** Plans `graph` (one image input [N, 3, H, W], one output). Throws OnnxModelError naming what is refused. */
+export function planGraph(graph: OnnxGraph, source = "the ONNX model"): GraphPlan {
+  if (graph.inputs.length !== 1) {
+    throw new OnnxModelError(
+      `${source}: the graph has ${graph.inputs.length} inputs; retrace takes one image input`,
+    );
+  }
+  if (graph.outputs.length !== 1) {
+    throw new OnnxModelError(
+      `${source}: the graph has ${graph.outputs.length} outputs; retrace takes one (the logits)`,
+    );
+  }
+  const unsupported = [...new Set(graph.nodes.map((n) => n.opType).filter((t) => !(t in CONVERTERS)))];
+  if (unsupported.length) {
+    const first = graph.nodes.find((n) => !(n.opType in CONVERTERS))!;
+    throw new OnnxModelError(
+      `${source}: unsupported op${unsupported.length > 1 ? "s" : ""} ${
+        unsupported.join(", ")
+      } (first at node ` +
+        `${JSON.stringify(first.name || first.outputs[0])}); supported: ${SUPPORTED_OPS.join(", ")}`,
+    );
+  }
+  const input = graph.inputs[0].name;
+  const ranks = new Map<string, number>([[input, 4]]);
+  const params = new Map<string, TorchTensor>();
+  const used = new Set<string>();
+  const steps: { outputs: string[]; step: Step }[] = [];
+  // The last node of each module: its output is the module's output.
+  const scopes = graph.nodes.map((n) => moduleScopes(n.name));
+  const lastNodeOf = new Map<string, number>();
+  scopes.forEach((paths, i) => paths.forEach((p) => lastNodeOf.set(p, i)));
+  const moduleOf = new Map<string, string[]>(); // value name -> module paths it is the output of, innermost first
+
+  graph.nodes.forEach((node, i) => {
+    const converter = CONVERTERS[node.opType];
+    const extra = [...node.attrs.keys()].filter((a) => !converter.attrs.includes(a));
+    const base = scopes[i].at(-1) ?? (node.name || node.outputs[0]);
+    let name = base;
+    for (let k = 2; used.has(name); k++) name = `${base}#${k}`;
+    const ctx: Ctx = {
+      node,
+      name,
+      source,
+      constant: (j) => graph.constants.get(node.inputs[j]),
+      rank: (j) => {
+        const r = ranks.get(node.inputs[j]) ?? graph.constants.get(node.inputs[j])?.dims.length;
+        if (r === undefined) {
+          throw fail(ctx, `input ${JSON.stringify(node.inputs[j])} is not produced before it is used`);
+        }
+        return r;
+      },
+      param: (suffix, t) => {
+        used.add(name);
+        params.set(`${name}.${suffix}`, { shape: t.dims, data: t.data as Float32Array });
+      },
+    };
+    if (extra.length) {
+      throw fail(ctx, `attribute${extra.length > 1 ? "s" : ""} ${extra.join(", ")} not supported`);
+    }
+    if (node.outputs.filter(Boolean).length !== 1 && node.opType !== "Dropout") {
+      throw fail(ctx, `${node.outputs.length} outputs; retrace takes one`);
+    }
+    const { rank, step } = converter.plan(ctx);
+    ranks.set(node.outputs[0], rank);
+    steps.push({ outputs: [node.outputs[0]], step });
+    const modules = scopes[i].filter((p) => lastNodeOf.get(p) === i).reverse();
+    moduleOf.set(node.outputs[0], modules);
+  });
+  const output = graph.outputs[0];
+  if (!ranks.has(output)) {
+    throw new OnnxModelError(`${source}: the graph output ${JSON.stringify(output)} is not computed`);
+  }
+
+  const forward: Forward = <T>(ops: NetOps<T>, x: T): T => {
+    const values = new Map<string, T>([[input, ops.probe("", x)]]);
+    const read = (name: string) => values.get(name)!;
+    for (const { outputs, step } of steps) {
+      let y = step(ops, read);
+      for (const m of moduleOf.get(outputs[0]) ?? []) y = ops.probe(m, y);
+      values.set(outputs[0], ops.probe(outputs[0], y));
+    }
+    return values.get(output)!;
+  };
+  return { forward, params, moduleOf };
+}
+
+export type { AttrValue };

@@ -1,0 +1,202 @@
+/**
+ * ONNX import (lib/nets/onnx/) on hand-made graphs: a small conv net whose forward and input / layer gradients are
+ * recomputed here with plain tfjs ops from the same numbers (the executor's wiring, layouts and parameter renaming
+ * against a direct formula), PyTorch module paths as layer names, and refusals that name the op or attribute,
+ * the node and what is supported. PyTorch-exported models are checked in tests/onnx_fidelity_test.ts.
+ */
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/runtime/backend.ts";
+import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { loadOnnxNetwork } from "../lib/nets/onnx/onnx_network.ts";
+import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
+import { moduleScopes } from "../lib/nets/onnx/module_names.ts";
+import { runProbed } from "../lib/nets/probes.ts";
+import { type ModelSpec, type NodeSpec, onnxModel, seeded } from "./helpers/onnx_builder.ts";
+
+await initBackend("wasm");
+
+const C = 4, K = 5;
+const init = {
+  w0: { dims: [C, 3, 3, 3], data: seeded(C * 27, 1) },
+  b0: { dims: [C], data: seeded(C, 2) },
+  g1: { dims: [C], data: seeded(C, 3).map((v) => 1 + 0.5 * v) },
+  be1: { dims: [C], data: seeded(C, 4) },
+  m1: { dims: [C], data: seeded(C, 5).map((v) => 0.3 * v) },
+  v1: { dims: [C], data: seeded(C, 6).map((v) => 1 + 0.5 * v) },
+  wfc: { dims: [K, C], data: seeded(K * C, 7) },
+  bfc: { dims: [K], data: seeded(K, 8) },
+};
+const nodes: NodeSpec[] = [
+  {
+    op: "Conv",
+    name: "/features/features.0/Conv",
+    inputs: ["input", "w0", "b0"],
+    output: "c0",
+    attrs: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1], group: 1 },
+  },
+  {
+    op: "BatchNormalization",
+    name: "/features/features.1/BatchNormalization",
+    inputs: ["c0", "g1", "be1", "m1", "v1"],
+    output: "b1",
+    attrs: { epsilon: { float: 1e-5 }, momentum: { float: 0.9 } },
+  },
+  { op: "Relu", name: "/features/features.2/Relu", inputs: ["b1"], output: "r2" },
+  {
+    op: "MaxPool",
+    name: "/features/features.3/MaxPool",
+    inputs: ["r2"],
+    output: "p3",
+    attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], ceil_mode: 0 },
+  },
+  { op: "GlobalAveragePool", name: "/avgpool/GlobalAveragePool", inputs: ["p3"], output: "g" },
+  { op: "Flatten", name: "/Flatten", inputs: ["g"], output: "f", attrs: { axis: 1 } },
+  { op: "Gemm", name: "/fc/Gemm", inputs: ["f", "wfc", "bfc"], output: "logits", attrs: { transB: 1 } },
+];
+const spec: ModelSpec = { inputDims: ["N", 3, 8, 8], nodes, initializers: init, output: "logits" };
+
+function writeModel(s: ModelSpec): string {
+  const dir = Deno.makeTempDirSync({ prefix: "retrace-onnx-" });
+  Deno.writeFileSync(`${dir}/model.onnx`, onnxModel(s));
+  return `${dir}/model.onnx`;
+}
+
+function load(s: ModelSpec) {
+  const path = writeModel(s);
+  try {
+    return loadOnnxNetwork(path, { numClasses: K, inputSize: [8, 8], source: "model.onnx" });
+  } finally {
+    Deno.removeSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  }
+}
+
+/** The same network written with tfjs ops (NHWC) from the initializers: returns [logits, block output]. */
+function direct(x: Tensor): [Tensor, Tensor] {
+  const w = tf.transpose(tf.tensor4d(init.w0.data, [C, 3, 3, 3]), [2, 3, 1, 0]) as tf.Tensor4D;
+  const conv = tf.add(tf.conv2d(x as tf.Tensor4D, w, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]), init.b0.data);
+  const bn = tf.add(
+    tf.mul(tf.div(tf.sub(conv, init.m1.data), tf.sqrt(tf.add(init.v1.data, 1e-5))), init.g1.data),
+    init.be1.data,
+  );
+  const pooled = tf.maxPool(tf.relu(bn) as tf.Tensor4D, 2, 2, 0);
+  const gap = tf.mean(pooled, [1, 2]);
+  const logits = tf.add(tf.matMul(gap, tf.tensor2d(init.wfc.data, [K, C]), false, true), init.bfc.data);
+  return [logits, pooled];
+}
+
+function close(a: Tensor, b: Tensor, what: string): void {
+  const x = a.dataSync(), y = b.dataSync();
+  assert.deepEqual(a.shape, b.shape, what);
+  const scale = Math.max(...y.map(Math.abs), 1e-6);
+  x.forEach((v, i) => assert.ok(Math.abs(v - y[i]) <= 1e-5 * scale, `${what}[${i}]: ${v} vs ${y[i]}`));
+}
+
+Deno.test("onnx: module paths from torch.onnx.export node names", () => {
+  assert.deepEqual(moduleScopes("/layer4/layer4.1/relu_1/Relu"), ["layer4", "layer4.1", "layer4.1.relu_1"]);
+  assert.deepEqual(moduleScopes("/layer1/layer1.0/conv1/Conv"), ["layer1", "layer1.0", "layer1.0.conv1"]);
+  assert.deepEqual(moduleScopes("/features/features.0/Conv"), ["features", "features.0"]);
+  assert.deepEqual(moduleScopes("/fc/Gemm"), ["fc"]);
+  assert.deepEqual(moduleScopes("/Flatten"), []);
+  assert.deepEqual(moduleScopes("Conv_12"), []);
+});
+
+Deno.test("onnx: a small conv net runs as a retrace network: forward, layers and gradients", () => {
+  const before = tf.memory().numTensors;
+  const { net, weights } = load(spec);
+  try {
+    for (
+      const layer of ["", "features.0", "features.1", "features.2", "features.3", "features", "avgpool", "fc"]
+    ) {
+      assert.ok(net.layerNames.includes(layer), `layer ${JSON.stringify(layer)} in ${net.layerNames}`);
+    }
+    assert.ok(net.layerNames.includes("c0"), "raw ONNX value names are layers too");
+    assert.deepEqual(net.layers().find((l) => l.name === "features")!.shape, [1, 4, 4, C]);
+    assert.deepEqual([...net.convs.keys()], ["features.0"]);
+    assert.deepEqual(
+      net.params.filter((p) => !p.optional).map((p) => p.name),
+      [
+        "features.0.weight",
+        "features.0.bias",
+        "features.1.weight",
+        "features.1.bias",
+        "features.1.running_mean",
+        "features.1.running_var",
+        "fc.weight",
+        "fc.bias",
+      ],
+    );
+    const x = tf.tensor4d(seeded(2 * 8 * 8 * 3, 9), [2, 8, 8, 3]);
+    const target = tf.tidy(() => tf.oneHot([1, 3], K).toFloat());
+    const probed = runProbed(net, weights, x, {
+      record: ["features"],
+      gradients: ["", "features"],
+      objective: (out) => tf.sum(tf.mul(out, target)),
+    });
+    const [logits, block, gInput, gBlock] = tf.tidy(() => {
+      const [l, b] = direct(x);
+      const gi = tf.grads((xi: Tensor) => tf.sum(tf.mul(direct(xi)[0], target)))([x])[0];
+      const wfc = tf.tensor2d(init.wfc.data, [K, C]);
+      const head = (p: Tensor) => tf.add(tf.matMul(tf.mean(p, [1, 2]), wfc, false, true), init.bfc.data);
+      const gb = tf.grad((p: Tensor) => tf.sum(tf.mul(head(p), target)))(b);
+      return [l, b, gi, gb];
+    });
+    close(probed.output, logits, "logits");
+    close(probed.activations.get("features")!, block, "features");
+    close(probed.gradients.get("")!, gInput, "d objective / d input");
+    close(probed.gradients.get("features")!, gBlock, "d objective / d features");
+    probed.dispose();
+    tf.dispose([x, target, logits, block, gInput, gBlock]);
+  } finally {
+    weights.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+});
+
+Deno.test("onnx: an unsupported op is refused at load, naming the op, the node and the supported set", () => {
+  const bad = structuredClone(spec);
+  bad.nodes[2] = { op: "Mish", name: "/features/features.2/Mish", inputs: ["b1"], output: "r2" };
+  assert.throws(
+    () => load(bad),
+    (e: Error) =>
+      e instanceof OnnxModelError && /unsupported op Mish/.test(e.message) &&
+      e.message.includes('"/features/features.2/Mish"') && /supported: .*Conv.*Relu/.test(e.message),
+  );
+});
+
+Deno.test("onnx: unsupported attribute values are refused by name", () => {
+  const cases: [(s: ModelSpec) => void, RegExp][] = [
+    [(s) => (s.nodes[0].attrs!.group = 2), /Conv node "\/features\/features.0\/Conv": group 2/],
+    [(s) => (s.nodes[0].attrs!.pads = [1, 1, 0, 0]), /pads \[1,1,0,0\] is not supported/],
+    [(s) => (s.nodes[1].attrs!.epsilon = { float: 1e-3 }), /epsilon 0.001/],
+    [(s) => (s.nodes[3].attrs!.foo = 1), /attribute foo not supported/],
+    [(s) => (s.nodes[6].attrs!.transB = 0), /Linear form/],
+    [(s) => (s.opset = 9), /opset 9 is not supported/],
+  ];
+  for (const [edit, message] of cases) {
+    const bad = structuredClone(spec);
+    edit(bad);
+    assert.throws(
+      () => load(bad),
+      (e: Error) => e instanceof OnnxModelError && message.test(e.message),
+      String(message),
+    );
+  }
+});
+
+Deno.test("onnx: a file that is not ONNX, or a wrong class count, is a clear error", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/junk.onnx`, "not a model at all");
+    assert.throws(
+      () => loadOnnxNetwork(`${dir}/junk.onnx`, { numClasses: K, inputSize: [8, 8] }),
+      OnnxModelError,
+    );
+    Deno.writeFileSync(`${dir}/m.onnx`, onnxModel(spec));
+    assert.throws(
+      () => loadOnnxNetwork(`${dir}/m.onnx`, { numClasses: 7, inputSize: [8, 8] }),
+      /a classifier of 7 classes gives \[1, 7\]/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
