@@ -94,6 +94,18 @@ function close(a: Tensor, b: Tensor, what: string): void {
 Deno.test("onnx: module paths from torch.onnx.export node names", () => {
   assert.deepEqual(moduleScopes("/layer4/layer4.1/relu_1/Relu"), ["layer4", "layer4.1", "layer4.1.relu_1"]);
   assert.deepEqual(moduleScopes("/layer1/layer1.0/conv1/Conv"), ["layer1", "layer1.0", "layer1.0.conv1"]);
+  assert.deepEqual(moduleScopes("/layer1/layer1.0/downsample/downsample.0/Conv"), [
+    "layer1",
+    "layer1.0",
+    "layer1.0.downsample",
+    "layer1.0.downsample.0",
+  ]);
+  assert.deepEqual(moduleScopes("/features/denseblock1/denselayer1/conv1/Conv"), [
+    "features",
+    "features.denseblock1",
+    "features.denseblock1.denselayer1",
+    "features.denseblock1.denselayer1.conv1",
+  ]);
   assert.deepEqual(moduleScopes("/features/features.0/Conv"), ["features", "features.0"]);
   assert.deepEqual(moduleScopes("/fc/Gemm"), ["fc"]);
   assert.deepEqual(moduleScopes("/Flatten"), []);

@@ -22,6 +22,8 @@ export interface ModelManifest {
   training?: Record<string, unknown>;
   metrics?: Record<string, unknown>;
   checkpoints?: { epoch: number; val_map: number; file: string }[];
+  /** The folder the manifest was read from (set by the reader, not in the file): where `weights.file` is. */
+  dir?: string;
 }
 
 export class ManifestError extends Error {
@@ -32,8 +34,11 @@ function need(ok: boolean, source: string, what: string): void {
   if (!ok) throw new ManifestError(`${source}: ${what}`);
 }
 
-/** Parses and validates a manifest's JSON text. */
-export function parseManifest(text: string, source = "manifest.json"): ModelManifest {
+/**
+ * Parses and validates a manifest's JSON text; `dir` is the folder it came from. `arch` "onnx" = an imported
+ * graph (weights.file is the .onnx file; width is not used).
+ */
+export function parseManifest(text: string, source = "manifest.json", dir?: string): ModelManifest {
   let m: ModelManifest;
   try {
     m = JSON.parse(text);
@@ -69,5 +74,11 @@ export function parseManifest(text: string, source = "manifest.json"): ModelMani
   );
   need(Array.isArray(m.probeLayers), source, "probeLayers must be a list of layer names");
   need(typeof m.weights?.file === "string", source, "weights.file must name the weights file");
+  need(
+    m.arch !== "onnx" || (/\.onnx$/.test(m.weights.file) && !m.weights.file.includes("..")),
+    source,
+    'an "onnx" model\'s weights.file must be an .onnx file in its folder',
+  );
+  if (dir !== undefined) m.dir = dir;
   return m;
 }

@@ -3,6 +3,7 @@
  * (classifiers and captioners). Read once at start; a folder with a broken manifest is reported, not fatal.
  */
 import { type ModelManifest, parseManifest } from "./manifest.ts";
+import { networkOf } from "./load.ts";
 
 export interface ModelEntry {
   name: string;
@@ -33,7 +34,8 @@ export async function scanModels(
       continue; // not a model folder
     }
     try {
-      const manifest = parseManifest(text, `${dir}/manifest.json`);
+      const manifest = parseManifest(text, `${dir}/manifest.json`, dir);
+      if (manifest.arch === "onnx") networkOf(manifest); // an unreadable or unsupported graph is reported here
       const kind = (manifest as { kind?: string }).kind === "captioner" ? "captioner" : "classifier";
       out.set(name, { name, dir, kind, manifest });
     } catch (e) {

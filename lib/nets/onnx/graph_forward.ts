@@ -260,7 +260,8 @@ export const CONVERTERS: Record<string, Converter> = {
 export const SUPPORTED_OPS = Object.keys(CONVERTERS).sort();
 
 /** Plans `graph` (one image input [N, 3, H, W], one output). Throws OnnxModelError naming what is refused. */
-export function planGraph(graph: OnnxGraph, source = "the ONNX model"): GraphPlan {
+export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphPlan {
+  const graph = foldConstants(graphIn);
   if (graph.inputs.length !== 1) {
     throw new OnnxModelError(
       `${source}: the graph has ${graph.inputs.length} inputs; retrace takes one image input`,
@@ -343,6 +344,20 @@ export function planGraph(graph: OnnxGraph, source = "the ONNX model"): GraphPla
     return values.get(output)!;
   };
   return { forward, params, moduleOf };
+}
+
+/** Nodes whose every input is a constant and whose value is static (Identity of a weight, as torch writes for
+ * shared parameters) become constants; the executor sees only tensor ops. */
+function foldConstants(graph: OnnxGraph): OnnxGraph {
+  const constants = new Map(graph.constants);
+  const nodes = graph.nodes.filter((n) => {
+    if (n.opType === "Identity" && constants.has(n.inputs[0])) {
+      constants.set(n.outputs[0], constants.get(n.inputs[0])!);
+      return false;
+    }
+    return true;
+  });
+  return { ...graph, nodes, constants };
 }
 
 export type { AttrValue };
