@@ -41,7 +41,8 @@ async function imported(name: string, file: string): Promise<LoadedModel> {
 
 function maxRelative(a: Tensor, b: Tensor): number {
   const x = a.dataSync(), y = b.dataSync();
-  const scale = Math.max(...y.map(Math.abs), 1e-12);
+  let scale = 1e-12;
+  for (const v of y) scale = Math.max(scale, Math.abs(v));
   let worst = 0;
   x.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - y[i]) / scale)));
   return worst;
@@ -98,7 +99,6 @@ for (const c of CASES) {
   Deno.test({
     name:
       `onnx: the shipped ${c.name} exported by PyTorch (${c.file}) gives the built-in model's logits and maps`,
-    ignore: !(await Deno.stat(`${FIXTURES}${c.file}`).then(() => true, () => false)),
     async fn(t) {
       const before = tf.memory().numTensors;
       const built = await loadModel(`${MODELS}${c.name}`);

@@ -177,7 +177,10 @@ Deno.test("onnx: an unsupported op is refused at load, naming the op, the node a
 
 Deno.test("onnx: unsupported attribute values are refused by name", () => {
   const cases: [(s: ModelSpec) => void, RegExp][] = [
-    [(s) => (s.nodes[0].attrs!.group = 2), /Conv node "\/features\/features.0\/Conv": group 2/],
+    [
+      (s) => (s.nodes[0].attrs!.auto_pad = "SAME_UPPER"),
+      /Conv node "\/features\/features.0\/Conv": auto_pad "SAME_UPPER"/,
+    ],
     [(s) => (s.nodes[0].attrs!.pads = [1, 1, 0, 0]), /pads \[1,1,0,0\] is not supported/],
     [(s) => (s.nodes[1].attrs!.epsilon = { float: 1e-3 }), /epsilon 0.001/],
     [(s) => (s.nodes[3].attrs!.foo = 1), /attribute foo not supported/],

@@ -5,7 +5,7 @@
  * All tensors NHWC; conv weights HWIO; linear weights [in, out].
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
-import { pooledSize, type PoolSpec } from "./ops.ts";
+import { type Activation, type BinaryOp, pooledSize, type PoolSpec } from "./ops.ts";
 import { withBackward } from "../runtime/custom_grad.ts";
 
 export interface ConvParams {
@@ -14,6 +14,8 @@ export interface ConvParams {
   stride: number;
   padding: number;
   dilation: number;
+  /** Grouped convolution; weight [kh, kw, in / groups, out]. Default 1. */
+  groups?: number;
 }
 
 export interface BatchNormParams {
@@ -36,6 +38,12 @@ export interface LayerOps {
   batchNorm(x: Tensor, p: BatchNormParams): Tensor;
   /** The residual addition of ResNet blocks (a separate op so its backward rule can change). */
   add(a: Tensor, b: Tensor): Tensor;
+  /** Element-wise activations other than ReLU, with PyTorch's derivatives at the kinks. */
+  activation(x: Tensor, fn: Activation): Tensor;
+  /** Broadcasting element-wise arithmetic (squeeze-excitation scales, SiLU, constants). */
+  binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor;
+  /** Concatenation along channels. */
+  concat(xs: Tensor[]): Tensor;
 }
 
 /** A backward-rule set: any subset of the layer ops, each with the standard forward and its own backward. */
@@ -46,7 +54,7 @@ const NEG = -3.4028234663852886e38;
 
 export const standardOps: LayerOps = {
   conv2d(x, p) {
-    const y = tf.conv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.stride, p.padding, "NHWC", p.dilation);
+    const y = groupedConv2d(x, p);
     return p.bias ? tf.add(y, p.bias) : y;
   },
   linear(x, weight, bias) {
@@ -75,7 +83,77 @@ export const standardOps: LayerOps = {
   adaptiveAvgPool: (x, out) => adaptiveAvgPool(x, out),
   batchNorm: (x, p) => tf.batchNorm(x, p.mean, p.variance, p.beta, p.gamma, p.epsilon),
   add: (a, b) => tf.add(a, b),
+  activation: (x, fn) => activation(x, fn),
+  binary: (op, a, b) => tf[op](a, b),
+  concat: (xs) => tf.concat(xs, -1),
 };
+
+/**
+ * Conv without bias for any group count: groups 1 is tf.conv2d; one input channel per group (depthwise, with a
+ * channel multiplier) is tf.depthwiseConv2d, whose output channel c*m + j is PyTorch's; other groups run one
+ * conv per group and concatenate.
+ */
+function groupedConv2d(x: Tensor, p: ConvParams): Tensor {
+  const groups = p.groups ?? 1;
+  const conv = (xi: Tensor, w: Tensor) =>
+    tf.conv2d(xi as tf.Tensor4D, w as tf.Tensor4D, p.stride, p.padding, "NHWC", p.dilation);
+  if (groups === 1) return conv(x, p.weight);
+  const [kh, kw, perGroup, out] = p.weight.shape as number[];
+  const channels = x.shape[3]!;
+  if (perGroup === 1 && groups === channels) {
+    const filter = tf.reshape(p.weight, [kh, kw, channels, out / channels]) as tf.Tensor4D;
+    return tf.depthwiseConv2d(x as tf.Tensor4D, filter, p.stride, p.padding, "NHWC", p.dilation);
+  }
+  const xs = tf.split(x, groups, 3);
+  const ws = tf.split(p.weight, groups, 3);
+  return tf.concat(xs.map((xi, i) => conv(xi, ws[i])), 3);
+}
+
+/** Where v is strictly inside (lo, hi), as 0 / 1 floats. */
+function inside(v: Tensor, lo: number, hi: number): Tensor {
+  return tf.cast(tf.logicalAnd(tf.greater(v, lo), tf.less(v, hi)), "float32");
+}
+
+/**
+ * The activations with PyTorch's backward: clip (hardtanh / ReLU6) passes the gradient strictly inside
+ * (min, max); hardsigmoid = clip(alpha x + beta, 0, 1) likewise; hardswish = x · relu6(x + 3) / 6 has
+ * derivative 0 below -3, x / 3 + 1/2 up to 3 inclusive, 1 above; leaky ReLU alpha at x <= 0.
+ */
+function activation(x: Tensor, fn: Activation): Tensor {
+  switch (fn.kind) {
+    case "sigmoid":
+      return tf.sigmoid(x);
+    case "leakyrelu":
+      return withBackward(1, (v) => tf.leakyRelu(v, fn.alpha), (dy, [v]) => [
+        tf.mul(dy, tf.where(tf.greater(v, 0), tf.onesLike(v), tf.fill(v.shape, fn.alpha))),
+      ])(x);
+    case "clip":
+      return withBackward(1, (v) => tf.clipByValue(v, fn.min, fn.max), (dy, [v]) => [
+        tf.mul(dy, inside(v, fn.min, fn.max)),
+      ])(x);
+    case "hardsigmoid":
+      return withBackward(
+        1,
+        (v) => tf.clipByValue(tf.add(tf.mul(v, fn.alpha), fn.beta), 0, 1),
+        (dy, [v]) => [tf.mul(dy, tf.mul(inside(tf.add(tf.mul(v, fn.alpha), fn.beta), 0, 1), fn.alpha))],
+      )(x);
+    case "hardswish":
+      return withBackward(
+        1,
+        (v) => tf.mul(v, tf.div(tf.clipByValue(tf.add(v, 3), 0, 6), 6)),
+        (dy, [v]) => [
+          tf.mul(
+            dy,
+            tf.where(
+              tf.less(v, -3),
+              tf.zerosLike(v),
+              tf.where(tf.lessEqual(v, 3), tf.add(tf.div(v, 3), 0.5), tf.onesLike(v)),
+            ),
+          ),
+        ],
+      )(x);
+  }
+}
 
 /**
  * Eval-mode batch norm whose backward is only dx = dy·γ/√(var + ε): tfjs' own FusedBatchNorm gradient tiles the

@@ -25,6 +25,8 @@ export interface Network {
   readonly convs: ReadonlyMap<string, Conv2dSpec>;
   /** Every probe-able layer name ("" = input), in forward order. */
   readonly layerNames: readonly string[];
+  /** Ops beyond the VGG / ResNet vocabulary this network uses, described (for rule sets that lack them). */
+  readonly extraOps: ReadonlySet<string>;
   /** Probe-able layers with their NHWC output shapes for an input of [height, width] (default: config). */
   layers(inputSize?: [number, number], batch?: number): LayerInfo[];
   /** Throws UnknownLayerError (listing every valid name) unless every name is a layer of this network. */
@@ -57,6 +59,7 @@ export function assembleNetwork(config: NetConfig, forward: Forward): Network {
     forward,
     params: reference.params,
     convs: reference.convs,
+    extraOps: reference.extraOps,
     layerNames,
     layers: (inputSize = config.inputSize, batch = 1) => {
       if (inputSize.some((s) => !Number.isInteger(s) || s < 1)) {

@@ -15,7 +15,19 @@ export interface Conv2dSpec {
   padding: number;
   dilation: number;
   bias: boolean;
+  /** Grouped convolution (PyTorch's groups; = inChannels for a depthwise conv); default 1. */
+  groups?: number;
 }
+
+/** Element-wise activations beyond ReLU (PyTorch's ReLU6 is clip 0..6, SiLU a sigmoid times x). */
+export type Activation =
+  | { kind: "clip"; min: number; max: number }
+  | { kind: "sigmoid" }
+  | { kind: "hardsigmoid"; alpha: number; beta: number }
+  | { kind: "hardswish" }
+  | { kind: "leakyrelu"; alpha: number };
+
+export type BinaryOp = "add" | "sub" | "mul" | "div";
 
 export interface LinearSpec {
   inFeatures: number;
@@ -42,6 +54,14 @@ export interface NetOps<T> {
   /** PyTorch AdaptiveAvgPool2d to [outH, outW]. */
   adaptiveAvgPool(x: T, outSize: [number, number]): T;
   add(a: T, b: T): T;
+  /** Element-wise activation. */
+  activation(x: T, fn: Activation): T;
+  /** Element-wise a (op) b with broadcasting (same rank, size-1 axes, or b a per-channel / scalar constant). */
+  binary(op: BinaryOp, a: T, b: T): T;
+  /** A constant operand, stored as the parameter `name` ([C] per channel, or [] a scalar). */
+  constant(name: string, shape: number[]): T;
+  /** Concatenation along the channel axis (the last, NHWC) of equal-rank values. */
+  concatChannels(xs: T[]): T;
   /** [N, H, W, C] -> [N, C*H*W] in PyTorch's (C, H, W) order, so torchvision Linear weights apply as-is. */
   flatten(x: T): T;
   /** A named, probe-able point: the output of the torchvision module `name` ("" is the network input). */

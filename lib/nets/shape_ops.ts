@@ -3,7 +3,15 @@
  * their output shapes and its parameters with their torchvision (PyTorch-layout) shapes.
  */
 import { InvalidInputError } from "./errors.ts";
-import { type Conv2dSpec, type LinearSpec, type NetOps, pooledSize, type PoolSpec } from "./ops.ts";
+import {
+  type Activation,
+  type BinaryOp,
+  type Conv2dSpec,
+  type LinearSpec,
+  type NetOps,
+  pooledSize,
+  type PoolSpec,
+} from "./ops.ts";
 
 /** NHWC shape. */
 export type Shape = number[];
@@ -27,11 +35,23 @@ export class ShapeOps implements NetOps<Shape> {
   readonly params: ParamInfo[] = [];
   /** Every conv module with its spec, in forward order. */
   readonly convs = new Map<string, Conv2dSpec>();
+  /** Ops beyond the VGG / ResNet vocabulary that the network uses ("the hardswish activation", ...). */
+  readonly extraOps = new Set<string>();
 
   conv2d(name: string, x: Shape, s: Conv2dSpec): Shape {
     this.expectChannels(name, x, s.inChannels);
     this.convs.set(name, s);
-    this.params.push({ name: `${name}.weight`, shape: [s.outChannels, s.inChannels, s.kernel, s.kernel] });
+    const groups = s.groups ?? 1;
+    if (groups > 1) this.extraOps.add(`grouped convolutions (groups ${groups})`);
+    if (s.inChannels % groups || s.outChannels % groups) {
+      throw new InvalidInputError(
+        `${name}: ${groups} groups do not divide ${s.inChannels} -> ${s.outChannels}`,
+      );
+    }
+    this.params.push({
+      name: `${name}.weight`,
+      shape: [s.outChannels, s.inChannels / groups, s.kernel, s.kernel],
+    });
     if (s.bias) this.params.push({ name: `${name}.bias`, shape: [s.outChannels] });
     const h = pooledSize(x[1], s.kernel, s.stride, s.padding, s.dilation, false);
     const w = pooledSize(x[2], s.kernel, s.stride, s.padding, s.dilation, false);
@@ -73,6 +93,35 @@ export class ShapeOps implements NetOps<Shape> {
   add(a: Shape, b: Shape): Shape {
     if (a.join() !== b.join()) throw new InvalidInputError(`residual add of shapes [${a}] and [${b}]`);
     return a;
+  }
+
+  activation(x: Shape, fn: Activation): Shape {
+    this.extraOps.add(`the ${fn.kind} activation`);
+    return x;
+  }
+
+  binary(op: BinaryOp, a: Shape, b: Shape): Shape {
+    this.extraOps.add(`element-wise ${op} (e.g. squeeze-excitation scales)`);
+    const rank = Math.max(a.length, b.length);
+    const pad = (s: Shape) => [...new Array(rank - s.length).fill(1), ...s];
+    const [pa, pb] = [pad(a), pad(b)];
+    if (pa.some((d, i) => d !== pb[i] && d !== 1 && pb[i] !== 1)) {
+      throw new InvalidInputError(`${op} of shapes [${a}] and [${b}] does not broadcast`);
+    }
+    return pa.map((d, i) => Math.max(d, pb[i]));
+  }
+
+  constant(name: string, shape: number[]): Shape {
+    this.params.push({ name, shape });
+    return shape;
+  }
+
+  concatChannels(xs: Shape[]): Shape {
+    const [first] = xs;
+    if (xs.some((x) => x.length !== first.length || x.slice(0, -1).join() !== first.slice(0, -1).join())) {
+      throw new InvalidInputError(`concatenation of shapes ${xs.map((x) => `[${x}]`).join(", ")}`);
+    }
+    return [...first.slice(0, -1), xs.reduce((c, x) => c + x.at(-1)!, 0)];
   }
 
   flatten(x: Shape): Shape {

@@ -12,7 +12,15 @@ import {
   type LayerOps,
   standardOps,
 } from "./layer_ops.ts";
-import { BN_EPSILON, type Conv2dSpec, type LinearSpec, type NetOps, type PoolSpec } from "./ops.ts";
+import {
+  type Activation,
+  type BinaryOp,
+  BN_EPSILON,
+  type Conv2dSpec,
+  type LinearSpec,
+  type NetOps,
+  type PoolSpec,
+} from "./ops.ts";
 import { ChunkedWeightError, type NetWeights } from "./weights.ts";
 
 export interface TensorOpsOptions {
@@ -49,6 +57,7 @@ export class TensorOps implements NetOps<Tensor> {
       stride: s.stride,
       padding: s.padding,
       dilation: s.dilation,
+      groups: s.groups,
     });
     return this.#chunked(name, x, 3, (xs, w, first) => this.#ops.conv2d(xs, p(w, first ? bias : null)));
   }
@@ -86,6 +95,22 @@ export class TensorOps implements NetOps<Tensor> {
 
   add(a: Tensor, b: Tensor): Tensor {
     return this.#ops.add(a, b);
+  }
+
+  activation(x: Tensor, fn: Activation): Tensor {
+    return this.#ops.activation(x, fn);
+  }
+
+  binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+    return this.#ops.binary(op, a, b);
+  }
+
+  constant(name: string, _shape: number[]): Tensor {
+    return this.weights.get(name);
+  }
+
+  concatChannels(xs: Tensor[]): Tensor {
+    return this.#ops.concat(xs);
   }
 
   flatten(x: Tensor): Tensor {

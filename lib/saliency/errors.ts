@@ -10,3 +10,8 @@
 export class SaliencyInputError extends Error {
   override name = "SaliencyInputError";
 }
+
+/** A backward-rule set (excitation backprop) is not defined for an op of the network; the message names it. */
+export class UnsupportedRuleError extends SaliencyInputError {
+  override name = "UnsupportedRuleError";
+}

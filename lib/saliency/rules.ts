@@ -1,18 +1,21 @@
 /**
  * Backward-rule sets for the probe context (METHODS.md §3.5). Each rule keeps the standard forward value and
  * replaces the backward:
- *   guided      every ReLU: grad_in = relu(grad_out) · [x_in >= 0].
+ *   guided      every ReLU: grad_in = relu(grad_out) · [x_in >= 0] (ReLU only, as Captum and pytorch-grad-cam;
+ *               ReLU6 and the other activations keep their gradients).
  *   excitation  conv / linear: W+ = max(W, 0), bias dropped, z = op(x, W+), grad_x = x ⊙ vjp_x(op(·, W+))(p / (z + 1e-20));
  *               average and adaptive average pooling: grad_x = x ⊙ vjp(p / (z + 1e-20));
  *               batch norm: identity backward; residual add: grad_a = a/(a+b) ⊙ p, grad_b = b/(a+b) ⊙ p, and 0 where
  *               a + b == 0 exactly (the reference has no guard; this is retrace's documented choice).
- *               ReLU, max pooling and dropout keep their standard gradients.
+ *               ReLU, max pooling, dropout and concatenation keep their standard gradients; other activations,
+ *               element-wise arithmetic and grouped convolutions are refused (UnsupportedRuleError).
  * Contrastive excitation backprop is two excitation passes (lib/saliency/saliency.ts).
  */
 import { withBackward } from "../runtime/custom_grad.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { adaptiveAvgPoolGrad, type BackwardRules, type ConvParams, standardOps } from "../nets/layer_ops.ts";
 import type { PoolSpec } from "../nets/ops.ts";
+import { UnsupportedRuleError } from "./errors.ts";
 
 export const RULE_SETS = ["standard", "guided", "excitation", "contrastive-excitation"] as const;
 export type RuleSetName = typeof RULE_SETS[number];
@@ -84,13 +87,34 @@ function excitationAdd(a: Tensor, b: Tensor): Tensor {
   })(a, b);
 }
 
+/** Refuses an op the excitation rules do not define (named, never silently run with the standard gradient). */
+function notDefined(what: string): never {
+  throw new UnsupportedRuleError(
+    `excitation backprop is not defined for ${what}; it covers conv, linear, ReLU, pools, batch norm, ` +
+      "residual additions and concatenation (use a gradient method for this network)",
+  );
+}
+
+/**
+ * Throws UnsupportedRuleError before any pass when `rules` cannot run on a network with these extra ops
+ * (Network.extraOps): a refusal mid-forward would strand the tensors tfjs saved for the backward.
+ */
+export function checkRuleSupport(rules: RuleSetName, extraOps: ReadonlySet<string>): void {
+  if (rules !== "excitation" && rules !== "contrastive-excitation") return;
+  const [first] = extraOps;
+  if (first !== undefined) notDefined([...extraOps].join(", "));
+}
+
 export const excitationRules: BackwardRules = {
-  conv2d: excitationConv,
+  conv2d: (x, p) =>
+    (p.groups ?? 1) > 1 ? notDefined(`grouped convolutions (groups ${p.groups})`) : excitationConv(x, p),
   linear: excitationLinear,
   avgPool: excitationAvgPool,
   adaptiveAvgPool: excitationAdaptiveAvgPool,
   batchNorm: (x, p) => withBackward(1, (v) => standardOps.batchNorm(v, p), (dy) => [tf.clone(dy)])(x),
   add: excitationAdd,
+  activation: (_x, fn) => notDefined(`the ${fn.kind} activation`),
+  binary: (op) => notDefined(`element-wise ${op} (e.g. squeeze-excitation scales)`),
 };
 
 /** The rule set behind a name ("contrastive-excitation" uses the excitation rules in both of its passes). */

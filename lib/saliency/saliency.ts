@@ -10,10 +10,10 @@ import { runProbed } from "../nets/probes.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { isVgg } from "../nets/config.ts";
 import type { Aggregation } from "./aggregate.ts";
-import { SaliencyInputError } from "./errors.ts";
+import { SaliencyInputError, UnsupportedRuleError } from "./errors.ts";
 import { extractAggregate, type Extraction } from "./extract.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
-import { excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
+import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
 import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
 
 /** A method by name, a full spec, or a bare pair (rules default to standard, no ReLU). */
@@ -69,6 +69,13 @@ export function computeSaliency(
   request: SaliencyRequest,
 ): SaliencyResult {
   const spec = resolveMethod(request.method);
+  checkRuleSupport(spec.rules, net.extraOps);
+  if (spec.rules === "contrastive-excitation" && net.config.arch === "onnx") {
+    throw new UnsupportedRuleError(
+      "contrastive excitation backprop on an imported graph needs its contrast layer, which retrace does not " +
+        "choose from graphs yet; use excitation or a gradient method",
+    );
+  }
   const layers = [...new Set(request.layers)];
   if (layers.length === 0) {
     throw new SaliencyInputError('no layers given: name at least one ("" = the input)');

@@ -18,7 +18,7 @@ import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
 import { computeSaliency, type MethodRef, resolveMethod } from "../saliency/saliency.ts";
 import { objectiveFor, repeatForTargets, type Seed } from "../saliency/seeds.ts";
-import { SaliencyInputError } from "../saliency/errors.ts";
+import { SaliencyInputError, UnsupportedRuleError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
 import { readsSynchronously } from "../runtime/backend.ts";
@@ -108,7 +108,9 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
 export function inputErrorCode(e: SaliencyInputError | UnknownLayerError): string {
   if (e instanceof UnknownLayerError) return "unknown_layer";
   if (/^unknown method /.test(e.message)) return "unknown_method";
-  if (/^contrastive excitation /.test(e.message)) return "unsupported_rule";
+  if (e instanceof UnsupportedRuleError || /^contrastive excitation /.test(e.message)) {
+    return "unsupported_rule";
+  }
   return "invalid_request";
 }
 

@@ -11,7 +11,7 @@
  * The converter table follows ONNX Runtime's and onnx2torch's registries: one small converter per op type,
  * refusing by name the attribute values it does not support (see the ONNX operator specification for each).
  */
-import { BN_EPSILON, type Forward, type NetOps } from "../ops.ts";
+import { type Activation, type BinaryOp, BN_EPSILON, type Forward, type NetOps } from "../ops.ts";
 import type { TorchTensor } from "../weights.ts";
 import { moduleScopes } from "./module_names.ts";
 import {
@@ -146,11 +146,10 @@ export const CONVERTERS: Record<string, Converter> = {
       const w = weight(c, 1, "weight");
       const [outChannels, inChannels, kh, kw] = w.dims;
       if (kh !== kw) throw fail(c, `a ${kh}x${kw} kernel is not supported (square kernels only)`);
-      if (int(c, "group", 1) !== 1) {
-        throw fail(c, `group ${int(c, "group", 1)} (grouped or depthwise convolution) is not supported yet`);
-      }
+      const groups = int(c, "group", 1);
       const spec = {
-        inChannels,
+        inChannels: inChannels * groups,
+        groups,
         outChannels,
         kernel: kh,
         stride: square(c, "strides", ints(c, "strides", [1, 1])),
@@ -247,15 +246,146 @@ export const CONVERTERS: Record<string, Converter> = {
   Add: {
     attrs: [],
     plan(c) {
-      if (c.constant(0) || c.constant(1)) throw fail(c, "adding a constant is not supported yet");
-      if (c.rank(0) !== c.rank(1)) throw fail(c, "broadcasting addition is not supported yet");
+      // Two computed values: the residual addition (its own excitation rule); with a constant: arithmetic.
+      if (c.constant(0) || c.constant(1)) return binaryConverter("add").plan(c);
+      if (c.rank(0) !== c.rank(1)) throw fail(c, `operands of ranks ${c.rank(0)} and ${c.rank(1)}`);
       const [a, b] = c.node.inputs;
       return { rank: c.rank(0), step: (ops, read) => ops.add(read(a), read(b)) };
     },
   },
   Dropout: passThrough,
   Identity: passThrough,
+  Clip: {
+    attrs: [],
+    plan(c) {
+      const bound = (i: number, fallback: number) => {
+        if (c.node.inputs.length <= i || c.node.inputs[i] === "") return fallback;
+        const t = c.constant(i);
+        if (!t || t.data.length !== 1) {
+          throw fail(c, `its ${i === 1 ? "min" : "max"} must be a scalar constant`);
+        }
+        return Number(t.data[0]);
+      };
+      return activationPlan(c, { kind: "clip", min: bound(1, -Infinity), max: bound(2, Infinity) });
+    },
+  },
+  Sigmoid: { attrs: [], plan: (c) => activationPlan(c, { kind: "sigmoid" }) },
+  HardSigmoid: {
+    attrs: ["alpha", "beta"],
+    plan: (c) =>
+      activationPlan(c, {
+        kind: "hardsigmoid",
+        alpha: c.node.attrs.get("alpha") as number | undefined ?? 0.2,
+        beta: c.node.attrs.get("beta") as number | undefined ?? 0.5,
+      }),
+  },
+  HardSwish: { attrs: [], plan: (c) => activationPlan(c, { kind: "hardswish" }) },
+  LeakyRelu: {
+    attrs: ["alpha"],
+    plan: (c) =>
+      activationPlan(c, {
+        kind: "leakyrelu",
+        alpha: c.node.attrs.get("alpha") as number | undefined ?? 0.01,
+      }),
+  },
+  Pad: {
+    attrs: ["mode"],
+    plan(c) {
+      // torch writes Pad before a pool even when it pads nothing (DenseNet's transitions): only that is taken.
+      const pads = c.constant(1);
+      const value = c.constant(2);
+      if (!pads || pads.data.some((v) => v !== 0) || (value && value.data.some((v) => v !== 0))) {
+        throw fail(
+          c,
+          `padding ${JSON.stringify(pads?.data ?? "computed")} is not supported (only all-zero pads)`,
+        );
+      }
+      const [x] = c.node.inputs;
+      return { rank: c.rank(0), step: (_ops, read) => read(x) };
+    },
+  },
+  Mul: binaryConverter("mul"),
+  Sub: binaryConverter("sub"),
+  Div: binaryConverter("div"),
+  Concat: {
+    attrs: ["axis"],
+    plan(c) {
+      const rank = c.rank(0);
+      const axis = int(c, "axis", 1);
+      if (axis !== 1 && axis !== 1 - rank) throw fail(c, `axis ${axis} is not supported (1: channels)`);
+      c.node.inputs.forEach((_, i) => {
+        if (c.constant(i)) throw fail(c, "concatenating a constant is not supported");
+        if (c.rank(i) !== rank) throw fail(c, "inputs of different ranks");
+      });
+      const inputs = c.node.inputs;
+      return { rank, step: (ops, read) => ops.concatChannels(inputs.map(read)) };
+    },
+  },
+  ReduceMean: {
+    attrs: ["axes", "keepdims"],
+    plan(c) {
+      needRank(c, 0, [4]);
+      const axes = [...ints(c, "axes", [])].map((a) => (a < 0 ? a + 4 : a)).sort();
+      if (axes.join() !== "2,3") {
+        throw fail(c, `axes ${JSON.stringify(ints(c, "axes", []))} not supported ([2, 3]: a global average)`);
+      }
+      const keep = int(c, "keepdims", 1) === 1;
+      const [x] = c.node.inputs;
+      return {
+        rank: keep ? 4 : 2,
+        step: (ops, read) => {
+          const y = ops.adaptiveAvgPool(read(x), [1, 1]);
+          return keep ? y : ops.flatten(y);
+        },
+      };
+    },
+  },
 };
+
+function activationPlan(c: Ctx, fn: Activation): { rank: number; step: Step } {
+  const [x] = c.node.inputs;
+  return { rank: c.rank(0), step: (ops, read) => ops.activation(read(x), fn) };
+}
+
+/**
+ * A constant operand as NetOps takes it: a scalar ([1]) or one value per channel ([C]), from ONNX's [], [1],
+ * [C, 1, 1], [1, C, 1, 1] (4-D data) or [C], [1, C] (2-D data); anything else is refused.
+ */
+function operand(c: Ctx, t: ConstTensor, dataRank: number): ConstTensor {
+  const n = t.data.length;
+  const channel = dataRank === 4 ? [[n, 1, 1], [1, n, 1, 1]] : [[n], [1, n]];
+  const data = t.kind === "float" ? t.data as Float32Array : Float32Array.from(t.data as number[]);
+  if (n === 1) return { dims: [1], kind: "float", data };
+  if (channel.some((d) => d.join() === t.dims.join())) return { dims: [n], kind: "float", data };
+  throw fail(c, `a constant of shape [${t.dims}] is not supported (a scalar or one value per channel)`);
+}
+
+function binaryConverter(op: BinaryOp): Converter {
+  return {
+    attrs: [],
+    plan(c) {
+      const [a, b] = c.node.inputs;
+      const [ca, cb] = [c.constant(0), c.constant(1)];
+      if (ca && cb) throw fail(c, "both operands are constants (fold them before export)");
+      if (!ca && !cb) {
+        if (c.rank(0) !== c.rank(1)) throw fail(c, `operands of ranks ${c.rank(0)} and ${c.rank(1)}`);
+        return { rank: c.rank(0), step: (ops, read) => ops.binary(op, read(a), read(b)) };
+      }
+      const rank = ca ? c.rank(1) : c.rank(0);
+      const k = operand(c, (ca ?? cb)!, rank);
+      c.param(ca ? "operand0" : "operand1", k);
+      const pname = `${c.name}.${ca ? "operand0" : "operand1"}`;
+      const shape = k.dims;
+      return {
+        rank,
+        step: (ops, read) =>
+          ca
+            ? ops.binary(op, ops.constant(pname, shape), read(b))
+            : ops.binary(op, read(a), ops.constant(pname, shape)),
+      };
+    },
+  };
+}
 
 export const SUPPORTED_OPS = Object.keys(CONVERTERS).sort();
 
