@@ -40,6 +40,8 @@ export interface OnnxGraph {
   /** Graph inputs that are not constants, with declared dims (a symbolic dim is null). */
   inputs: { name: string; dims: (number | null)[] }[];
   outputs: string[];
+  /** External-data files the tensors are read from (relative to the model's folder). */
+  externalFiles: string[];
 }
 
 export const SUPPORTED_OPSETS = { min: 11, max: 17 };
@@ -78,7 +80,9 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOptions = {}): Onn
     );
   }
   const constants = new Map<string, ConstTensor>();
-  for (const t of graph.initializer ?? []) constants.set(t.name ?? "", tensorOf(t, source, options.dir));
+  const files = new Set<string>();
+  const read = (t: onnx.ITensorProto) => tensorOf(t, source, options.dir, files);
+  for (const t of graph.initializer ?? []) constants.set(t.name ?? "", read(t));
   const nodes: OnnxNode[] = [];
   for (const n of graph.node) {
     const domain = n.domain ?? "";
@@ -90,7 +94,7 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOptions = {}): Onn
       );
     }
     const attrs = new Map<string, AttrValue>();
-    for (const a of n.attribute ?? []) attrs.set(a.name ?? "", attrValue(a, source, options.dir));
+    for (const a of n.attribute ?? []) attrs.set(a.name ?? "", attrValue(a, read, source));
     const node = {
       opType: n.opType ?? "",
       name: n.name ?? "",
@@ -116,10 +120,15 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOptions = {}): Onn
       d,
     ) => (d.dimValue != null && !d.dimParam ? num(d.dimValue) : null)),
   }));
-  return { opset, nodes, constants, inputs, outputs: (graph.output ?? []).map((o) => o.name ?? "") };
+  const outputs = (graph.output ?? []).map((o) => o.name ?? "");
+  return { opset, nodes, constants, inputs, outputs, externalFiles: [...files] };
 }
 
-function attrValue(a: onnx.IAttributeProto, source: string, dir?: string): AttrValue {
+function attrValue(
+  a: onnx.IAttributeProto,
+  read: (t: onnx.ITensorProto) => ConstTensor,
+  source: string,
+): AttrValue {
   const A = onnx.AttributeProto.AttributeType;
   switch (a.type) {
     case A.FLOAT:
@@ -129,7 +138,7 @@ function attrValue(a: onnx.IAttributeProto, source: string, dir?: string): AttrV
     case A.STRING:
       return new TextDecoder().decode(a.s ?? new Uint8Array());
     case A.TENSOR:
-      return tensorOf(a.t!, source, dir);
+      return read(a.t!);
     case A.FLOATS:
       return [...(a.floats ?? [])];
     case A.INTS:
@@ -143,12 +152,17 @@ function attrValue(a: onnx.IAttributeProto, source: string, dir?: string): AttrV
   }
 }
 
-function tensorOf(t: onnx.ITensorProto, source: string, dir?: string): ConstTensor {
+function tensorOf(
+  t: onnx.ITensorProto,
+  source: string,
+  dir: string | undefined,
+  files: Set<string>,
+): ConstTensor {
   const dims = (t.dims ?? []).map(num);
   const count = dims.reduce((a, b) => a * b, 1);
   const name = JSON.stringify(t.name ?? "");
   let raw = t.rawData && t.rawData.length ? t.rawData : null;
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = externalBytes(t, source, dir);
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = externalBytes(t, source, dir, files);
   const type = t.dataType ?? 0;
   const view = (bytesPer: number) => {
     if (raw!.length !== count * bytesPer) {
@@ -205,7 +219,12 @@ function tensorOf(t: onnx.ITensorProto, source: string, dir?: string): ConstTens
 }
 
 /** The bytes of an external-data tensor: a file in the model's folder, at offset, of length. */
-function externalBytes(t: onnx.ITensorProto, source: string, dir?: string): Uint8Array {
+function externalBytes(
+  t: onnx.ITensorProto,
+  source: string,
+  dir: string | undefined,
+  files: Set<string>,
+): Uint8Array {
   const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
   const location = entry.get("location") ?? "";
   if (!dir) {
@@ -226,6 +245,7 @@ function externalBytes(t: onnx.ITensorProto, source: string, dir?: string): Uint
       `${source}: cannot read external data ${JSON.stringify(location)} (${(e as Error).name})`,
     );
   }
+  files.add(location);
   const offset = Number(entry.get("offset") ?? 0);
   const length = entry.has("length") ? Number(entry.get("length")) : file.length - offset;
   if (!(offset >= 0 && length >= 0 && offset + length <= file.length)) {
