@@ -17,6 +17,8 @@ import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { seeded } from "./helpers/onnx_builder.ts";
+import { relErr } from "./helpers/compare.ts";
+import { pearson } from "../lib/saliency/correlations.ts";
 
 await initBackend("wasm");
 
@@ -37,28 +39,6 @@ async function imported(name: string, file: string): Promise<LoadedModel> {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
-}
-
-function maxRelative(a: Tensor, b: Tensor): number {
-  const x = a.dataSync(), y = b.dataSync();
-  let scale = 1e-12;
-  for (const v of y) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  x.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - y[i]) / scale)));
-  return worst;
-}
-
-function pearson(a: Tensor, b: Tensor): number {
-  const x = a.dataSync(), y = b.dataSync();
-  let mx = 0, my = 0;
-  for (let i = 0; i < x.length; i++) [mx, my] = [mx + x[i] / x.length, my + y[i] / y.length];
-  let sxy = 0, sxx = 0, syy = 0;
-  for (let i = 0; i < x.length; i++) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) ** 2;
-    syy += (y[i] - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
 }
 
 interface Case {
@@ -126,14 +106,14 @@ for (const c of CASES) {
               seed,
             });
             try {
-              assert.ok(maxRelative(a.output, b.output) < 1e-4, "logits");
+              assert.ok(relErr(a.output, b.output) < 1e-4, "logits");
               for (const l of at) {
                 const [x, y] = [a.maps.get(l)!, b.maps.get(l)!];
                 if (convExact || c.exact.includes(l)) {
-                  const err = maxRelative(x, y);
+                  const err = relErr(x, y);
                   assert.ok(err < 1e-4, `${method.name} at ${l || "input"}: relative error ${err}`);
                 } else {
-                  const r = pearson(x, y);
+                  const r = pearson(x.dataSync(), y.dataSync());
                   assert.ok(r >= 0.9999, `${method.name} at ${l || "input"}: Pearson ${r}`);
                 }
               }

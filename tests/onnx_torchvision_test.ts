@@ -12,6 +12,7 @@ import { loadOnnxNetwork } from "../lib/nets/onnx/onnx_network.ts";
 import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
 import { readSafetensors } from "../lib/nets/safetensors.ts";
 import { runProbed } from "../lib/nets/probes.ts";
+import { relErr } from "./helpers/compare.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { UnsupportedRuleError } from "../lib/saliency/errors.ts";
 
@@ -45,16 +46,6 @@ function nhwc(t: { shape: number[]; data: unknown }): Tensor {
   return y;
 }
 
-function relativeError(a: Tensor, b: Tensor): number {
-  assert.deepEqual(a.shape, b.shape);
-  const x = a.dataSync(), y = b.dataSync();
-  let scale = 1e-12;
-  for (const v of y) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  x.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - y[i]) / scale)));
-  return worst;
-}
-
 for (const name of names) {
   Deno.test(`onnx: ${name} exported by PyTorch matches its logits, activations and gradients`, () => {
     const ref = readSafetensors(Deno.readFileSync(`${FIXTURES}${name}.reference.safetensors`));
@@ -85,7 +76,8 @@ for (const name of names) {
     try {
       const check = (what: string, got: Tensor, key: string) => {
         const want = nhwc(ref.tensors.get(key)!);
-        const err = relativeError(got, want);
+        assert.deepEqual(got.shape, want.shape, `${name} ${what}: shape`);
+        const err = relErr(got, want);
         want.dispose();
         assert.ok(err < 1e-4, `${name} ${what}: relative error ${err}`);
       };
