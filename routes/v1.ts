@@ -22,14 +22,7 @@ import {
   WorkerCrashError,
   type WorkerPool,
 } from "../workers/pool.ts";
-import {
-  apiError,
-  clip,
-  echo,
-  ERROR_CODES,
-  type ErrorCode,
-  errorResponses,
-} from "./errors.ts";
+import { apiError, clip, echo, ERROR_CODES, type ErrorCode, errorResponses } from "./errors.ts";
 import {
   type CaptionOptions,
   CaptionOptionsSchema,
@@ -283,6 +276,21 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
   }, 200);
 }
 
+const shapesOf = new WeakMap<ModelEntry, Record<string, number[]>>();
+
+/** Each layer's output shape for one image at the model's input size, NCHW as PyTorch lists it (cached). */
+function layerShapes(m: ModelEntry): Record<string, number[]> {
+  let shapes = shapesOf.get(m);
+  if (!shapes) {
+    const nchw = (s: number[]) => (s.length === 4 ? [s[0], s[3], s[1], s[2]] : s);
+    shapes = Object.fromEntries(
+      networkOf(m.manifest).layers().map((l) => [l.name || "input", nchw(l.shape)]),
+    );
+    shapesOf.set(m, shapes);
+  }
+  return shapes;
+}
+
 export function v1Routes(options: V1Options): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
 
@@ -308,6 +316,7 @@ export function v1Routes(options: V1Options): OpenAPIHono {
           inputSize: m.manifest.inputSize,
           probeLayers: m.manifest.probeLayers,
           layers: networkOf(m.manifest).layerNames.map((l) => (l === "" ? "input" : l)),
+          layerShapes: layerShapes(m),
           metrics: m.manifest.metrics ?? null,
         })),
       }),

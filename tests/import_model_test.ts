@@ -86,6 +86,9 @@ syntheticTest("import-model: an imported ResNet18 is listed and explained over H
         const r18 = models.find((m: { name: string }) => m.name === "r18");
         assert.ok(r18, JSON.stringify(models).slice(0, 300));
         for (const l of ["input", "layer1.0", "layer3", "layer4", "fc"]) assert.ok(r18.layers.includes(l), l);
+        assert.deepEqual(r18.layerShapes.layer4, [1, 128, 2, 2], "shapes NCHW at the input size");
+        assert.deepEqual(r18.layerShapes.input, [1, 3, 64, 64]);
+        assert.ok(!r18.layers.some((l: string) => l.includes("/")), "raw ONNX value names are not listed");
       });
       await t.step("POST /v1/saliency explains it at two layers", async () => {
         const res = await fetch(`${base}/v1/saliency`, {

@@ -121,7 +121,8 @@ Deno.test("onnx: a small conv net runs as a retrace network: forward, layers and
     ) {
       assert.ok(net.layerNames.includes(layer), `layer ${JSON.stringify(layer)} in ${net.layerNames}`);
     }
-    assert.ok(net.layerNames.includes("c0"), "raw ONNX value names are layers too");
+    assert.ok(!net.layerNames.includes("c0"), "raw ONNX value names are not listed");
+    net.assertLayers(["c0", "r2"]); // but accepted
     assert.deepEqual(net.layers().find((l) => l.name === "features")!.shape, [1, 4, 4, C]);
     assert.deepEqual([...net.convs.keys()], ["features.0"]);
     assert.deepEqual(
@@ -140,7 +141,7 @@ Deno.test("onnx: a small conv net runs as a retrace network: forward, layers and
     const x = tf.tensor4d(seeded(2 * 8 * 8 * 3, 9), [2, 8, 8, 3]);
     const target = tf.tidy(() => tf.oneHot([1, 3], K).toFloat());
     const probed = runProbed(net, weights, x, {
-      record: ["features"],
+      record: ["features", "p3"],
       gradients: ["", "features"],
       objective: (out) => tf.sum(tf.mul(out, target)),
     });
@@ -154,6 +155,7 @@ Deno.test("onnx: a small conv net runs as a retrace network: forward, layers and
     });
     close(probed.output, logits, "logits");
     close(probed.activations.get("features")!, block, "features");
+    close(probed.activations.get("p3")!, block, "the raw value p3 (features.3's output)");
     close(probed.gradients.get("")!, gInput, "d objective / d input");
     close(probed.gradients.get("features")!, gBlock, "d objective / d features");
     probed.dispose();

@@ -12,8 +12,7 @@ import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { OnnxModelError, readOnnxModel } from "../lib/nets/onnx/read_model.ts";
 import { planGraph } from "../lib/nets/onnx/graph_forward.ts";
-import { assembleNetwork } from "../lib/nets/network.ts";
-import { loadOnnxNetwork } from "../lib/nets/onnx/onnx_network.ts";
+import { loadOnnxNetwork, outputShape } from "../lib/nets/onnx/onnx_network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 
 const USAGE =
@@ -88,11 +87,7 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
     throw new UsageError("the graph's input height and width are not fixed: give --input-size H,W");
   }
   // The class count is what the graph outputs.
-  const probe = assembleNetwork(
-    { arch: "onnx", numClasses: 1, width: 1, head: "classifier", inputSize },
-    planGraph(graph, source).forward,
-  );
-  const out = probe.layers().at(-1)!.shape;
+  const out = outputShape(planGraph(graph, source).forward, inputSize);
   if (out.length !== 2) {
     throw new OnnxModelError(`${source}: the output is [${out}] for one image; a classifier gives [1, K]`);
   }
@@ -124,7 +119,7 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
   } finally {
     weights.dispose();
   }
-  const layers = net.layers().filter((l) => !l.name.includes("/") && !/::|_output_\d+$/.test(l.name));
+  const layers = net.layers();
   const topLevel = layers.filter((l) => l.name && !l.name.includes(".") && l.shape.length === 4).map((l) =>
     l.name
   );

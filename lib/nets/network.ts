@@ -23,7 +23,7 @@ export interface Network {
   readonly params: readonly ParamInfo[];
   /** Every conv module (torchvision name) with its spec: kernel, stride, padding, dilation. */
   readonly convs: ReadonlyMap<string, Conv2dSpec>;
-  /** Every probe-able layer name ("" = input), in forward order. */
+  /** Every listed probe-able layer name ("" = input), in forward order (assertLayers may accept more). */
   readonly layerNames: readonly string[];
   /** Ops beyond the VGG / ResNet vocabulary this network uses, described (for rule sets that lack them). */
   readonly extraOps: ReadonlySet<string>;
@@ -43,8 +43,15 @@ export function buildNetwork(partial: NetConfigInput): Network {
   return assembleNetwork(config, forward);
 }
 
-/** A network from any forward (a hand-written architecture or an imported graph, lib/nets/onnx/). */
-export function assembleNetwork(config: NetConfig, forward: Forward): Network {
+/**
+ * A network from any forward (a hand-written architecture or an imported graph, lib/nets/onnx/). `unlisted`:
+ * probe names accepted as layers but left out of the listings (an imported graph's raw value names).
+ */
+export function assembleNetwork(
+  config: NetConfig,
+  forward: Forward,
+  unlisted: ReadonlySet<string> = new Set(),
+): Network {
   const trace = (size: [number, number], batch: number): ShapeOps => {
     const ops = new ShapeOps();
     forward(ops, [batch, size[0], size[1], 3]);
@@ -52,8 +59,8 @@ export function assembleNetwork(config: NetConfig, forward: Forward): Network {
   };
   // Parameters and names do not depend on the input size, but a tiny input may not fit: trace at 224+.
   const reference = trace([Math.max(224, config.inputSize[0]), Math.max(224, config.inputSize[1])], 1);
-  const layerNames = [...new Set(reference.layers.map((l) => l.name))];
-  const known = new Set(layerNames);
+  const known = new Set(reference.layers.map((l) => l.name));
+  const layerNames = [...known].filter((n) => !unlisted.has(n));
   return {
     config,
     forward,
@@ -65,7 +72,7 @@ export function assembleNetwork(config: NetConfig, forward: Forward): Network {
       if (inputSize.some((s) => !Number.isInteger(s) || s < 1)) {
         throw new InvalidInputError(`input size must be two positive integers, got [${inputSize}]`);
       }
-      return trace(inputSize, batch).layers;
+      return trace(inputSize, batch).layers.filter((l) => !unlisted.has(l.name));
     },
     assertLayers: (names) => {
       const unknown = [...names].filter((n) => !known.has(n));

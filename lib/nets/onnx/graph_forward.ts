@@ -29,8 +29,10 @@ export interface GraphPlan {
   forward: Forward;
   /** The parameters in PyTorch layout under their module names (for lib/nets/weights.ts). */
   params: Map<string, TorchTensor>;
-  /** Probe-able names in forward order: module paths and raw value names. */
+  /** Module paths each value is the output of, innermost first. */
   moduleOf: Map<string, string[]>;
+  /** Raw ONNX value names that are probe-able but not module outputs' names (accepted, not listed). */
+  rawNames: Set<string>;
 }
 
 interface Ctx {
@@ -473,7 +475,9 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
     }
     return values.get(output)!;
   };
-  return { forward, params, moduleOf };
+  const moduleNames = new Set([...moduleOf.values()].flat());
+  const rawNames = new Set(steps.map((s) => s.outputs[0]).filter((n) => !moduleNames.has(n)));
+  return { forward, params, moduleOf, rawNames };
 }
 
 /** Nodes whose every input is a constant and whose value is static (Identity of a weight, as torch writes for

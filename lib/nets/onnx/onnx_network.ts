@@ -4,6 +4,8 @@
  * through the same strict weights path (PyTorch layouts converted once). The caller disposes the weights.
  */
 import { assembleNetwork, type Network } from "../network.ts";
+import type { Forward } from "../ops.ts";
+import { ShapeOps } from "../shape_ops.ts";
 import { type LoadOptions, type NetWeights, weightsFromTorch } from "../weights.ts";
 import { planGraph } from "./graph_forward.ts";
 import { OnnxModelError, readOnnxModel } from "./read_model.ts";
@@ -30,6 +32,11 @@ export function loadOnnxNetwork(
   return { net, weights: weightsFromTorch(net, params, source, load) };
 }
 
+/** The output shape of one image [1, 3, H, W] through a forward (a shape trace, nothing computed). */
+export function outputShape(forward: Forward, [h, w]: [number, number]): number[] {
+  return forward(new ShapeOps(), [1, h, w, 3]);
+}
+
 function readAndPlan(path: string, options: OnnxNetworkOptions) {
   const source = options.source ?? path;
   let bytes: Uint8Array;
@@ -47,14 +54,18 @@ function readAndPlan(path: string, options: OnnxNetworkOptions) {
     );
   }
   const plan = planGraph(graph, source);
-  const net = assembleNetwork({
-    arch: "onnx",
-    numClasses: options.numClasses,
-    width: 1,
-    head: "classifier",
-    inputSize: options.inputSize,
-  }, plan.forward);
-  const out = net.layers().at(-1)!.shape;
+  const net = assembleNetwork(
+    {
+      arch: "onnx",
+      numClasses: options.numClasses,
+      width: 1,
+      head: "classifier",
+      inputSize: options.inputSize,
+    },
+    plan.forward,
+    plan.rawNames,
+  );
+  const out = outputShape(plan.forward, options.inputSize);
   if (out.length !== 2 || out[1] !== options.numClasses) {
     throw new OnnxModelError(
       `${source}: the graph's output is [${out}] for one image; a classifier of ${options.numClasses} classes gives [1, ${options.numClasses}]`,
