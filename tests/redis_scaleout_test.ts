@@ -5,7 +5,10 @@
  * host lacking a dataset refuses with its reason while the others run the job, and a dataset no host has fails
  * with every host's reason; a cancel sent to one host stops every host; a stalled host (SIGSTOP) loses its shard
  * to another after the visibility timeout and its late result is not counted; during a Redis outage new jobs get
- * 503 and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing.
+ * 503 and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing. Every wait
+ * is on an event (a stream entry, a progress record, a frozen host's data landing in Redis, a host's slot free
+ * again: tests/helpers/redis_observe.ts), bounded only by a safety limit that catches hangs, so a busy machine
+ * makes the test slower, never wrong.
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
@@ -14,7 +17,10 @@ import { CANVAS_PERMITTED, kit } from "./helpers/synthetic_gate.ts";
 import { postEvaluation, readEvents, SERVER_PERMISSIONS, type Sse } from "./helpers/evaluations_http.ts";
 import { startRedis } from "../tools/redis_server.ts";
 import { entryFields } from "../workers/redis/store.ts";
+import { compareEntryIds } from "../workers/redis/progress_view.ts";
 import { type SpawnedServer, spawnServer } from "../tools/spawn_server.ts";
+import { settledWithin, waitFor } from "./helpers/wait_for.ts";
+import { freezeAndSettle, slotsWaiting } from "./helpers/redis_observe.ts";
 
 const IMAGES = 16;
 /** Three passes per image (~0.2 s on the shipped ResNet50): a 2-image shard lasts long enough to be caught mid-way. */
@@ -34,14 +40,18 @@ async function job(base: string, id: string) {
 }
 
 /** Until the job's SSE stream (read on `base`) ends; returns every event. */
-const untilEnd = (base: string, id: string) => readEvents(`${base}/v1/evaluations/${id}/events`);
+const untilEnd = (base: string, id: string) =>
+  settledWithin(`the end of job ${id}'s event stream`, readEvents(`${base}/v1/evaluations/${id}/events`));
 
 /** Until a progress event satisfies `ok`. */
 const untilProgress = (base: string, id: string, ok: (p: { done: number }) => boolean) =>
-  readEvents(
-    `${base}/v1/evaluations/${id}/events`,
-    undefined,
-    (e: Sse) => e.event === "progress" && ok(e.data as { done: number }),
+  settledWithin(
+    `a progress event of job ${id}`,
+    readEvents(
+      `${base}/v1/evaluations/${id}/events`,
+      undefined,
+      (e: Sse) => e.event === "progress" && ok(e.data as { done: number }),
+    ),
   );
 
 /** Raw stream entries of a job (what each host reported). */
@@ -89,32 +99,36 @@ async function held(redis: Redis, id: string, host: string): Promise<number[]> {
  * Freezes `server` (host `host`, SIGSTOP) while it is part-way through a shard of job `id`: it holds the shard
  * in the consumer group, its last report has some but not all of the shard's images done, and no result is
  * stored for it. Returns that shard. Checked after the freeze (a frozen host can neither store nor acknowledge,
- * and what it sent just before has landed), so the shard is certainly unfinished.
+ * and what it sent just before has landed in Redis), so the shard is certainly unfinished.
  */
-async function freezeMidShard(
+function freezeMidShard(
   redis: Redis,
+  redisPort: number,
   id: string,
   server: SpawnedServer,
   host: string,
 ): Promise<number> {
-  for (let i = 0; i < 2400; i++) {
+  return waitFor(`${host} part-way through a shard of job ${id}`, async () => {
     const progress = await redis.hgetall(`retrace:job:${id}:progress`);
     const partial = (s: number) => {
       const p = progress[String(s)] ? JSON.parse(progress[String(s)]) : null;
       return p?.host === host && p.done >= 1 && p.done < p.total;
     };
-    if ((await held(redis, id, host)).some(partial)) {
-      server.child.kill("SIGSTOP");
-      await new Promise((r) => setTimeout(r, 200)); // a command the host had already sent lands meanwhile
-      const stored = await redis.hkeys(`retrace:job:${id}:results`);
-      const shard = (await held(redis, id, host)).find((s) => partial(s) && !stored.includes(String(s)));
-      if (shard !== undefined) return shard;
-      server.child.kill("SIGCONT"); // it finished that shard just before the freeze: wait for the next one
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${host} was never caught part-way through a shard`);
+    if (!(await held(redis, id, host)).some(partial)) return undefined;
+    await freezeAndSettle(redis, server.child.pid, redisPort); // what the host had already sent lands
+    const stored = await redis.hkeys(`retrace:job:${id}:results`);
+    const shard = (await held(redis, id, host)).find((s) => partial(s) && !stored.includes(String(s)));
+    if (shard !== undefined) return shard;
+    server.child.kill("SIGCONT"); // it finished that shard just before the freeze: wait for the next one
+    return undefined;
+  }, { everyMs: 25 });
 }
+
+/** Until host `host`'s one shard slot waits for new shards again (whatever it ran before has ended). */
+const untilSlotFree = (redis: Redis, host: string) =>
+  waitFor(`host ${host}'s shard slot to wait for shards again`, async () => {
+    return await slotsWaiting(redis, `retrace:${host}`) >= 1;
+  });
 
 Deno.test({
   name: CANVAS_PERMITTED
@@ -124,52 +138,53 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
+    const redisServer = await startRedis(); // first: without redis-server this fails at once, saying so
     const dir = await Deno.makeTempDir({ prefix: "retrace-scaleout-" });
-    const { generateWorld } = await kit();
-    await generateWorld({
-      out: `${dir}/data/synthetic`,
-      seed: 0,
-      counts: { train: 0, val: 0, test: WORLD_IMAGES },
-    });
+    const redis = new Redis(redisServer.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    redis.on("error", () => {});
     const servers: SpawnedServer[] = [];
     const start = async (env: Record<string, string>) => {
-      const s = await spawnServer({ RETRACE_DATA_DIR: `${dir}/data`, ...env }, {
-        permissions: SERVER_PERMISSIONS,
-      });
+      const s = await settledWithin(
+        `a server (${env.RETRACE_HOST_ID ?? "local"}) to listen`,
+        spawnServer({ RETRACE_DATA_DIR: `${dir}/data`, ...env }, { permissions: SERVER_PERMISSIONS }),
+      );
       servers.push(s);
       return s;
     };
-
-    // the single-host numbers
-    const local = await start({ RETRACE_JOBS_DIR: `${dir}/jobs-local` });
-    const refId = (await (await post(local.base, SPEC)).json()).id;
-    assert.equal((await untilEnd(local.base, refId)).at(-1)!.event, "done");
-    const reference = (await job(local.base, refId)).result;
-    assert.equal(reference.images, IMAGES);
-    local.child.kill("SIGTERM");
-    await local.child.status;
-
-    const redisServer = await startRedis();
-    const redis = new Redis(redisServer.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    redis.on("error", () => {});
-    await redis.connect();
-    const mini = `mini=${dir}/data/synthetic/VOCdevkit/VOC2007`;
-    const host = (id: string, extra: Record<string, string> = {}) =>
-      start({
-        RETRACE_REDIS_URL: redisServer.url,
-        RETRACE_HOST_ID: id,
-        RETRACE_JOBS_DIR: `${dir}/jobs-${id}`,
-        RETRACE_SHARD_IMAGES: "2",
-        RETRACE_SHARDS: "3",
-        RETRACE_SHARD_TIMEOUT_MS: "6000",
-        ...extra,
-      });
-    const [a, b, c] = await Promise.all([
-      host("a", { RETRACE_DATA_ROOTS: mini }),
-      host("b", { RETRACE_DATA_ROOTS: mini }),
-      host("c"),
-    ]);
     try {
+      await redis.connect();
+      const { generateWorld } = await kit();
+      await generateWorld({
+        out: `${dir}/data/synthetic`,
+        seed: 0,
+        counts: { train: 0, val: 0, test: WORLD_IMAGES },
+      });
+
+      // the single-host numbers
+      const local = await start({ RETRACE_JOBS_DIR: `${dir}/jobs-local` });
+      const refId = (await (await post(local.base, SPEC)).json()).id;
+      assert.equal((await untilEnd(local.base, refId)).at(-1)!.event, "done");
+      const reference = (await job(local.base, refId)).result;
+      assert.equal(reference.images, IMAGES);
+      local.child.kill("SIGTERM");
+      await local.child.status;
+
+      const mini = `mini=${dir}/data/synthetic/VOCdevkit/VOC2007`;
+      const host = (id: string, extra: Record<string, string> = {}) =>
+        start({
+          RETRACE_REDIS_URL: redisServer.url,
+          RETRACE_HOST_ID: id,
+          RETRACE_JOBS_DIR: `${dir}/jobs-${id}`,
+          RETRACE_SHARD_IMAGES: "2",
+          RETRACE_SHARDS: "3",
+          RETRACE_SHARD_TIMEOUT_MS: "6000",
+          ...extra,
+        });
+      const [a, b, c] = await Promise.all([
+        host("a", { RETRACE_DATA_ROOTS: mini }),
+        host("b", { RETRACE_DATA_ROOTS: mini }),
+        host("c"),
+      ]);
       await t.step("a job spread over three hosts gives the single-host numbers", async () => {
         const res = await post(a.base, SPEC);
         assert.equal(res.status, 202);
@@ -223,25 +238,36 @@ Deno.test({
         const del = await fetch(`${c.base}/v1/evaluations/${id}`, { method: "DELETE" });
         assert.equal((await del.json()).status, "cancelled");
         for (const s of [a, b, c]) assert.equal((await job(s.base, id)).status, "cancelled");
-        await new Promise((r) => setTimeout(r, 4000));
+        const groupInfo = async () => {
+          const [group] = await redis.xinfo("GROUPS", "retrace:shards") as unknown[][];
+          return Object.fromEntries(
+            Array.from({ length: group.length / 2 }, (_, i) => [group[2 * i], group[2 * i + 1]]),
+          );
+        };
+        // every host stops its copy and acknowledges the shard (a shard read after the cancel is acknowledged
+        // unrun), so nothing stays pending and nothing waits undelivered ...
+        await waitFor("every shard of the cancelled job acknowledged, none undelivered", async () => {
+          const info = await groupInfo();
+          return info.pending === 0 && info.lag === 0;
+        }, { state: async () => JSON.stringify(await groupInfo()) });
+        const acknowledged = (await rawEvents(redis, id)).at(-1)!.id;
+        // ... and each host's slot waits for new shards again: no copy of the job's shards runs anywhere
+        for (const h of ["a", "b", "c"]) await untilSlotFree(redis, h);
         const raw = await rawEvents(redis, id);
-        const cancelAt = Number(raw.find((e) => e.type === "cancelled")!.id.split("-")[0]);
+        assert.ok(raw.some((e) => e.type === "cancelled"));
         const late = raw.filter((e) =>
           ["shard-start", "shard-progress", "shard-done"].includes(e.type) &&
-          Number(e.id.split("-")[0]) > cancelAt + 1500
+          compareEntryIds(e.id, acknowledged) > 0
         );
         assert.deepEqual(late, [], "no host works on the job after the cancel");
-        const [group] = await redis.xinfo("GROUPS", "retrace:shards") as unknown[][];
-        const info = Object.fromEntries(
-          Array.from({ length: group.length / 2 }, (_, i) => [group[2 * i], group[2 * i + 1]]),
-        );
+        const info = await groupInfo();
         assert.equal(info.pending, 0, "every shard of the job is acknowledged");
         assert.equal(info.lag, 0, "and none waits undelivered");
       });
 
       await t.step("a stalled host's shard goes to another host and is counted once", async () => {
         const { id } = await (await post(a.base, SPEC)).json();
-        const shard = await freezeMidShard(redis, id, c, "c");
+        const shard = await freezeMidShard(redis, redisServer.port, id, c, "c");
         let events: Sse[];
         try {
           events = await untilEnd(a.base, id);
@@ -252,7 +278,7 @@ Deno.test({
         const before = storedBy(await rawEvents(redis, id));
         assert.equal(before.get(shard)!.length, 1);
         assert.notEqual(before.get(shard)![0], "c", `c's shard ${shard} was finished by another host`);
-        await new Promise((r) => setTimeout(r, 3000)); // c wakes up and finds its claim gone
+        await untilSlotFree(redis, "c"); // c wakes up, finds its claim gone and drops its copy
         const after = storedBy(await rawEvents(redis, id));
         assert.deepEqual([...after.keys()].sort((x, y) => x - y), [...Array(IMAGES / 2).keys()]);
         for (const [s, hosts] of after) assert.equal(hosts.length, 1, `shard ${s} counted once`);
@@ -265,28 +291,41 @@ Deno.test({
         const { id } = await (await post(b.base, SPEC)).json();
         // a stream that stays open through the outage (opened, and its first event read, before Redis stops)
         const open = Promise.withResolvers<void>();
-        const ended = readEvents(`${b.base}/v1/evaluations/${id}/events`, undefined, () => {
-          open.resolve();
-          return false;
-        });
-        await open.promise;
+        const ended = settledWithin(
+          `the end of job ${id}'s event stream`,
+          readEvents(`${b.base}/v1/evaluations/${id}/events`, undefined, () => {
+            open.resolve();
+            return false;
+          }),
+        );
+        await settledWithin(`the first event of job ${id}'s stream`, open.promise);
         // Redis stops while the job is certainly unfinished: once a shard is stored, every host is frozen, the
         // job's state checked, Redis stopped, and the hosts resumed against a Redis that is gone.
-        while (await redis.hlen(`retrace:job:${id}:results`) < 1) await new Promise((r) => setTimeout(r, 10));
-        for (const s of [a, b, c]) s.child.kill("SIGSTOP");
-        await new Promise((r) => setTimeout(r, 200)); // what they had already sent lands
-        const before = await redis.hlen(`retrace:job:${id}:results`);
-        assert.ok(before < IMAGES / 2, `${before} of ${IMAGES / 2} shards stored before the outage`);
-        await redisServer.stop();
-        const down = Date.now();
-        for (const s of [a, b, c]) s.child.kill("SIGCONT");
+        await waitFor(
+          `a stored shard of job ${id}`,
+          async () => await redis.hlen(`retrace:job:${id}:results`) >= 1,
+          {
+            everyMs: 10,
+          },
+        );
+        let down: number;
+        try {
+          // all three frozen at once; then what they had already sent lands
+          await Promise.all([a, b, c].map((s) => freezeAndSettle(redis, s.child.pid, redisServer.port)));
+          const before = await redis.hlen(`retrace:job:${id}:results`);
+          assert.ok(before < IMAGES / 2, `${before} of ${IMAGES / 2} shards stored before the outage`);
+          await redisServer.stop();
+          down = Date.now();
+        } finally {
+          for (const s of [a, b, c]) s.child.kill("SIGCONT");
+        }
         const refused = await post(a.base, SPEC);
         assert.equal(refused.status, 503);
         const body = await refused.json();
         assert.equal(body.error.code, "queue_unavailable");
         assert.match(body.error.message, /Redis\) is unreachable/);
         assert.equal((await fetch(`${a.base}/v1/evaluations/${id}`)).status, 503);
-        await new Promise((r) => setTimeout(r, 1500));
+        await new Promise((r) => setTimeout(r, 1500)); // the outage lasts a while (nothing is waited for here)
         await redisServer.restart();
         const events = await ended;
         assert.equal(events.at(-1)!.event, "done");
@@ -301,7 +340,7 @@ Deno.test({
 
       await t.step("a host killed with SIGKILL mid-run loses nothing", async () => {
         const { id } = await (await post(a.base, SPEC)).json();
-        const shard = await freezeMidShard(redis, id, c, "c");
+        const shard = await freezeMidShard(redis, redisServer.port, id, c, "c");
         c.child.kill("SIGKILL");
         await c.child.status;
         const events = await untilEnd(b.base, id);
@@ -316,12 +355,13 @@ Deno.test({
     } finally {
       for (const s of servers) {
         try {
+          s.child.kill("SIGCONT"); // a frozen host dies on SIGKILL too, but resume it in case
           s.child.kill("SIGKILL");
         } catch { /* already gone */ }
         await s.child.status;
       }
       redis.disconnect();
-      await redisServer.stop();
+      await redisServer.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -1,7 +1,12 @@
 /**
  * Starts main.ts in a child process on a free loopback port and waits for its `listening` line. Used by the
- * integration tests, bench/load.ts and tools/screenshot.ts. The caller kills the child (SIGTERM) when done.
+ * integration tests, bench/load.ts and tools/screenshot.ts. The caller kills the child (SIGTERM) when done; once
+ * it has exited, what it may leave behind is removed before `child.status` resolves: the temporary folder of a
+ * synthetic-world generation it was killed in (lib/synthetic/stale_temps.ts) and, for spawnTestServer, its jobs
+ * folder.
  */
+import { removeStaleTemps } from "../lib/synthetic/stale_temps.ts";
+
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 export interface SpawnedServer {
@@ -12,18 +17,25 @@ export interface SpawnedServer {
 /**
  * `permissions` default to -A; `env` adds to PORT=0, wasm, one worker. stderr is dropped unless `stderr`, or
  * written to LOG_DIR/HOST-PID.log when RETRACE_TEST_SERVER_LOGS=LOG_DIR is set (to read a flaky test's servers).
+ * `afterExit` runs once the child has exited, before `child.status` resolves (its failures are ignored).
  */
 export async function spawnServer(
   env: Record<string, string> = {},
-  options: { permissions?: string[]; stderr?: "piped" | "null" } = {},
+  options: { permissions?: string[]; stderr?: "piped" | "null"; afterExit?: () => Promise<void> } = {},
 ): Promise<SpawnedServer> {
   const logDir = Deno.env.get("RETRACE_TEST_SERVER_LOGS");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.permissions ?? ["-A"]), MAIN],
-    env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: logDir ? "piped" : options.stderr ?? "null",
-  }).spawn();
+  const child = afterExit(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", ...(options.permissions ?? ["-A"]), MAIN],
+      env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: logDir ? "piped" : options.stderr ?? "null",
+    }).spawn(),
+    async () => {
+      await removeStaleTemps(`${env.RETRACE_DATA_DIR || "data"}/synthetic`);
+      await options.afterExit?.();
+    },
+  );
   if (logDir) {
     const name = `${logDir}/${env.RETRACE_HOST_ID ?? "server"}-${child.pid}.log`;
     const file = await Deno.open(name, { create: true, write: true });
@@ -44,6 +56,16 @@ export async function spawnServer(
   }
 }
 
+/** `child`, whose `status` resolves only after `cleanup` has run (its failures ignored) once the child exited. */
+function afterExit(child: Deno.ChildProcess, cleanup: () => Promise<void>): Deno.ChildProcess {
+  const status = child.status.then(async (s) => {
+    await cleanup().catch(() => {});
+    return s;
+  });
+  Object.defineProperty(child, "status", { value: status });
+  return child;
+}
+
 /** What the service needs and no more: network, env, read, canvas (ffi, sys), run, writes only under /tmp. */
 export const SERVICE_PERMISSIONS = [
   "--allow-net",
@@ -55,9 +77,17 @@ export const SERVICE_PERMISSIONS = [
   "--allow-run", // the explainers run in their own processes (workers/explainer_process.ts)
 ];
 
-/** A server with SERVICE_PERMISSIONS and a fresh jobs folder under /tmp (for tests). */
-export function spawnTestServer(env: Record<string, string> = {}): Promise<SpawnedServer> {
-  return spawnServer({ RETRACE_JOBS_DIR: Deno.makeTempDirSync({ prefix: "retrace-jobs-" }), ...env }, {
+/** A server with SERVICE_PERMISSIONS and a fresh jobs folder under /tmp (for tests; removed once it exited). */
+export async function spawnTestServer(
+  env: Record<string, string> = {},
+): Promise<SpawnedServer & { jobsDir: string }> {
+  const made = env.RETRACE_JOBS_DIR ? null : Deno.makeTempDirSync({ prefix: "retrace-jobs-" });
+  const jobsDir = env.RETRACE_JOBS_DIR ?? made!;
+  const server = await spawnServer({ RETRACE_JOBS_DIR: jobsDir, ...env }, {
     permissions: SERVICE_PERMISSIONS,
+    afterExit: async () => {
+      if (made) await Deno.remove(made, { recursive: true });
+    },
   });
+  return { ...server, jobsDir };
 }

@@ -5,7 +5,7 @@
  * generation removes its folder; one whose process was killed is removed by the next call (stale_temps.ts).
  */
 import { generateWorld } from "./world.ts";
-import { removeStaleTemps, tempSibling } from "./stale_temps.ts";
+import { openGenerationTemp, removeStaleTemps } from "./stale_temps.ts";
 
 /** Writes a world of `test` test images into the folder `out` (tests pass a stand-in). */
 export type WorldGenerator = (out: string, test: number) => Promise<unknown>;
@@ -21,17 +21,17 @@ export async function ensureSyntheticWorld(
   await removeStaleTemps(dir);
   const exists = await Deno.stat(`${dir}/manifest.json`).then(() => true, () => false);
   if (exists) return "present";
-  const tmp = tempSibling(dir);
-  await Deno.mkdir(tmp.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+  const tmp = await openGenerationTemp(dir);
   try {
-    await generate(tmp, test);
+    await generate(tmp.world, test);
     try {
-      await Deno.rename(tmp, dir);
+      await Deno.rename(tmp.world, dir);
     } catch (e) {
       if (!(await Deno.stat(`${dir}/manifest.json`).then(() => true, () => false))) throw e;
     }
   } finally {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    tmp.lock.close();
+    await Deno.remove(tmp.path, { recursive: true }).catch(() => {});
   }
   return "generated";
 }

@@ -38,6 +38,7 @@ const api = {
   ): Promise<{ refused?: string }> {
     const { index, count } = extras.shard ?? { index: 0, count: 1 };
     const result = fakeShardResult(index, count);
+    const all = result.tallies[FAKE_LABEL].all;
     await onEvent({ type: "start", total: 2, done: 0, labels: [FAKE_LABEL] });
     await onEvent({
       type: "image",
@@ -49,6 +50,7 @@ const api = {
       etaSeconds: 1,
       accuracy: result.accuracy,
       classAccuracy: { [FAKE_LABEL]: [0, 0] },
+      classCounts: { [FAKE_LABEL]: [all.hits[0] + all.misses[0], 0] },
       tallies: result.tallies,
     });
     if (hangs && spec.model === "hang" && index === 0) await new Promise(() => {});

@@ -55,8 +55,32 @@ export interface ShardConsumerOptions {
   workerUrl?: URL;
   /** A read unanswered this long replaces the slot's reader connection (default READ_STALL_MS). */
   readStallMs?: number;
+  /** The timers behind the claim watch and the read-stall limit (default: the runtime's; tests drive them). */
+  timers?: ClaimTimers;
   log?: (level: "info" | "warn", message: string) => void;
 }
+
+/**
+ * Timers as the claim watch (renew or give up a shard every quarter of the visibility timeout) and the read-stall
+ * limit use them. Production uses the runtime's; a test passes a manual clock and advances it, so that when a
+ * claim is checked or a read counts as stalled does not depend on how busy the machine is.
+ */
+export interface ClaimTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(id: unknown): void;
+}
+
+type TimerId = ReturnType<typeof setTimeout>;
+
+/** The runtime's timers. */
+export const RUNTIME_TIMERS: ClaimTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as TimerId),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (id) => clearInterval(id as TimerId),
+};
 
 interface ShardMessage {
   entry: string;
@@ -92,15 +116,15 @@ const BLOCK_MS = 2000;
 export const READ_STALL_MS = 15_000;
 
 /** `p`, or a rejection after `ms` (calling `onStall` first); `p`'s own late failure is then ignored. */
-function answeredWithin<T>(p: Promise<T>, ms: number, onStall: () => void): Promise<T> {
+function answeredWithin<T>(p: Promise<T>, ms: number, timers: ClaimTimers, onStall: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = timers.setTimeout(() => {
       onStall();
       reject(new Error(`no answer within ${ms} ms`));
     }, ms);
     p.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e) => (clearTimeout(timer), reject(e)),
+      (v) => (timers.clearTimeout(timer), resolve(v)),
+      (e) => (timers.clearTimeout(timer), reject(e)),
     );
   });
 }
@@ -111,8 +135,11 @@ export class ShardConsumer {
   private readonly loops: Promise<void>[] = [];
   private readonly connections: Redis[] = [];
   private beat: ReturnType<typeof setInterval> | undefined;
+  private readonly timers: ClaimTimers;
 
-  constructor(private readonly options: ShardConsumerOptions) {}
+  constructor(private readonly options: ShardConsumerOptions) {
+    this.timers = options.timers ?? RUNTIME_TIMERS;
+  }
 
   private log(level: "info" | "warn", message: string): void {
     this.options.log?.(level, message);
@@ -176,7 +203,7 @@ export class ShardConsumer {
         // have been handed stays pending and is claimed again after the visibility timeout.
         const stalled = reader;
         const stallMs = this.options.readStallMs ?? READ_STALL_MS;
-        const msg = await answeredWithin(this.next(reader), stallMs, () => {
+        const msg = await answeredWithin(this.next(reader), stallMs, this.timers, () => {
           this.log("warn", `shard consumer: no answer from Redis for ${stallMs / 1000} s; new connection`);
           this.dropReader(stalled);
           reader = this.newReader();
@@ -313,7 +340,7 @@ export class ShardConsumer {
       const settle = (o: Outcome) => {
         if (settled) return;
         settled = true;
-        clearInterval(watch); // settle is only ever called after the executor has run: watch is set
+        this.timers.clearInterval(watch); // settle is only ever called after the executor has run: watch is set
         slot.stop = null;
         slot.job = null;
         worker.removeEventListener("error", onError);
@@ -335,8 +362,7 @@ export class ShardConsumer {
       worker.addEventListener("error", onError);
       let result: PointingResult | null = null;
       let lastReport = 0;
-      let progressedAt = 0;
-      let renewedAt = Date.now();
+      let progressed = false; // the worker reported something since the last renewal
       const report = (type: string, data: Record<string, unknown>) => {
         addEvent(redis, keys, msg.job, type, { shard: msg.shard, host: hostId, ...data }).catch(() => {});
       };
@@ -363,18 +389,16 @@ export class ShardConsumer {
             JSON.stringify(ev.tallies ?? {}),
           ).catch(() => {});
         }
-        if (ev.type !== "done") progressedAt = now;
+        if (ev.type !== "done") progressed = true;
       };
       // Every quarter of the visibility timeout: renew the claim if the worker reported anything since the last
       // renewal (a stalled or hung worker stops renewing, so another host takes the shard over), and stop this
       // copy once the claim is gone or the job has ended — checked even when the worker reports nothing.
-      const watch = setInterval(() => {
-        const progressed = progressedAt > renewedAt;
-        if (progressed) renewedAt = Date.now();
+      const watch = this.timers.setInterval(() => {
+        const renew = progressed;
+        progressed = false;
         Promise.all([
-          progressed
-            ? renewClaim(redis, keys, hostId, msg.entry)
-            : holdsClaim(redis, keys, hostId, msg.entry),
+          renew ? renewClaim(redis, keys, hostId, msg.entry) : holdsClaim(redis, keys, hostId, msg.entry),
           redis.hget(keys.job(msg.job), "status"),
         ]).then(([owned, status]) => {
           if (settled) return;
