@@ -87,6 +87,6 @@ for (const n of values.instances.split(",").map(Number)) {
     );
   } finally {
     await stopAll(servers);
-    await redis.stop();
+    await redis.close();
   }
 }

@@ -20,7 +20,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
-import { spawnFuzzServer } from "./helpers/fuzz_server.ts";
+import { SERVICE_PERMISSIONS, spawnServer } from "../tools/spawn_server.ts";
 import { type RawRequest, rawRequest, type RawResponse } from "./helpers/raw_http.ts";
 import { ruleViolations } from "./helpers/api_response_rules.ts";
 import { seedImages } from "./helpers/hostile_images.ts";
@@ -100,7 +100,10 @@ syntheticTest(
       await Deno.mkdir(`${dir}/models`);
       await Deno.symlink(`${REPO}/models/resnet50_synthetic`, `${dir}/models/resnet50_synthetic`);
       await Deno.symlink(`${REPO}/tests/fixtures/caption/tiny`, `${dir}/models/tiny_captioner`);
-      const { base, child, logTail } = await spawnFuzzServer({
+      const logFile = `${dir}/server.log`;
+      const logTail = async (lines = 40) =>
+        (await Deno.readTextFile(logFile).catch(() => "")).trimEnd().split("\n").slice(-lines).join("\n");
+      const { base, child } = await spawnServer({
         RETRACE_DATA_DIR: `${dir}/data`,
         RETRACE_JOBS_DIR: `${dir}/jobs`,
         RETRACE_MODELS_DIR: `${dir}/models`,
@@ -110,7 +113,7 @@ syntheticTest(
         RETRACE_TIMEOUT_MS: String(TIMEOUT_MS),
         RETRACE_QUEUE: "1",
         RETRACE_MAX_JOBS: "2",
-      }, `${dir}/server.log`);
+      }, { permissions: SERVICE_PERMISSIONS, stderrFile: logFile });
       const { hostname, port } = new URL(base);
       let failures = 0;
       const secrets = [REPO, dir, Deno.realPathSync(dir), Deno.cwd()].filter((p) => p.length > 1);

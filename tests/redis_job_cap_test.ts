@@ -75,6 +75,6 @@ Deno.test("redis jobs: RETRACE_MAX_JOBS over queued + running, DELETE cancels or
   } finally {
     await jobs.close();
     redis.disconnect();
-    await server.stop();
+    await server.close();
   }
 });

@@ -38,3 +38,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a test server keeps answering past 64 KiB of access log (its stdout is drained)",
+  sanitizeResources: false,
+  async fn() {
+    const { base, child } = await spawnTestServer({ RETRACE_SYNTHETIC_IMAGES: "1" });
+    try {
+      // ~150 bytes of log a request: 900 of them fill a pipe nobody reads (64 KiB) twice over.
+      for (let i = 0; i < 900; i++) {
+        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(60_000) });
+        assert.equal(res.status, 200, `request ${i}`);
+        await res.body?.cancel();
+      }
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+    }
+  },
+});

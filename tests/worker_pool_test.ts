@@ -166,3 +166,49 @@ async function waitFor(done: () => boolean, what: string): Promise<void> {
   }
   throw new Error(`gave up after 60 s waiting for ${what}`);
 }
+
+Deno.test({
+  name: "worker pool: the socket folder of a pool killed with SIGKILL is removed by the next pool",
+  ...opts,
+  async fn() {
+    const script = `
+      import { WorkerPool } from ${JSON.stringify(new URL("../workers/pool.ts", import.meta.url).href)};
+      const pool = new WorkerPool({ size: 0, queueLimit: 0, timeoutMs: 1000, backend: "wasm" });
+      console.log(JSON.stringify({ dir: (pool as unknown as { socketDir: string }).socketDir }));
+      await new Promise(() => {});`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", script],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the pool process exited before printing its folder: ${text}`);
+      text += value;
+    }
+    const { dir } = JSON.parse(text);
+    assert.ok(Deno.statSync(dir).isDirectory);
+    child.kill("SIGKILL");
+    await child.status;
+    reader.cancel().catch(() => {});
+    assert.ok(Deno.statSync(dir).isDirectory, "a killed pool cannot remove its folder");
+    const pool = new WorkerPool({ size: 0, queueLimit: 0, timeoutMs: 1000, backend: "wasm" });
+    try {
+      await waitFor(() => !existsSync(dir), `${dir} to be removed`);
+      assert.ok(existsSync((pool as unknown as { socketDir: string }).socketDir), "its own folder stays");
+    } finally {
+      await pool.close();
+    }
+  },
+});
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -15,30 +15,37 @@ export interface SpawnedServer {
 }
 
 /**
- * `permissions` default to -A; `env` adds to PORT=0, wasm, one worker. stderr is dropped unless `stderr`, or
- * written to LOG_DIR/HOST-PID.log when RETRACE_TEST_SERVER_LOGS=LOG_DIR is set (to read a flaky test's servers).
- * `afterExit` runs once the child has exited, before `child.status` resolves (its failures are ignored).
+ * `permissions` default to -A; `env` adds to PORT=0, wasm, one worker. stderr is dropped unless `stderr`, written
+ * to `stderrFile`, or to LOG_DIR/HOST-PID.log when RETRACE_TEST_SERVER_LOGS=LOG_DIR is set (to read a flaky
+ * test's servers). `afterExit` runs once the child has exited, before `child.status` resolves (its failures are
+ * ignored). stdout (the access log) is read to the end: a server whose log pipe is full blocks in write(2).
  */
 export async function spawnServer(
   env: Record<string, string> = {},
-  options: { permissions?: string[]; stderr?: "piped" | "null"; afterExit?: () => Promise<void> } = {},
+  options: {
+    permissions?: string[];
+    stderr?: "piped" | "null";
+    stderrFile?: string;
+    afterExit?: () => Promise<void>;
+  } = {},
 ): Promise<SpawnedServer> {
   const logDir = Deno.env.get("RETRACE_TEST_SERVER_LOGS");
+  const logFile = options.stderrFile;
   const child = afterExit(
     new Deno.Command(Deno.execPath(), {
       args: ["run", ...(options.permissions ?? ["-A"]), MAIN],
       env: { PORT: "0", RETRACE_BACKEND: "wasm", RETRACE_WORKERS: "1", NO_COLOR: "1", ...env },
       stdout: "piped",
-      stderr: logDir ? "piped" : options.stderr ?? "null",
+      stderr: logDir || logFile ? "piped" : options.stderr ?? "null",
     }).spawn(),
     async () => {
       await removeStaleTemps(`${env.RETRACE_DATA_DIR || "data"}/synthetic`);
       await options.afterExit?.();
     },
   );
-  if (logDir) {
-    const name = `${logDir}/${env.RETRACE_HOST_ID ?? "server"}-${child.pid}.log`;
-    const file = await Deno.open(name, { create: true, write: true });
+  if (logDir || logFile) {
+    const name = logFile ?? `${logDir}/${env.RETRACE_HOST_ID ?? "server"}-${child.pid}.log`;
+    const file = await Deno.open(name, { create: true, write: true, truncate: true });
     child.stderr.pipeTo(file.writable).catch(() => {});
   }
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -49,8 +56,11 @@ export async function spawnServer(
     text += value;
     const line = text.split("\n").find((l) => l.startsWith("{") && l.includes('"listening"'));
     if (line) {
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
+      (async () => {
+        try {
+          while (!(await reader.read()).done) { /* the access log, discarded */ }
+        } catch { /* the server exited */ }
+      })();
       return { base: JSON.parse(line).listening, child };
     }
   }

@@ -72,13 +72,16 @@ export class WorkerPool {
   private queue: Task<unknown>[] = [];
   private closing = false;
   private nextId = 0;
-  /** Private (0700) folder of the processes' sockets. */
+  /** Private (0700) folder of the processes' sockets, with a `lock` this pool holds while it runs. */
   private readonly socketDir = Deno.makeTempDirSync({ prefix: "retrace-pool-" });
+  private readonly dirLock = Deno.openSync(`${this.socketDir}/lock`, { create: true, write: true });
   /** Explainers in a row that died before they started: the next restart waits 250 ms x 2^n (at most 30 s). */
   private startFailures = 0;
   restarts = 0;
 
   constructor(private readonly options: PoolOptions) {
+    this.dirLock.lockSync(true);
+    sweepDeadPoolDirs(this.socketDir).catch(() => {});
     for (let i = 0; i < options.size; i++) this.slots.push(this.spawn());
   }
 
@@ -215,6 +218,7 @@ export class WorkerPool {
     this.slots = [];
     for (const s of slots) s.process?.kill();
     await Promise.all(slots.map((s) => s.process?.exited));
+    this.dirLock.close();
     await Deno.remove(this.socketDir, { recursive: true }).catch(() => {});
   }
 
@@ -238,5 +242,26 @@ export class WorkerPool {
   /** Test hook: the worker ids (to see replacements). */
   workerIds(): number[] {
     return this.slots.map((s) => s.id);
+  }
+}
+
+/**
+ * Removes the socket folders of pools whose process is gone (killed with SIGKILL, it could not clean up): the
+ * kernel dropped their lock, so this one can take it. A live pool's folder stays locked and is left alone.
+ */
+async function sweepDeadPoolDirs(own: string): Promise<void> {
+  const parent = own.slice(0, own.lastIndexOf("/")) || "/";
+  for await (const e of Deno.readDir(parent)) {
+    const dir = `${parent}/${e.name}`;
+    if (!e.isDirectory || !e.name.startsWith("retrace-pool-") || dir === own) continue;
+    let lock: Deno.FsFile | null = null;
+    try {
+      lock = await Deno.open(`${dir}/lock`, { write: true });
+      if (await lock.tryLock(true)) await Deno.remove(dir, { recursive: true });
+    } catch {
+      /* no lock file (another layout) or gone already */
+    } finally {
+      lock?.close();
+    }
   }
 }
