@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
-import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { tf } from "../lib/runtime/tf.ts";
 import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
