@@ -3,6 +3,7 @@
  * route takes, valid templates of each route and their valid optional fields, the API key header, multipart
  * bodies, and the largest request head Deno's HTTP layer passes on.
  */
+import { concat } from "./test_png.ts";
 import fc from "fast-check";
 import type { RawRequest } from "./raw_http.ts";
 import type { Expectation } from "./api_response_rules.ts";
@@ -196,13 +197,7 @@ export function multipartBody(fields: [string, string | Uint8Array][]): Uint8Arr
     parts.push(enc("\r\n"));
   }
   parts.push(enc(`--${BOUNDARY}--\r\n`));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 export const MULTIPART_TYPE = `multipart/form-data; boundary=${BOUNDARY}`;

@@ -22,7 +22,8 @@ export async function pngBase64(width: number, height: number): Promise<string> 
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-function concat(parts: Uint8Array[]): Uint8Array {
+/** The parts, joined into one array. */
+export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
