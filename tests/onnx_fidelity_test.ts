@@ -15,6 +15,7 @@ import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
+import { metaSaliency } from "../lib/saliency/meta.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { seeded } from "./helpers/onnx_builder.ts";
 import { relErr } from "./helpers/compare.ts";
@@ -120,6 +121,28 @@ for (const c of CASES) {
             } finally {
               a.dispose();
               b.dispose();
+            }
+          });
+        }
+        if (c.file.endsWith(".bn.onnx") || c.name.startsWith("vgg")) {
+          // Meta-saliency: a weight-gradient step on every parameter, then the map with the stepped weights.
+          await t.step("meta-saliency (positive, eta 0.1) + normgrad at the stages", () => {
+            const request = { method: "normgrad", layers: c.exact.filter((l) => l !== ""), seed };
+            const a = metaSaliency(graph.net, graph.weights, input, request, { eta: 0.1 });
+            const b = metaSaliency(built.net, built.weights, input, request, { eta: 0.1 });
+            const plain = computeSaliency(graph.net, graph.weights, input, request);
+            try {
+              for (const l of request.layers) {
+                const err = relErr(a.maps.get(l)!, b.maps.get(l)!);
+                assert.ok(err < 1e-4, `meta-saliency at ${l}: relative error ${err}`);
+              }
+              const last = request.layers.at(-1)!;
+              const moved = relErr(a.maps.get(last)!, plain.maps.get(last)!);
+              assert.ok(moved > 1e-3, `the weight step changed the map at ${last} (${moved})`);
+            } finally {
+              a.dispose();
+              b.dispose();
+              plain.dispose();
             }
           });
         }
