@@ -6,7 +6,7 @@
  * must be refused at load, naming the op — never a wrong map.
  */
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/runtime/backend.ts";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { loadOnnxNetwork } from "../lib/nets/onnx/onnx_network.ts";
 import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
@@ -16,7 +16,8 @@ import { relErr } from "./helpers/compare.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { UnsupportedRuleError } from "../lib/saliency/errors.ts";
 
-await initBackend("wasm");
+// RETRACE_TEST_BACKEND=webgpu runs the PyTorch comparisons on webgpu (llvmpipe here; reads are asynchronous).
+await initBackend(parseBackendPreference(Deno.env.get("RETRACE_TEST_BACKEND") ?? "wasm"));
 
 const FIXTURES = Deno.env.get("RETRACE_ONNX_FIXTURES") ??
   new URL("./fixtures/onnx/", import.meta.url).pathname;
@@ -47,7 +48,7 @@ function nhwc(t: { shape: number[]; data: unknown }): Tensor {
 }
 
 for (const name of names) {
-  Deno.test(`onnx: ${name} exported by PyTorch matches its logits, activations and gradients`, () => {
+  Deno.test(`onnx: ${name} exported by PyTorch matches its logits, activations and gradients`, async () => {
     const ref = readSafetensors(Deno.readFileSync(`${FIXTURES}${name}.reference.safetensors`));
     const config = JSON.parse(ref.metadata.config);
     const input = ref.tensors.get("input")!;
@@ -74,18 +75,18 @@ for (const name of names) {
       objective: (out) => tf.sum(tf.slice(out, [0, target], [1, 1])),
     });
     try {
-      const check = (what: string, got: Tensor, key: string) => {
+      const check = async (what: string, got: Tensor, key: string) => {
         const want = nhwc(ref.tensors.get(key)!);
         assert.deepEqual(got.shape, want.shape, `${name} ${what}: shape`);
-        const err = relErr(got, want);
+        const err = relErr(await got.data() as Float32Array, await want.data() as Float32Array);
         want.dispose();
         assert.ok(err < 1e-4, `${name} ${what}: relative error ${err}`);
       };
-      check("logits", probed.output, "logits");
-      check("input gradient", probed.gradients.get("")!, "grad.input");
+      await check("logits", probed.output, "logits");
+      await check("input gradient", probed.gradients.get("")!, "grad.input");
       for (const m of modules) {
-        check(`activation at ${m}`, probed.activations.get(m)!, `act.${m}`);
-        check(`gradient at ${m}`, probed.gradients.get(m)!, `grad.${m}`);
+        await check(`activation at ${m}`, probed.activations.get(m)!, `act.${m}`);
+        await check(`gradient at ${m}`, probed.gradients.get(m)!, `grad.${m}`);
       }
     } finally {
       probed.dispose();
