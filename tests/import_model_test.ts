@@ -1,12 +1,13 @@
 /**
  * End to end: `deno task import-model` on a PyTorch-exported ResNet18 (tests/fixtures/onnx) writes a model folder
  * that a real server then lists and explains over HTTP, at PyTorch's module names; a graph retrace cannot run is
- * refused by the tool, naming the op, and nothing is written.
+ * refused by the tool, naming the op and node, and nothing is written.
  */
 import assert from "node:assert/strict";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
 import { spawnTestServer } from "../tools/spawn_server.ts";
 import { pngBase64 } from "./helpers/test_png.ts";
+import { onnx } from "../lib/nets/onnx/proto.ts";
 
 const TOOL = new URL("../tools/import_model.ts", import.meta.url).pathname;
 const FIXTURES = new URL("./fixtures/onnx/", import.meta.url).pathname;
@@ -36,16 +37,20 @@ syntheticTest("import-model: an imported ResNet18 is listed and explained over H
     const classes = Array.from({ length: 10 }, (_, i) => `kind${i}`);
     Deno.writeTextFileSync(`${root}/classes.txt`, classes.join("\n"));
     await t.step("the tool refuses a graph it cannot run, naming the op, and writes nothing", async () => {
+      // resnet18 with one Relu turned into an op retrace does not run
+      const model = onnx.ModelProto.decode(Deno.readFileSync(`${FIXTURES}resnet18.onnx`));
+      model.graph!.node!.find((n) => n.opType === "Relu")!.opType = "Mish";
+      Deno.writeFileSync(`${root}/mish.onnx`, onnx.ModelProto.encode(model).finish());
       const r = await runTool([
         "--onnx",
-        `${FIXTURES}shufflenet_v2_x1_0.onnx`,
+        `${root}/mish.onnx`,
         "--name",
         "shuffle",
         "--out",
         `${root}/models/shuffle`,
       ]);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /unsupported op/);
+      assert.match(r.stderr, /unsupported op Mish \(first at node "\/relu\/Relu"\)/);
       assert.equal(await Deno.stat(`${root}/models/shuffle`).then(() => true, () => false), false);
     });
     await t.step("the tool imports ResNet18 and lists its module layers", async () => {

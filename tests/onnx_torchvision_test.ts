@@ -23,9 +23,7 @@ const FIXTURES = Deno.env.get("RETRACE_ONNX_FIXTURES") ??
   new URL("./fixtures/onnx/", import.meta.url).pathname;
 
 /** Architectures whose graphs use ops retrace refuses today, with the op the refusal must name. */
-const REFUSED: Record<string, RegExp> = {
-  shufflenet_v2_x1_0: /unsupported op.*(Transpose|Reshape|Split|Slice)|only a flatten/,
-};
+const REFUSED: Record<string, RegExp> = {};
 
 const names = [...Deno.readDirSync(FIXTURES)]
   .map((e) => e.name.match(/^(.+)\.reference\.safetensors$/)?.[1])
@@ -133,6 +131,31 @@ Deno.test("onnx: excitation backprop on ops it does not define is refused by nam
       x.dispose();
       weights.dispose();
     }
+  }
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+});
+
+Deno.test("onnx: ShuffleNet exported with a dynamic batch axis (shape arithmetic folded at load) runs at batch 2", async () => {
+  const before = tf.memory().numTensors;
+  const ref = readSafetensors(Deno.readFileSync(`${FIXTURES}shufflenet_v2_x1_0.reference.safetensors`));
+  const { net, weights } = loadOnnxNetwork(`${FIXTURES}shufflenet_v2_x1_0.dynamic_batch.onnx`, {
+    numClasses: 10,
+    inputSize: [64, 64],
+  });
+  const one = nhwc(ref.tensors.get("input")!);
+  const x = tf.concat([one, one], 0);
+  const probed = runProbed(net, weights, x);
+  try {
+    const logits = await probed.output.data() as Float32Array;
+    const want = ref.tensors.get("logits")!.data as Float32Array;
+    for (const i of [0, 1]) {
+      const err = relErr(logits.subarray(10 * i, 10 * i + 10), want);
+      assert.ok(err < 1e-4, `image ${i}: relative error ${err}`);
+    }
+  } finally {
+    probed.dispose();
+    tf.dispose([one, x]);
+    weights.dispose();
   }
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
 });

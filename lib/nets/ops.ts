@@ -62,6 +62,10 @@ export interface NetOps<T> {
   constant(name: string, shape: number[]): T;
   /** Concatenation along the channel axis (the last, NHWC) of equal-rank values. */
   concatChannels(xs: T[]): T;
+  /** Channels [start, end) (the last axis, NHWC). */
+  sliceChannels(x: T, start: number, end: number): T;
+  /** ShuffleNet's channel shuffle: channel i·(C/g) + j moves to j·g + i. */
+  channelShuffle(x: T, groups: number): T;
   /** [N, H, W, C] -> [N, C*H*W] in PyTorch's (C, H, W) order, so torchvision Linear weights apply as-is. */
   flatten(x: T): T;
   /** A named, probe-able point: the output of the torchvision module `name` ("" is the network input). */

@@ -124,6 +124,19 @@ export class ShapeOps implements NetOps<Shape> {
     return [...first.slice(0, -1), xs.reduce((c, x) => c + x.at(-1)!, 0)];
   }
 
+  sliceChannels(x: Shape, start: number, end: number): Shape {
+    const c = x.at(-1)!;
+    if (!(0 <= start && start < end && end <= c)) {
+      throw new InvalidInputError(`channels [${start}, ${end}) of a value with ${c}`);
+    }
+    return [...x.slice(0, -1), end - start];
+  }
+
+  channelShuffle(x: Shape, groups: number): Shape {
+    if (x.at(-1)! % groups) throw new InvalidInputError(`${x.at(-1)} channels in ${groups} groups`);
+    return x;
+  }
+
   flatten(x: Shape): Shape {
     return [x[0], x.slice(1).reduce((p, v) => p * v, 1)];
   }

@@ -113,6 +113,20 @@ export class TensorOps implements NetOps<Tensor> {
     return this.#ops.concat(xs);
   }
 
+  sliceChannels(x: Tensor, start: number, end: number): Tensor {
+    const begin = x.shape.map((_, d) => (d === x.rank - 1 ? start : 0));
+    const size = x.shape.map((s, d) => (d === x.rank - 1 ? end - start : s!));
+    return tf.slice(x, begin, size);
+  }
+
+  channelShuffle(x: Tensor, groups: number): Tensor {
+    const shape = x.shape as number[];
+    const c = shape.at(-1)!;
+    const split = tf.reshape(x, [...shape.slice(0, -1), groups, c / groups]);
+    const perm = [...shape.slice(0, -1).map((_, i) => i), shape.length, shape.length - 1];
+    return tf.reshape(tf.transpose(split, perm), shape);
+  }
+
   flatten(x: Tensor): Tensor {
     return flattenTorchOrder(x);
   }

@@ -14,6 +14,8 @@
 import { type Activation, type BinaryOp, BN_EPSILON, type Forward, type NetOps } from "../ops.ts";
 import type { TorchTensor } from "../weights.ts";
 import { moduleScopes } from "./module_names.ts";
+import { foldStatic, STATIC_OPS } from "./static_shapes.ts";
+import { ShapeOps } from "../shape_ops.ts";
 import {
   type AttrValue,
   type ConstTensor,
@@ -35,8 +37,19 @@ export interface GraphPlan {
   rawNames: Set<string>;
 }
 
+/** A 5-D value that exists only inside ShuffleNet's channel shuffle (reshape, transpose, reshape back). */
+interface Shuffle {
+  source: string;
+  groups: number;
+  transposed: boolean;
+}
+
 interface Ctx {
   node: OnnxNode;
+  /** The NCHW shape of input i for one image (a shape trace of the graph so far). */
+  shape(i: number): number[];
+  /** Values of an unfinished channel shuffle. */
+  shuffles: Map<string, Shuffle>;
   /** Module-derived name for the node's parameters (unique in the graph). */
   name: string;
   constant(i: number): ConstTensor | undefined;
@@ -48,8 +61,8 @@ interface Ctx {
 interface Converter {
   /** Attributes the converter reads; any other attribute present is refused. */
   attrs: readonly string[];
-  /** Output rank and the step, or an OnnxModelError. */
-  plan(c: Ctx): { rank: number; step: Step };
+  /** Output rank and the step (null: the value is part of a channel shuffle), or an OnnxModelError. */
+  plan(c: Ctx): { rank: number; step: Step | null };
 }
 
 const fail = (c: Ctx, what: string) =>
@@ -213,15 +226,68 @@ export const CONVERTERS: Record<string, Converter> = {
     attrs: ["allowzero"],
     plan(c) {
       const shape = c.constant(1);
-      const flat = shape && shape.kind === "int" && shape.data.length === 2 && shape.data[1] === -1 &&
-        (shape.data[0] === 0 || shape.data[0] === -1 || shape.data[0] === 1);
+      const [x] = c.node.inputs;
+      const target = shape?.kind === "int" ? shape.data as number[] : null;
+      const shuffle = c.shuffles.get(x);
+      if (shuffle) {
+        if (!shuffle.transposed || target?.length !== 4) {
+          throw fail(c, "only ShuffleNet's channel shuffle reshapes 5-D values");
+        }
+        const groups = shuffle.groups;
+        return { rank: 4, step: (ops, read) => ops.channelShuffle(read(shuffle.source), groups) };
+      }
+      if (target?.length === 5 && c.rank(0) === 4) {
+        // [N, g, C/g, H, W]: the first half of a channel shuffle
+        const channels = c.shape(0)[1];
+        if (target[1] * target[2] !== channels) {
+          throw fail(c, `reshape of ${channels} channels to [${target}]`);
+        }
+        c.shuffles.set(c.node.outputs[0], { source: x, groups: target[1], transposed: false });
+        return { rank: 5, step: null };
+      }
+      const flat = target?.length === 2 && target[1] === -1 && [0, -1, 1].includes(target[0]);
       if (!flat) {
         throw fail(
           c,
-          `only a flatten to [N, -1] is supported (shape ${JSON.stringify(shape?.data ?? "computed")})`,
+          `only a flatten to [N, -1] or a channel shuffle is supported (shape ${
+            JSON.stringify(target ?? "computed")
+          })`,
         );
       }
       return flattenPlan(c);
+    },
+  },
+  Transpose: {
+    attrs: ["perm"],
+    plan(c) {
+      const [x] = c.node.inputs;
+      const shuffle = c.shuffles.get(x);
+      if (!shuffle || shuffle.transposed || ints(c, "perm", []).join() !== "0,2,1,3,4") {
+        throw fail(
+          c,
+          "Transpose is supported only inside ShuffleNet's channel shuffle (perm [0, 2, 1, 3, 4])",
+        );
+      }
+      c.shuffles.set(c.node.outputs[0], { ...shuffle, transposed: true });
+      return { rank: 5, step: null };
+    },
+  },
+  Slice: {
+    attrs: [],
+    plan(c) {
+      const [x] = c.node.inputs;
+      const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => c.constant(i));
+      const rank = c.rank(0);
+      const axis = axes ? (axes.data[0] as number) : 0;
+      if (!starts || !ends || starts.data.length !== 1 || (axis !== 1 && axis !== 1 - rank)) {
+        throw fail(c, "only a slice of channels (axis 1) with constant bounds is supported");
+      }
+      if (steps && steps.data[0] !== 1) throw fail(c, `step ${steps.data[0]} is not supported (1)`);
+      const channels = c.shape(0)[1];
+      const clamp = (v: number) => Math.max(0, Math.min(channels, v < 0 ? v + channels : v));
+      const [from, to] = [clamp(starts.data[0] as number), clamp(ends.data[0] as number)];
+      if (from >= to) throw fail(c, `an empty slice [${from}, ${to})`);
+      return { rank, step: (ops, read) => ops.sliceChannels(read(x), from, to) };
     },
   },
   Gemm: {
@@ -389,7 +455,7 @@ function binaryConverter(op: BinaryOp): Converter {
   };
 }
 
-export const SUPPORTED_OPS = Object.keys(CONVERTERS).sort();
+export const SUPPORTED_OPS = [...new Set([...Object.keys(CONVERTERS), ...STATIC_OPS])].sort();
 
 /** Plans `graph` (one image input [N, 3, H, W], one output). Throws OnnxModelError naming what is refused. */
 export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphPlan {
@@ -404,9 +470,10 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
       `${source}: the graph has ${graph.outputs.length} outputs; retrace takes one (the logits)`,
     );
   }
-  const unsupported = [...new Set(graph.nodes.map((n) => n.opType).filter((t) => !(t in CONVERTERS)))];
+  const known = (t: string) => SUPPORTED_OPS.includes(t);
+  const unsupported = [...new Set(graph.nodes.map((n) => n.opType).filter((t) => !known(t)))];
   if (unsupported.length) {
-    const first = graph.nodes.find((n) => !(n.opType in CONVERTERS))!;
+    const first = graph.nodes.find((n) => !known(n.opType))!;
     throw new OnnxModelError(
       `${source}: unsupported op${unsupported.length > 1 ? "s" : ""} ${
         unsupported.join(", ")
@@ -424,9 +491,50 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
   const lastNodeOf = new Map<string, number>();
   scopes.forEach((paths, i) => paths.forEach((p) => lastNodeOf.set(p, i)));
   const moduleOf = new Map<string, string[]>(); // value name -> module paths it is the output of, innermost first
+  const shuffles = new Map<string, Shuffle>();
+  // Shapes of computed values for one image, from a shape trace of the steps planned so far (only Shape and
+  // channel slices ask; re-traced when steps were added since).
+  const [h, w] = graph.inputs[0].dims.slice(2).map((d) => d ?? 224);
+  let traced = { steps: -1, shapes: new Map<string, number[]>() };
+  const shapeOf = (value: string): number[] => {
+    if (traced.steps !== steps.length) {
+      const ops = new ShapeOps();
+      const values = new Map<string, number[]>([[input, [1, h, w, 3]]]);
+      for (const { outputs, step } of steps) values.set(outputs[0], step(ops, (n) => values.get(n)!));
+      traced = { steps: steps.length, shapes: values };
+    }
+    const s = traced.shapes.get(value);
+    if (!s) {
+      throw new OnnxModelError(
+        `${source}: the shape of ${JSON.stringify(value)} is not known when it is asked for`,
+      );
+    }
+    return s.length === 4 ? [s[0], s[3], s[1], s[2]] : s; // NHWC -> NCHW
+  };
 
   graph.nodes.forEach((node, i) => {
+    const folded = foldStatic(node, (n) => graph.constants.get(n), shapeOf);
+    if (folded) {
+      graph.constants.set(node.outputs[0], folded);
+      return;
+    }
     const converter = CONVERTERS[node.opType];
+    if (!converter) {
+      throw new OnnxModelError(
+        `${source}: ${node.opType} node ${JSON.stringify(node.name || node.outputs[0])}: supported only on ` +
+          "static shapes (constants), not on computed tensors",
+      );
+    }
+    if (
+      node.opType !== "Reshape" && node.opType !== "Transpose" && node.inputs.some((n) => shuffles.has(n))
+    ) {
+      throw new OnnxModelError(
+        `${source}: ${node.opType} node ${
+          JSON.stringify(node.name || node.outputs[0])
+        }: a 5-D value is only ` +
+          "supported inside ShuffleNet's channel shuffle",
+      );
+    }
     const extra = [...node.attrs.keys()].filter((a) => !converter.attrs.includes(a));
     const base = scopes[i].at(-1) ?? (node.name || node.outputs[0]);
     let name = base;
@@ -435,6 +543,8 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
       node,
       name,
       source,
+      shuffles,
+      shape: (j) => shapeOf(node.inputs[j]),
       constant: (j) => graph.constants.get(node.inputs[j]),
       rank: (j) => {
         const r = ranks.get(node.inputs[j]) ?? graph.constants.get(node.inputs[j])?.dims.length;
@@ -456,6 +566,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
     }
     const { rank, step } = converter.plan(ctx);
     ranks.set(node.outputs[0], rank);
+    if (!step) return; // inside a channel shuffle: no value of its own
     steps.push({ outputs: [node.outputs[0]], step });
     const modules = scopes[i].filter((p) => lastNodeOf.get(p) === i).reverse();
     moduleOf.set(node.outputs[0], modules);
