@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torchvision  # noqa: E402
-from torchvision.models import (densenet, efficientnet, mobilenetv2,  # noqa: E402
+from torchvision.models import (densenet, efficientnet, inception, mobilenetv2,  # noqa: E402
                                 mobilenetv3, regnet, resnet, shufflenetv2,
                                 squeezenet, vgg)
 
@@ -172,6 +172,33 @@ def _googlenet():
     return m
 
 
+def _inception_v3():
+    """Inception3(aux_logits=False, init_weights=True) at width 1/4 through its own `inception_blocks`
+    argument (every channel count divides by 4): its 1x7 / 7x1 and 1x3 / 3x1 convs (pads per axis) and
+    avg_pool2d(3, 1, padding=1) (exported as Pad + AveragePool); fc (hard-coded 2048 inputs) rebuilt."""
+    w = 4
+
+    class NarrowBasicConv2d(inception.BasicConv2d):
+        def __init__(self, in_channels, out_channels, **kw):
+            super().__init__(in_channels if in_channels == 3 else in_channels // w, out_channels // w, **kw)
+
+    def narrow(block):
+        class Narrow(block):
+            def __init__(self, *args, conv_block=None, **kw):
+                super().__init__(*args, conv_block=NarrowBasicConv2d, **kw)
+        Narrow.__name__ = block.__name__
+        return Narrow
+
+    blocks = [NarrowBasicConv2d] + [narrow(b) for b in (inception.InceptionA, inception.InceptionB,
+                                                          inception.InceptionC, inception.InceptionD,
+                                                          inception.InceptionE)] + [inception.InceptionAux]
+    m = inception.Inception3(num_classes=NUM_CLASSES, aux_logits=False, transform_input=False,
+                             inception_blocks=blocks, init_weights=True)
+    m.fc = nn.Linear(2048 // w, NUM_CLASSES)
+    nn.init.trunc_normal_(m.fc.weight, mean=0.0, std=0.01, a=-2, b=2)
+    return m
+
+
 def _regnet_y_400mf():
     """regnet_y_400mf's depth 16, group width 8, SE 0.25; w_0 48 -> 16, w_a 27.89 -> 8; stem 32 -> 16."""
     params = regnet.BlockParams.from_init_params(depth=16, w_0=16, w_a=8.0, w_m=2.09, group_width=8, se_ratio=0.25)
@@ -219,6 +246,9 @@ MODELS = [
               "se_ratio=0.25), stem_width=16)",
          probes=["stem", "trunk_output.block1", "trunk_output.block2", "trunk_output.block3.block3-0",
                  "trunk_output.block3", "trunk_output.block4", "avgpool"]),
+    dict(name="inception_v3", build=_inception_v3, seed=1811, size=96,
+         ctor="inception.Inception3(aux_logits=False, init_weights=True, inception_blocks=[Narrow(...)]) width 1/4",
+         probes=["maxpool1", "Mixed_5b", "Mixed_6a", "Mixed_6b", "Mixed_6e", "Mixed_7c", "avgpool"]),
 ]
 
 SHIPPED = ["resnet50_synthetic", "vgg16_synthetic"]

@@ -8,11 +8,15 @@ import { type Tensor, tf } from "../runtime/tf.ts";
 import { type Activation, type BinaryOp, pooledSize, type PoolSpec } from "./ops.ts";
 import { withBackward } from "../runtime/custom_grad.ts";
 
+/** Zero padding of NHWC height and width: [[0, 0], [top, bottom], [left, right], [0, 0]]. */
+export type ExplicitPadding = [[number, number], [number, number], [number, number], [number, number]];
+
 export interface ConvParams {
   weight: Tensor; // [kh, kw, in, out]
   bias: Tensor | null; // [out]
   stride: number;
-  padding: number;
+  /** Symmetric on both axes, or explicit per axis (non-square convs). */
+  padding: number | ExplicitPadding;
   dilation: number;
   /** Grouped convolution; weight [kh, kw, in / groups, out]. Default 1. */
   groups?: number;

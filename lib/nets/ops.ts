@@ -17,6 +17,10 @@ export interface Conv2dSpec {
   bias: boolean;
   /** Grouped convolution (PyTorch's groups; = inChannels for a depthwise conv); default 1. */
   groups?: number;
+  /** A non-square kernel's width (`kernel` is then its height); default `kernel`. */
+  kernelW?: number;
+  /** Padding along the width when it differs from the height's (`padding`); default `padding`. */
+  paddingW?: number;
 }
 
 /** Element-wise activations beyond ReLU (PyTorch's ReLU6 is clip 0..6, SiLU a sigmoid times x). */
@@ -66,6 +70,8 @@ export interface NetOps<T> {
   sliceChannels(x: T, start: number, end: number): T;
   /** ShuffleNet's channel shuffle: channel i·(C/g) + j moves to j·g + i. */
   channelShuffle(x: T, groups: number): T;
+  /** Zero padding of the spatial axes: [top, bottom, left, right]. */
+  zeroPad(x: T, pads: [number, number, number, number]): T;
   /** [N, H, W, C] -> [N, C*H*W] in PyTorch's (C, H, W) order, so torchvision Linear weights apply as-is. */
   flatten(x: T): T;
   /** A named, probe-able point: the output of the torchvision module `name` ("" is the network input). */

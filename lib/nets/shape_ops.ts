@@ -50,11 +50,11 @@ export class ShapeOps implements NetOps<Shape> {
     }
     this.params.push({
       name: `${name}.weight`,
-      shape: [s.outChannels, s.inChannels / groups, s.kernel, s.kernel],
+      shape: [s.outChannels, s.inChannels / groups, s.kernel, s.kernelW ?? s.kernel],
     });
     if (s.bias) this.params.push({ name: `${name}.bias`, shape: [s.outChannels] });
     const h = pooledSize(x[1], s.kernel, s.stride, s.padding, s.dilation, false);
-    const w = pooledSize(x[2], s.kernel, s.stride, s.padding, s.dilation, false);
+    const w = pooledSize(x[2], s.kernelW ?? s.kernel, s.stride, s.paddingW ?? s.padding, s.dilation, false);
     return this.spatial(name, [x[0], h, w, s.outChannels]);
   }
 
@@ -130,6 +130,10 @@ export class ShapeOps implements NetOps<Shape> {
       throw new InvalidInputError(`channels [${start}, ${end}) of a value with ${c}`);
     }
     return [...x.slice(0, -1), end - start];
+  }
+
+  zeroPad(x: Shape, [t, b, l, r]: [number, number, number, number]): Shape {
+    return [x[0], x[1] + t + b, x[2] + l + r, x[3]];
   }
 
   channelShuffle(x: Shape, groups: number): Shape {

@@ -55,7 +55,9 @@ export class TensorOps implements NetOps<Tensor> {
       weight,
       bias: b,
       stride: s.stride,
-      padding: s.padding,
+      padding: s.paddingW === undefined || s.paddingW === s.padding
+        ? s.padding
+        : [[0, 0], [s.padding, s.padding], [s.paddingW, s.paddingW], [0, 0]],
       dilation: s.dilation,
       groups: s.groups,
     });
@@ -117,6 +119,10 @@ export class TensorOps implements NetOps<Tensor> {
     const begin = x.shape.map((_, d) => (d === x.rank - 1 ? start : 0));
     const size = x.shape.map((s, d) => (d === x.rank - 1 ? end - start : s!));
     return tf.slice(x, begin, size);
+  }
+
+  zeroPad(x: Tensor, [t, b, l, r]: [number, number, number, number]): Tensor {
+    return tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
   }
 
   channelShuffle(x: Tensor, groups: number): Tensor {

@@ -34,21 +34,28 @@ export const EXTRACTIONS = [
 ] as const;
 export type Extraction = typeof EXTRACTIONS[number];
 
-/** A window: kernel k, stride, symmetric zero padding, dilation. */
+/** A window: kernel k (kernelW wide when not square), stride, symmetric zero padding per axis, dilation. */
 interface Window {
   kernel: number;
   stride: number;
   padding: number;
   dilation: number;
+  kernelW?: number;
+  paddingW?: number;
 }
 
 const IDENTITY_3X3: Window = { kernel: 3, stride: 1, padding: 1, dilation: 1 };
 
+function padWindow(v: Tensor, w: Window): tf.Tensor4D {
+  const pw = w.paddingW ?? w.padding;
+  return tf.pad(v, [[0, 0], [w.padding, w.padding], [pw, pw], [0, 0]]) as tf.Tensor4D;
+}
+
 /** Σ over each window of a [N, H, W, C] field (zero padded), per channel. */
 function boxSum(v: Tensor, w: Window): Tensor {
   const c = v.shape[3]!;
-  const ones = tf.ones([w.kernel, w.kernel, c, 1]) as tf.Tensor4D;
-  const padded = tf.pad(v, [[0, 0], [w.padding, w.padding], [w.padding, w.padding], [0, 0]]) as tf.Tensor4D;
+  const ones = tf.ones([w.kernel, w.kernelW ?? w.kernel, c, 1]) as tf.Tensor4D;
+  const padded = padWindow(v, w);
   if (w.stride > 1 && w.dilation > 1) {
     throw new SaliencyInputError("windows with both stride and dilation > 1");
   }
@@ -57,8 +64,7 @@ function boxSum(v: Tensor, w: Window): Tensor {
 
 /** max over each window of a [N, H, W, C] field, the zero padding included (it is part of the unfolded patch). */
 function boxMax(v: Tensor, w: Window): Tensor {
-  const padded = tf.pad(v, [[0, 0], [w.padding, w.padding], [w.padding, w.padding], [0, 0]]) as tf.Tensor4D;
-  return tf.pool(padded, [w.kernel, w.kernel], "max", "valid", w.dilation, w.stride);
+  return tf.pool(padWindow(v, w), [w.kernel, w.kernelW ?? w.kernel], "max", "valid", w.dilation, w.stride);
 }
 
 function boxMin(v: Tensor, w: Window): Tensor {

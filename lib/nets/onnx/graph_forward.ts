@@ -160,15 +160,21 @@ export const CONVERTERS: Record<string, Converter> = {
       noAutoPad(c);
       const w = weight(c, 1, "weight");
       const [outChannels, inChannels, kh, kw] = w.dims;
-      if (kh !== kw) throw fail(c, `a ${kh}x${kw} kernel is not supported (square kernels only)`);
       const groups = int(c, "group", 1);
+      // pads [top, left, bottom, right]: each axis symmetric, the two axes may differ (inception's 1x7 / 7x1)
+      const [pt, pl, pb, pr] = ints(c, "pads", [0, 0, 0, 0]);
+      if (pt !== pb || pl !== pr) {
+        throw fail(c, `pads [${pt},${pl},${pb},${pr}] are not supported (symmetric per axis)`);
+      }
       const spec = {
         inChannels: inChannels * groups,
         groups,
         outChannels,
         kernel: kh,
+        ...(kw !== kh ? { kernelW: kw } : {}),
         stride: square(c, "strides", ints(c, "strides", [1, 1])),
-        padding: square(c, "pads", ints(c, "pads", [0, 0, 0, 0])),
+        padding: pt,
+        ...(pl !== pt ? { paddingW: pl } : {}),
         dilation: square(c, "dilations", ints(c, "dilations", [1, 1])),
         bias: c.node.inputs.length > 2 && c.node.inputs[2] !== "",
       };
@@ -359,17 +365,24 @@ export const CONVERTERS: Record<string, Converter> = {
   Pad: {
     attrs: ["mode"],
     plan(c) {
-      // torch writes Pad before a pool even when it pads nothing (DenseNet's transitions): only that is taken.
+      const mode = c.node.attrs.get("mode") ?? "constant";
       const pads = c.constant(1);
       const value = c.constant(2);
-      if (!pads || pads.data.some((v) => v !== 0) || (value && value.data.some((v) => v !== 0))) {
+      if (mode !== "constant" || (value && value.data.some((v) => v !== 0))) {
+        throw fail(c, `only zero padding is supported (mode ${JSON.stringify(mode)})`);
+      }
+      // NCHW begins then ends: [n0, c0, h0, w0, n1, c1, h1, w1]
+      const p = pads?.kind === "int" ? pads.data as number[] : null;
+      if (!p || p.length !== 8 || p[0] || p[1] || p[4] || p[5] || p.some((v) => v < 0)) {
         throw fail(
           c,
-          `padding ${JSON.stringify(pads?.data ?? "computed")} is not supported (only all-zero pads)`,
+          `padding ${JSON.stringify(p ?? "computed")} is not supported (constant, height and width only)`,
         );
       }
       const [x] = c.node.inputs;
-      return { rank: c.rank(0), step: (_ops, read) => read(x) };
+      const tblr: [number, number, number, number] = [p[2], p[6], p[3], p[7]];
+      if (tblr.every((v) => v === 0)) return { rank: 4, step: (_ops, read) => read(x) };
+      return { rank: 4, step: (ops, read) => ops.zeroPad(read(x), tblr) };
     },
   },
   Mul: binaryConverter("mul"),
