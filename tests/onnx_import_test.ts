@@ -183,7 +183,7 @@ Deno.test("onnx: unsupported attribute values are refused by name", () => {
       (s) => (s.nodes[0].attrs!.auto_pad = "SAME_UPPER"),
       /Conv node "\/features\/features.0\/Conv": auto_pad "SAME_UPPER"/,
     ],
-    [(s) => (s.nodes[0].attrs!.pads = [1, 1, 0, 0]), /pads \[1,1,0,0\] is not supported/],
+    [(s) => (s.nodes[0].attrs!.pads = [1, 1, 0, 0]), /pads \[1,1,0,0\] are not supported/],
     [(s) => (s.nodes[1].attrs!.epsilon = { float: 1e-3 }), /epsilon 0.001/],
     [(s) => (s.nodes[3].attrs!.foo = 1), /attribute foo not supported/],
     [(s) => (s.nodes[6].attrs!.transB = 0), /Linear form/],
