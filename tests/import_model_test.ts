@@ -119,20 +119,24 @@ syntheticTest("import-model: an imported ResNet18 is listed and explained over H
           assert.ok([...new Float32Array(bytes.buffer)].every(Number.isFinite));
         }
       });
-      await t.step("excitation backprop is refused with its reason where the graph needs it", async () => {
-        const res = await fetch(`${base}/v1/saliency`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({
-            image: await pngBase64(64, 64),
-            model: "r18",
-            method: "contrastive-excitation",
-            layers: ["layer4"],
-          }),
-        });
-        assert.equal(res.status, 400);
-        assert.equal((await res.json()).error.code, "unsupported_rule");
-      });
+      await t.step(
+        "contrastive excitation backprop runs with the contrast layer chosen from the graph",
+        async () => {
+          const res = await fetch(`${base}/v1/saliency`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({
+              image: await pngBase64(64, 64),
+              model: "r18",
+              method: "contrastive-excitation",
+              layers: ["layer4"],
+            }),
+          });
+          const body = await res.json();
+          assert.equal(res.status, 200, JSON.stringify(body));
+          assert.deepEqual(body.maps.map((m: { shape: number[] }) => m.shape), [[2, 2]]);
+        },
+      );
     } finally {
       child.kill("SIGTERM");
       await child.status;

@@ -27,6 +27,11 @@ export interface Network {
   readonly layerNames: readonly string[];
   /** Ops beyond the VGG / ResNet vocabulary this network uses, described (for rule sets that lack them). */
   readonly extraOps: ReadonlySet<string>;
+  /**
+   * Contrastive excitation backprop's layers when the network names them itself (an imported graph: the input of
+   * its last linear layer, and that layer); hand-written architectures use lib/saliency's table.
+   */
+  readonly contrast?: { contrast: string; classifier: string };
   /** Probe-able layers with their NHWC output shapes for an input of [height, width] (default: config). */
   layers(inputSize?: [number, number], batch?: number): LayerInfo[];
   /** Throws UnknownLayerError (listing every valid name) unless every name is a layer of this network. */
@@ -51,6 +56,7 @@ export function assembleNetwork(
   config: NetConfig,
   forward: Forward,
   unlisted: ReadonlySet<string> = new Set(),
+  contrast?: { contrast: string; classifier: string },
 ): Network {
   const trace = (size: [number, number], batch: number): ShapeOps => {
     const ops = new ShapeOps();
@@ -67,6 +73,7 @@ export function assembleNetwork(
     params: reference.params,
     convs: reference.convs,
     extraOps: reference.extraOps,
+    contrast,
     layerNames,
     layers: (inputSize = config.inputSize, batch = 1) => {
       if (inputSize.some((s) => !Number.isInteger(s) || s < 1)) {

@@ -51,8 +51,12 @@ export function resolveMethod(ref: MethodRef): MethodSpec {
   };
 }
 
-/** Contrastive EB's contrast layer and classifier layer per architecture (METHODS.md §3.5). */
+/**
+ * Contrastive EB's contrast layer and classifier layer per architecture (METHODS.md §3.5); an imported graph names
+ * its own (the input of its last linear layer, and that layer).
+ */
 export function contrastLayers(net: Network): { contrast: string; classifier: string } {
+  if (net.contrast) return net.contrast;
   return isVgg(net.config.arch)
     ? { contrast: "classifier.4", classifier: "classifier.6" }
     : { contrast: "avgpool", classifier: "fc" };
@@ -70,10 +74,10 @@ export function computeSaliency(
 ): SaliencyResult {
   const spec = resolveMethod(request.method);
   checkRuleSupport(spec.rules, net.extraOps);
-  if (spec.rules === "contrastive-excitation" && net.config.arch === "onnx") {
+  if (spec.rules === "contrastive-excitation" && net.config.arch === "onnx" && !net.contrast) {
     throw new UnsupportedRuleError(
-      "contrastive excitation backprop on an imported graph needs its contrast layer, which retrace does not " +
-        "choose from graphs yet; use excitation or a gradient method",
+      "contrastive excitation backprop needs a contrast layer: the input of the network's last linear layer " +
+        "(Gemm), and this graph has none; use excitation or a gradient method",
     );
   }
   const layers = [...new Set(request.layers)];

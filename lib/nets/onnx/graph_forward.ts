@@ -35,6 +35,8 @@ export interface GraphPlan {
   moduleOf: Map<string, string[]>;
   /** Raw ONNX value names that are probe-able but not module outputs' names (accepted, not listed). */
   rawNames: Set<string>;
+  /** Contrastive EB's layers: the input of the last Gemm (its innermost module's name, or the raw value) and it. */
+  contrast?: { contrast: string; classifier: string };
 }
 
 /** A 5-D value that exists only inside ShuffleNet's channel shuffle (reshape, transpose, reshape back). */
@@ -505,6 +507,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
   scopes.forEach((paths, i) => paths.forEach((p) => lastNodeOf.set(p, i)));
   const moduleOf = new Map<string, string[]>(); // value name -> module paths it is the output of, innermost first
   const shuffles = new Map<string, Shuffle>();
+  let lastLinear: { input: string; name: string } | null = null;
   // Shapes of computed values for one image, from a shape trace of the steps planned so far (only Shape and
   // channel slices ask; re-traced when steps were added since).
   const [h, w] = graph.inputs[0].dims.slice(2).map((d) => d ?? 224);
@@ -578,6 +581,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
       throw fail(ctx, `${node.outputs.length} outputs; retrace takes one`);
     }
     const { rank, step } = converter.plan(ctx);
+    if (node.opType === "Gemm") lastLinear = { input: node.inputs[0], name };
     ranks.set(node.outputs[0], rank);
     if (!step) return; // inside a channel shuffle: no value of its own
     steps.push({ outputs: [node.outputs[0]], step });
@@ -601,7 +605,11 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
   };
   const moduleNames = new Set([...moduleOf.values()].flat());
   const rawNames = new Set(steps.map((s) => s.outputs[0]).filter((n) => !moduleNames.has(n)));
-  return { forward, params, moduleOf, rawNames };
+  const linear = lastLinear as { input: string; name: string } | null;
+  const contrast = linear
+    ? { contrast: moduleOf.get(linear.input)?.[0] ?? linear.input, classifier: linear.name }
+    : undefined;
+  return { forward, params, moduleOf, rawNames, contrast };
 }
 
 /** Nodes whose every input is a constant and whose value is static (Identity of a weight, as torch writes for

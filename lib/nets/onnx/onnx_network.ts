@@ -64,6 +64,7 @@ function readAndPlan(path: string, options: OnnxNetworkOptions) {
     },
     plan.forward,
     plan.rawNames,
+    plan.contrast,
   );
   const out = outputShape(plan.forward, options.inputSize);
   if (out.length !== 2 || out[1] !== options.numClasses) {
