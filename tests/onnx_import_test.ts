@@ -217,3 +217,48 @@ Deno.test("onnx: a file that is not ONNX, or a wrong class count, is a clear err
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("onnx: a Gemm without bias, and a trailing Softmax dropped (the network explains the logits)", () => {
+  const before = tf.memory().numTensors;
+  const x = tf.tensor4d(seeded(8 * 8 * 3, 9), [1, 8, 8, 3]);
+  const logitsOf = (s: ModelSpec) => {
+    const { net, weights } = load(s);
+    try {
+      const r = runProbed(net, weights, x);
+      const v = r.output.dataSync().slice();
+      r.dispose();
+      return v;
+    } finally {
+      weights.dispose();
+    }
+  };
+  const plain = logitsOf(spec);
+  const noBias = structuredClone(spec);
+  noBias.nodes[6].inputs = ["f", "wfc"];
+  const unbiased = logitsOf(noBias);
+  unbiased.forEach((v, i) =>
+    assert.ok(Math.abs(v + init.bfc.data[i] - plain[i]) < 1e-5, `logit ${i} without bias`)
+  );
+  const softmax = structuredClone(spec);
+  softmax.nodes.push({
+    op: "Softmax",
+    name: "/softmax/Softmax",
+    inputs: ["logits"],
+    output: "probs",
+    attrs: { axis: 1 },
+  });
+  softmax.output = "probs";
+  assert.deepEqual([...logitsOf(softmax)], [...plain], "the logits, not the probabilities");
+  const inner = structuredClone(spec);
+  inner.nodes.splice(3, 0, {
+    op: "Softmax",
+    name: "/sm/Softmax",
+    inputs: ["r2"],
+    output: "s2",
+    attrs: { axis: 1 },
+  });
+  inner.nodes[4].inputs = ["s2"];
+  assert.throws(() => load(inner), /Softmax node "\/sm\/Softmax": supported only as the graph's last op/);
+  x.dispose();
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+});

@@ -44,6 +44,8 @@ function readClasses(path: string): string[] {
 }
 
 export interface ImportResult {
+  /** A trailing Softmax / LogSoftmax that was dropped (retrace explains the logits). */
+  droppedOutputOp?: string;
   dir: string;
   manifest: Record<string, unknown>;
   layers: { name: string; shape: number[] }[];
@@ -87,7 +89,8 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
     throw new UsageError("the graph's input height and width are not fixed: give --input-size H,W");
   }
   // The class count is what the graph outputs.
-  const out = outputShape(planGraph(graph, source).forward, inputSize);
+  const plan = planGraph(graph, source);
+  const out = outputShape(plan.forward, inputSize);
   if (out.length !== 2) {
     throw new OnnxModelError(`${source}: the output is [${out}] for one image; a classifier gives [1, K]`);
   }
@@ -148,12 +151,17 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
     imported: { from: source.split("/").at(-1), opset: graph.opset, at: new Date().toISOString() },
   };
   Deno.writeTextFileSync(`${dir}/manifest.json`, JSON.stringify(manifest, null, 1) + "\n");
-  return { dir, manifest, layers };
+  return { dir, manifest, layers, droppedOutputOp: plan.droppedOutputOp };
 }
 
 if (import.meta.main) {
   try {
-    const { dir, manifest, layers } = await importModel(Deno.args);
+    const { dir, manifest, layers, droppedOutputOp } = await importModel(Deno.args);
+    if (droppedOutputOp) {
+      console.log(
+        `note: the graph ends with ${droppedOutputOp}; retrace drops it and explains the logits before it`,
+      );
+    }
     console.log(
       `imported ${manifest.name} into ${dir}: ${manifest.numClasses} classes, input ${
         (manifest.inputSize as number[]).join("x")

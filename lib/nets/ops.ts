@@ -36,6 +36,8 @@ export type BinaryOp = "add" | "sub" | "mul" | "div";
 export interface LinearSpec {
   inFeatures: number;
   outFeatures: number;
+  /** Default true (torchvision's Linear layers all have one). */
+  bias?: boolean;
 }
 
 export interface PoolSpec {

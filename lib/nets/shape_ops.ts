@@ -61,7 +61,7 @@ export class ShapeOps implements NetOps<Shape> {
   linear(name: string, x: Shape, s: LinearSpec): Shape {
     this.expectChannels(name, x, s.inFeatures);
     this.params.push({ name: `${name}.weight`, shape: [s.outFeatures, s.inFeatures] });
-    this.params.push({ name: `${name}.bias`, shape: [s.outFeatures] });
+    if (s.bias !== false) this.params.push({ name: `${name}.bias`, shape: [s.outFeatures] });
     return [x[0], s.outFeatures];
   }
 

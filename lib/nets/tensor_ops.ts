@@ -64,8 +64,8 @@ export class TensorOps implements NetOps<Tensor> {
     return this.#chunked(name, x, 3, (xs, w, first) => this.#ops.conv2d(xs, p(w, first ? bias : null)));
   }
 
-  linear(name: string, x: Tensor, _s: LinearSpec): Tensor {
-    const bias = this.weights.get(`${name}.bias`);
+  linear(name: string, x: Tensor, s: LinearSpec): Tensor {
+    const bias = s.bias === false ? null : this.weights.get(`${name}.bias`);
     return this.#chunked(name, x, 1, (xs, w, first) => this.#ops.linear(xs, w, first ? bias : null));
   }
 

@@ -37,6 +37,8 @@ export interface GraphPlan {
   rawNames: Set<string>;
   /** Contrastive EB's layers: the input of the last Gemm (its innermost module's name, or the raw value) and it. */
   contrast?: { contrast: string; classifier: string };
+  /** A Softmax / LogSoftmax that produced the graph's output and was dropped: retrace explains the logits. */
+  droppedOutputOp?: string;
 }
 
 /** A 5-D value that exists only inside ShuffleNet's channel shuffle (reshape, transpose, reshape back). */
@@ -307,13 +309,15 @@ export const CONVERTERS: Record<string, Converter> = {
       if (alpha !== 1 || beta !== 1 || int(c, "transA", 0) !== 0 || int(c, "transB", 0) !== 1) {
         throw fail(c, "only PyTorch's Linear form is supported (alpha 1, beta 1, transA 0, transB 1)");
       }
-      if (c.node.inputs.length < 3 || c.node.inputs[2] === "") {
-        throw fail(c, "a Linear without bias is not supported yet");
-      }
+      const bias = c.node.inputs.length > 2 && c.node.inputs[2] !== "";
       const w = weight(c, 1, "weight");
       c.param("weight", w);
-      c.param("bias", weight(c, 2, "bias"));
-      const spec = { inFeatures: w.dims[1], outFeatures: w.dims[0] };
+      if (bias) {
+        const b = weight(c, 2, "bias");
+        if (b.data.length !== w.dims[0]) throw fail(c, `a bias of shape [${b.dims}] (one value per output)`);
+        c.param("bias", { ...b, dims: [w.dims[0]] });
+      }
+      const spec = { inFeatures: w.dims[1], outFeatures: w.dims[0], bias };
       const [x] = c.node.inputs;
       const name = c.name;
       return { rank: 2, step: (ops, read) => ops.linear(name, read(x), spec) };
@@ -470,7 +474,10 @@ function binaryConverter(op: BinaryOp): Converter {
   };
 }
 
-export const SUPPORTED_OPS = [...new Set([...Object.keys(CONVERTERS), ...STATIC_OPS])].sort();
+/** Accepted only as the op that produces the graph's output, and dropped there (the network's output is then logits). */
+const OUTPUT_ONLY = ["Softmax", "LogSoftmax"];
+
+export const SUPPORTED_OPS = [...new Set([...Object.keys(CONVERTERS), ...STATIC_OPS, ...OUTPUT_ONLY])].sort();
 
 /** Plans `graph` (one image input [N, 3, H, W], one output). Throws OnnxModelError naming what is refused. */
 export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphPlan {
@@ -528,7 +535,25 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
     return s.length === 4 ? [s[0], s[3], s[1], s[2]] : s; // NHWC -> NCHW
   };
 
+  let droppedOutputOp: string | undefined;
   graph.nodes.forEach((node, i) => {
+    if (OUTPUT_ONLY.includes(node.opType)) {
+      const axis = node.attrs.get("axis") as number | undefined ?? (graph.opset >= 13 ? -1 : 1);
+      const [x] = node.inputs;
+      if (node.outputs[0] !== graph.outputs[0] || ranks.get(x) !== 2 || (axis !== -1 && axis !== 1)) {
+        throw new OnnxModelError(
+          `${source}: ${node.opType} node ${
+            JSON.stringify(node.name || node.outputs[0])
+          }: supported only as the ` +
+            "graph's last op over the classes (dropped there: retrace explains the logits)",
+        );
+      }
+      droppedOutputOp = node.opType;
+      ranks.set(node.outputs[0], 2);
+      steps.push({ outputs: [node.outputs[0]], step: (_ops, read) => read(x) });
+      moduleOf.set(node.outputs[0], []);
+      return;
+    }
     const folded = foldStatic(node, (n) => graph.constants.get(n), shapeOf);
     if (folded) {
       graph.constants.set(node.outputs[0], folded);
@@ -609,7 +634,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
   const contrast = linear
     ? { contrast: moduleOf.get(linear.input)?.[0] ?? linear.input, classifier: linear.name }
     : undefined;
-  return { forward, params, moduleOf, rawNames, contrast };
+  return { forward, params, moduleOf, rawNames, contrast, droppedOutputOp };
 }
 
 /** Nodes whose every input is a constant and whose value is static (Identity of a weight, as torch writes for
