@@ -180,10 +180,10 @@ Deno.test("onnx: an unsupported op is refused at load, naming the op, the node a
 Deno.test("onnx: unsupported attribute values are refused by name", () => {
   const cases: [(s: ModelSpec) => void, RegExp][] = [
     [
-      (s) => (s.nodes[0].attrs!.auto_pad = "SAME_UPPER"),
-      /Conv node "\/features\/features.0\/Conv": auto_pad "SAME_UPPER"/,
+      (s) => (s.nodes[0].attrs!.auto_pad = "SAME_MIDDLE"),
+      /Conv node "\/features\/features.0\/Conv": auto_pad "SAME_MIDDLE"/,
     ],
-    [(s) => (s.nodes[0].attrs!.pads = [1, 1, 0, 0]), /pads \[1,1,0,0\] are not supported/],
+    [(s) => (s.nodes[0].attrs!.strides = [1, 2]), /strides \[1,2\] is not supported/],
     [(s) => (s.nodes[1].attrs!.epsilon = { float: 1e-3 }), /epsilon 0.001/],
     [(s) => (s.nodes[3].attrs!.foo = 1), /attribute foo not supported/],
     [(s) => (s.nodes[6].attrs!.transB = 0), /Linear form/],
@@ -259,6 +259,56 @@ Deno.test("onnx: a Gemm without bias, and a trailing Softmax dropped (the networ
   });
   inner.nodes[4].inputs = ["s2"];
   assert.throws(() => load(inner), /Softmax node "\/sm\/Softmax": supported only as the graph's last op/);
+  x.dispose();
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+});
+
+Deno.test("onnx: auto_pad SAME_UPPER (odd totals padded at the end, as TensorFlow does) and MatMul + Add as a linear layer", () => {
+  const before = tf.memory().numTensors;
+  const x = tf.tensor4d(seeded(2 * 8 * 8 * 3, 9), [2, 8, 8, 3]);
+  const logitsOf = (s: ModelSpec) => {
+    const { net, weights } = load(s);
+    try {
+      const r = runProbed(net, weights, x);
+      const v = r.output.dataSync().slice();
+      r.dispose();
+      return v;
+    } finally {
+      weights.dispose();
+    }
+  };
+  // stride 2 on 8x8 with a 3x3 kernel: SAME pads 0 before and 1 after on each axis
+  const same = structuredClone(spec);
+  same.nodes[0].attrs = { kernel_shape: [3, 3], strides: [2, 2], auto_pad: "SAME_UPPER" };
+  const want = tf.tidy(() => {
+    const w = tf.transpose(tf.tensor4d(init.w0.data, [C, 3, 3, 3]), [2, 3, 1, 0]) as tf.Tensor4D;
+    const conv = tf.add(tf.conv2d(x, w, 2, "same"), init.b0.data);
+    const bn = tf.add(
+      tf.mul(tf.div(tf.sub(conv, init.m1.data), tf.sqrt(tf.add(init.v1.data, 1e-5))), init.g1.data),
+      init.be1.data,
+    );
+    const gap = tf.mean(tf.maxPool(tf.relu(bn) as tf.Tensor4D, 2, 2, 0), [1, 2]);
+    return tf.add(tf.matMul(gap, tf.tensor2d(init.wfc.data, [K, C]), false, true), init.bfc.data);
+  });
+  const got = logitsOf(same);
+  const expected = want.dataSync();
+  got.forEach((v, i) =>
+    assert.ok(Math.abs(v - expected[i]) < 1e-5, `SAME logit ${i}: ${v} vs ${expected[i]}`)
+  );
+  want.dispose();
+  // MatMul by a constant [in, out] and Add of a per-class constant = the Gemm
+  const matmul = structuredClone(spec);
+  const wT = new Float32Array(C * K);
+  for (let o = 0; o < K; o++) for (let i = 0; i < C; i++) wT[i * K + o] = init.wfc.data[o * C + i];
+  matmul.initializers.wT = { dims: [C, K], data: wT };
+  matmul.nodes.splice(6, 1, { op: "MatMul", name: "/fc/MatMul", inputs: ["f", "wT"], output: "mm" }, {
+    op: "Add",
+    name: "/fc/Add",
+    inputs: ["mm", "bfc"],
+    output: "logits",
+  });
+  const plain = logitsOf(spec);
+  logitsOf(matmul).forEach((v, i) => assert.ok(Math.abs(v - plain[i]) < 1e-5, `MatMul logit ${i}`));
   x.dispose();
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
 });

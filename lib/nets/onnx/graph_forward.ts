@@ -102,6 +102,26 @@ function noAutoPad(c: Ctx): void {
   }
 }
 
+/**
+ * A conv's [top, left, bottom, right] padding: explicit `pads`, or auto_pad SAME_UPPER / SAME_LOWER computed from
+ * the input's size (the output is ceil(in / stride); an odd total puts the extra pixel at the end / the start),
+ * or VALID (none).
+ */
+function convPads(c: Ctx, [kh, kw]: number[], stride: number, dilation: number): number[] {
+  const auto = c.node.attrs.get("auto_pad") ?? "NOTSET";
+  if (auto === "NOTSET") return ints(c, "pads", [0, 0, 0, 0]);
+  if (auto === "VALID") return [0, 0, 0, 0];
+  if (auto !== "SAME_UPPER" && auto !== "SAME_LOWER") {
+    throw fail(c, `auto_pad ${JSON.stringify(auto)} is not supported`);
+  }
+  const [, , h, w] = c.shape(0);
+  const total = (size: number, k: number) =>
+    Math.max(0, (Math.ceil(size / stride) - 1) * stride + (k - 1) * dilation + 1 - size);
+  const [th, tw] = [total(h, kh), total(w, kw)];
+  const begin = (t: number) => (auto === "SAME_UPPER" ? Math.floor(t / 2) : Math.ceil(t / 2));
+  return [begin(th), begin(tw), th - begin(th), tw - begin(tw)];
+}
+
 function needRank(c: Ctx, i: number, ranks: number[]): void {
   if (!ranks.includes(c.rank(i))) {
     throw fail(c, `input ${i} has rank ${c.rank(i)}; expected ${ranks.join(" or ")}`);
@@ -161,32 +181,38 @@ export const CONVERTERS: Record<string, Converter> = {
     attrs: ["kernel_shape", "strides", "pads", "dilations", "group", "auto_pad"],
     plan(c) {
       needRank(c, 0, [4]);
-      noAutoPad(c);
       const w = weight(c, 1, "weight");
       const [outChannels, inChannels, kh, kw] = w.dims;
       const groups = int(c, "group", 1);
-      // pads [top, left, bottom, right]: each axis symmetric, the two axes may differ (inception's 1x7 / 7x1)
-      const [pt, pl, pb, pr] = ints(c, "pads", [0, 0, 0, 0]);
-      if (pt !== pb || pl !== pr) {
-        throw fail(c, `pads [${pt},${pl},${pb},${pr}] are not supported (symmetric per axis)`);
-      }
+      const stride = square(c, "strides", ints(c, "strides", [1, 1]));
+      const dilation = square(c, "dilations", ints(c, "dilations", [1, 1]));
+      // pads [top, left, bottom, right]; symmetric per axis goes to the conv (the axes may differ: inception's
+      // 1x7 / 7x1), anything else (auto_pad SAME's odd totals, explicit) becomes a zero pad before it
+      const [pt, pl, pb, pr] = convPads(c, [kh, kw], stride, dilation);
+      const symmetric = pt === pb && pl === pr;
       const spec = {
         inChannels: inChannels * groups,
         groups,
         outChannels,
         kernel: kh,
         ...(kw !== kh ? { kernelW: kw } : {}),
-        stride: square(c, "strides", ints(c, "strides", [1, 1])),
-        padding: pt,
-        ...(pl !== pt ? { paddingW: pl } : {}),
-        dilation: square(c, "dilations", ints(c, "dilations", [1, 1])),
+        stride,
+        padding: symmetric ? pt : 0,
+        ...(symmetric && pl !== pt ? { paddingW: pl } : {}),
+        dilation,
         bias: c.node.inputs.length > 2 && c.node.inputs[2] !== "",
       };
       c.param("weight", w);
       if (spec.bias) c.param("bias", weight(c, 2, "bias"));
       const [x] = c.node.inputs;
       const name = c.name;
-      return { rank: 4, step: (ops, read) => ops.conv2d(name, read(x), spec) };
+      const pads: [number, number, number, number] = [pt, pb, pl, pr];
+      return {
+        rank: 4,
+        step: symmetric
+          ? (ops, read) => ops.conv2d(name, read(x), spec)
+          : (ops, read) => ops.conv2d(name, ops.zeroPad(read(x), pads), spec),
+      };
     },
   },
   BatchNormalization: {
@@ -298,6 +324,26 @@ export const CONVERTERS: Record<string, Converter> = {
       const [from, to] = [clamp(starts.data[0] as number), clamp(ends.data[0] as number)];
       if (from >= to) throw fail(c, `an empty slice [${from}, ${to})`);
       return { rank, step: (ops, read) => ops.sliceChannels(read(x), from, to) };
+    },
+  },
+  MatMul: {
+    attrs: [],
+    plan(c) {
+      // x [N, in] times a constant W [in, out]: a linear layer without bias (weight stored as PyTorch's [out, in])
+      needRank(c, 0, [2]);
+      const w = c.constant(1);
+      if (!w || w.kind !== "float" || w.dims.length !== 2) {
+        throw fail(c, "only a 2-D input times a constant 2-D weight (a linear layer) is supported");
+      }
+      const [inF, outF] = w.dims;
+      const data = w.data as Float32Array;
+      const t = new Float32Array(data.length);
+      for (let i = 0; i < inF; i++) for (let o = 0; o < outF; o++) t[o * inF + i] = data[i * outF + o];
+      c.param("weight", { dims: [outF, inF], kind: "float", data: t });
+      const spec = { inFeatures: inF, outFeatures: outF, bias: false };
+      const [x] = c.node.inputs;
+      const name = c.name;
+      return { rank: 2, step: (ops, read) => ops.linear(name, read(x), spec) };
     },
   },
   Gemm: {
