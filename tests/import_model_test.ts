@@ -95,19 +95,21 @@ syntheticTest("import-model: an imported ResNet18 is listed and explained over H
         assert.deepEqual(r18.layerShapes.input, [1, 3, 64, 64]);
         assert.ok(!r18.layers.some((l: string) => l.includes("/")), "raw ONNX value names are not listed");
       });
-      await t.step("POST /v1/saliency explains it at two layers", async () => {
+      /** POST /v1/saliency on a 64x64 image for the imported model, with `body` added. */
+      const explain = async (body: Record<string, unknown>) => {
         const res = await fetch(`${base}/v1/saliency`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({
-            image: await pngBase64(64, 64),
-            model: "r18",
-            method: "grad-cam",
-            layers: ["layer3", "layer4"],
-            targets: { classes: ["kind3"] },
-          }),
+          body: JSON.stringify({ image: await pngBase64(64, 64), model: "r18", ...body }),
         });
-        const body = await res.json();
+        return { res, body: await res.json() };
+      };
+      await t.step("POST /v1/saliency explains it at two layers", async () => {
+        const { res, body } = await explain({
+          method: "grad-cam",
+          layers: ["layer3", "layer4"],
+          targets: { classes: ["kind3"] },
+        });
         assert.equal(res.status, 200, JSON.stringify(body));
         assert.deepEqual(body.targets, [{ index: 3, name: "kind3" }]);
         assert.deepEqual(body.maps.map((m: { layer: string; shape: number[] }) => [m.layer, m.shape]), [
@@ -122,17 +124,7 @@ syntheticTest("import-model: an imported ResNet18 is listed and explained over H
       await t.step(
         "contrastive excitation backprop runs with the contrast layer chosen from the graph",
         async () => {
-          const res = await fetch(`${base}/v1/saliency`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({
-              image: await pngBase64(64, 64),
-              model: "r18",
-              method: "contrastive-excitation",
-              layers: ["layer4"],
-            }),
-          });
-          const body = await res.json();
+          const { res, body } = await explain({ method: "contrastive-excitation", layers: ["layer4"] });
           assert.equal(res.status, 200, JSON.stringify(body));
           assert.deepEqual(body.maps.map((m: { shape: number[] }) => m.shape), [[2, 2]]);
         },

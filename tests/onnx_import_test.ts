@@ -84,6 +84,19 @@ function direct(x: Tensor): [Tensor, Tensor] {
   return [logits, pooled];
 }
 
+/** The logits of the model `s` for input `x`. */
+function logitsOf(s: ModelSpec, x: Tensor): Float32Array {
+  const { net, weights } = load(s);
+  try {
+    const r = runProbed(net, weights, x);
+    const v = r.output.dataSync().slice() as Float32Array;
+    r.dispose();
+    return v;
+  } finally {
+    weights.dispose();
+  }
+}
+
 function close(a: Tensor, b: Tensor, what: string): void {
   const x = a.dataSync(), y = b.dataSync();
   assert.deepEqual(a.shape, b.shape, what);
@@ -221,21 +234,10 @@ Deno.test("onnx: a file that is not ONNX, or a wrong class count, is a clear err
 Deno.test("onnx: a Gemm without bias, and a trailing Softmax dropped (the network explains the logits)", () => {
   const before = tf.memory().numTensors;
   const x = tf.tensor4d(seeded(8 * 8 * 3, 9), [1, 8, 8, 3]);
-  const logitsOf = (s: ModelSpec) => {
-    const { net, weights } = load(s);
-    try {
-      const r = runProbed(net, weights, x);
-      const v = r.output.dataSync().slice();
-      r.dispose();
-      return v;
-    } finally {
-      weights.dispose();
-    }
-  };
-  const plain = logitsOf(spec);
+  const plain = logitsOf(spec, x);
   const noBias = structuredClone(spec);
   noBias.nodes[6].inputs = ["f", "wfc"];
-  const unbiased = logitsOf(noBias);
+  const unbiased = logitsOf(noBias, x);
   unbiased.forEach((v, i) =>
     assert.ok(Math.abs(v + init.bfc.data[i] - plain[i]) < 1e-5, `logit ${i} without bias`)
   );
@@ -248,7 +250,7 @@ Deno.test("onnx: a Gemm without bias, and a trailing Softmax dropped (the networ
     attrs: { axis: 1 },
   });
   softmax.output = "probs";
-  assert.deepEqual([...logitsOf(softmax)], [...plain], "the logits, not the probabilities");
+  assert.deepEqual([...logitsOf(softmax, x)], [...plain], "the logits, not the probabilities");
   const inner = structuredClone(spec);
   inner.nodes.splice(3, 0, {
     op: "Softmax",
@@ -266,17 +268,6 @@ Deno.test("onnx: a Gemm without bias, and a trailing Softmax dropped (the networ
 Deno.test("onnx: auto_pad SAME_UPPER (odd totals padded at the end, as TensorFlow does) and MatMul + Add as a linear layer", () => {
   const before = tf.memory().numTensors;
   const x = tf.tensor4d(seeded(2 * 8 * 8 * 3, 9), [2, 8, 8, 3]);
-  const logitsOf = (s: ModelSpec) => {
-    const { net, weights } = load(s);
-    try {
-      const r = runProbed(net, weights, x);
-      const v = r.output.dataSync().slice();
-      r.dispose();
-      return v;
-    } finally {
-      weights.dispose();
-    }
-  };
   // stride 2 on 8x8 with a 3x3 kernel: SAME pads 0 before and 1 after on each axis
   const same = structuredClone(spec);
   same.nodes[0].attrs = { kernel_shape: [3, 3], strides: [2, 2], auto_pad: "SAME_UPPER" };
@@ -290,7 +281,7 @@ Deno.test("onnx: auto_pad SAME_UPPER (odd totals padded at the end, as TensorFlo
     const gap = tf.mean(tf.maxPool(tf.relu(bn) as tf.Tensor4D, 2, 2, 0), [1, 2]);
     return tf.add(tf.matMul(gap, tf.tensor2d(init.wfc.data, [K, C]), false, true), init.bfc.data);
   });
-  const got = logitsOf(same);
+  const got = logitsOf(same, x);
   const expected = want.dataSync();
   got.forEach((v, i) =>
     assert.ok(Math.abs(v - expected[i]) < 1e-5, `SAME logit ${i}: ${v} vs ${expected[i]}`)
@@ -307,8 +298,8 @@ Deno.test("onnx: auto_pad SAME_UPPER (odd totals padded at the end, as TensorFlo
     inputs: ["mm", "bfc"],
     output: "logits",
   });
-  const plain = logitsOf(spec);
-  logitsOf(matmul).forEach((v, i) => assert.ok(Math.abs(v - plain[i]) < 1e-5, `MatMul logit ${i}`));
+  const plain = logitsOf(spec, x);
+  logitsOf(matmul, x).forEach((v, i) => assert.ok(Math.abs(v - plain[i]) < 1e-5, `MatMul logit ${i}`));
   x.dispose();
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
 });
