@@ -1,5 +1,5 @@
 /**
- * ONNX import (lib/nets/onnx/) on hand-made graphs: a small conv net whose forward and input / layer gradients are
+ * ONNX import (lib/nets/onnx/) on hand-made graphs (F32 or F16 initializers, inline or in external-data files): a small conv net whose forward and input / layer gradients are
  * recomputed here with plain tfjs ops from the same numbers (the executor's wiring, layouts and parameter renaming
  * against a direct formula), PyTorch module paths as layer names, and refusals that name the op or attribute,
  * the node and what is supported. PyTorch-exported models are checked in tests/onnx_fidelity_test.ts.
@@ -11,7 +11,8 @@ import { loadOnnxNetwork } from "../lib/nets/onnx/onnx_network.ts";
 import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
 import { moduleScopes } from "../lib/nets/onnx/module_names.ts";
 import { runProbed } from "../lib/nets/probes.ts";
-import { type ModelSpec, type NodeSpec, onnxModel, seeded } from "./helpers/onnx_builder.ts";
+import { external, type ModelSpec, type NodeSpec, onnxModel, seeded } from "./helpers/onnx_builder.ts";
+import { decodeF16, encodeF16 } from "../lib/nets/float16.ts";
 
 await initBackend("wasm");
 
@@ -300,6 +301,45 @@ Deno.test("onnx: auto_pad SAME_UPPER (odd totals padded at the end, as TensorFlo
   });
   const plain = logitsOf(spec, x);
   logitsOf(matmul, x).forEach((v, i) => assert.ok(Math.abs(v - plain[i]) < 1e-5, `MatMul logit ${i}`));
+  x.dispose();
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+});
+
+Deno.test("onnx: F16 initializers and external-data files read as the same weights; a path out of the folder is refused", () => {
+  const before = tf.memory().numTensors;
+  const x = tf.tensor4d(seeded(8 * 8 * 3, 9), [1, 8, 8, 3]);
+  // The F16 model's weights are the F32 ones rounded to half precision: the same model, written as F32, must agree.
+  const rounded = structuredClone(spec);
+  for (const t of Object.values(rounded.initializers)) {
+    t.data = decodeF16(encodeF16(Float32Array.from(t.data)));
+  }
+  const want = logitsOf(rounded, x);
+  const half = logitsOf({ ...spec, float16: true }, x);
+  half.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-5, `F16 logit ${i}: ${v} vs ${want[i]}`));
+
+  const dir = Deno.makeTempDirSync({ prefix: "retrace-onnx-" });
+  try {
+    Deno.writeFileSync(`${dir}/model.onnx`, onnxModel({ ...spec, externalFile: "weights.bin" }));
+    Deno.writeFileSync(`${dir}/weights.bin`, external.bytes);
+    const { net, weights } = loadOnnxNetwork(`${dir}/model.onnx`, { numClasses: K, inputSize: [8, 8] });
+    const r = runProbed(net, weights, x);
+    assert.deepEqual([...r.output.dataSync()], [...logitsOf(spec, x)], "external data = inline data");
+    r.dispose();
+    weights.dispose();
+    Deno.writeFileSync(`${dir}/escape.onnx`, onnxModel({ ...spec, externalFile: "../weights.bin" }));
+    assert.throws(
+      () => loadOnnxNetwork(`${dir}/escape.onnx`, { numClasses: K, inputSize: [8, 8] }),
+      /external data location "\.\.\/weights\.bin" must be a file in the model's folder/,
+    );
+    Deno.writeFileSync(`${dir}/short.onnx`, onnxModel({ ...spec, externalFile: "short.bin" }));
+    Deno.writeFileSync(`${dir}/short.bin`, external.bytes.subarray(0, 100));
+    assert.throws(
+      () => loadOnnxNetwork(`${dir}/short.onnx`, { numClasses: K, inputSize: [8, 8] }),
+      /external data "short\.bin" is too short/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
   x.dispose();
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
 });

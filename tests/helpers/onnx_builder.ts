@@ -1,8 +1,10 @@
 /**
- * Hand-made ONNX models for tests, encoded with onnx-proto: float initializers, nodes with attributes, one
- * [N, 3, H, W] input and one output.
+ * Hand-made ONNX models for tests, encoded with onnx-proto: float initializers (F32 or F16, inline or in an
+ * external-data file), nodes with attributes, one [N, 3, H, W] input and one output.
  */
 import { onnx } from "../../lib/nets/onnx/proto.ts";
+import { encodeF16 } from "../../lib/nets/float16.ts";
+import { concat } from "./test_png.ts";
 
 export type Attr = number | number[] | string | { floats: number[] } | { float: number };
 
@@ -20,7 +22,14 @@ export interface ModelSpec {
   initializers: Record<string, { dims: number[]; data: Float32Array | number[]; int64?: boolean }>;
   output: string;
   opset?: number;
+  /** Float initializers stored as FLOAT16 raw data. */
+  float16?: boolean;
+  /** Float initializers stored in this external-data file (relative to the model); its bytes go to `external`. */
+  externalFile?: string;
 }
+
+/** The bytes of the external-data file of the last onnxModel() call that asked for one. */
+export const external: { bytes: Uint8Array } = { bytes: new Uint8Array() };
 
 function attribute(name: string, v: Attr): onnx.IAttributeProto {
   const A = onnx.AttributeProto.AttributeType;
@@ -33,6 +42,7 @@ function attribute(name: string, v: Attr): onnx.IAttributeProto {
 
 export function onnxModel(spec: ModelSpec): Uint8Array {
   const T = onnx.TensorProto.DataType;
+  const parts: Uint8Array[] = [];
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: "", version: spec.opset ?? 13 }],
@@ -46,14 +56,27 @@ export function onnxModel(spec: ModelSpec): Uint8Array {
         output: [n.output],
         attribute: Object.entries(n.attrs ?? {}).map(([k, v]) => attribute(k, v)),
       })),
-      initializer: Object.entries(spec.initializers).map(([name, t]) =>
-        t.int64 ? { name, dims: t.dims, dataType: T.INT64, int64Data: [...t.data] } : {
+      initializer: Object.entries(spec.initializers).map(([name, t]) => {
+        if (t.int64) return { name, dims: t.dims, dataType: T.INT64, int64Data: [...t.data] };
+        const raw = spec.float16
+          ? new Uint8Array(encodeF16(Float32Array.from(t.data)).buffer)
+          : new Uint8Array(Float32Array.from(t.data).buffer);
+        const dataType = spec.float16 ? T.FLOAT16 : T.FLOAT;
+        if (!spec.externalFile) return { name, dims: t.dims, dataType, rawData: raw };
+        const offset = parts.reduce((n, p) => n + p.length, 0);
+        parts.push(raw);
+        return {
           name,
           dims: t.dims,
-          dataType: T.FLOAT,
-          rawData: new Uint8Array(Float32Array.from(t.data).buffer),
-        }
-      ),
+          dataType,
+          dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+          externalData: [
+            { key: "location", value: spec.externalFile },
+            { key: "offset", value: String(offset) },
+            { key: "length", value: String(raw.length) },
+          ],
+        };
+      }),
       input: [{
         name: "input",
         type: {
@@ -68,6 +91,7 @@ export function onnxModel(spec: ModelSpec): Uint8Array {
       output: [{ name: spec.output, type: { tensorType: { elemType: T.FLOAT } } }],
     },
   });
+  if (spec.externalFile) external.bytes = concat(parts);
   return onnx.ModelProto.encode(model).finish();
 }
 
