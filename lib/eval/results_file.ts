@@ -134,8 +134,15 @@ export class ResultsWriter {
     let existing: ResultRecord[] = [];
     let exists = true;
     try {
-      await Deno.stat(path);
-    } catch {
+      // A file without one whole line was cut by a kill before its header was complete (only a file made
+      // before the header was written at creation could be so): nothing was recorded, so the run starts afresh.
+      const bytes = await Deno.readFile(path);
+      if (!bytes.includes(0x0a)) {
+        await Deno.remove(path);
+        exists = false;
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
       exists = false;
     }
     if (exists) {
@@ -155,10 +162,17 @@ export class ResultsWriter {
       await Deno.truncate(path, parsed.validBytes);
       existing = parsed.records;
     }
-    const file = await Deno.open(path, { create: true, append: true });
-    const writer = new ResultsWriter(file);
-    if (!exists) await writer.write({ type: "header", config, shard });
-    return { writer, existing };
+    if (!exists) {
+      // The header is written to a temporary file renamed into place: the results file never exists without it.
+      const temp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+      await Deno.writeTextFile(temp, JSON.stringify({ type: "header", config, shard }) + "\n");
+      const f = await Deno.open(temp, { write: true });
+      await f.syncData();
+      f.close();
+      await Deno.rename(temp, path);
+    }
+    const file = await Deno.open(path, { append: true });
+    return { writer: new ResultsWriter(file), existing };
   }
 
   async write(record: ResultRecord | { type: "header"; config: RunConfig; shard: Shard }): Promise<void> {
