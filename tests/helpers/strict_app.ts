@@ -33,6 +33,7 @@ export function strictApp(
     maxBodyBytes?: number;
     uploadLimit?: number;
     apiKey?: string;
+    corsOrigin?: string;
     log?: (line: string) => void;
   } = {},
 ): StrictApp {
