@@ -16,11 +16,19 @@ const dirs: string[] = [];
 const captioners: string[] = [];
 for await (const e of Deno.readDir(MODELS)) {
   if (!e.isDirectory) continue;
+  let text: string;
   try {
-    const manifest = JSON.parse(await Deno.readTextFile(`${MODELS}/${e.name}/manifest.json`));
-    (manifest.kind === "captioner" ? captioners : dirs).push(e.name);
-  } catch { /* not a model directory */ }
+    text = await Deno.readTextFile(`${MODELS}/${e.name}/manifest.json`);
+  } catch {
+    continue; // not a model directory (no manifest)
+  }
+  const manifest = JSON.parse(text); // a broken manifest fails the suite here, not skipped
+  (manifest.kind === "captioner" ? captioners : dirs).push(e.name);
 }
+
+Deno.test("the shipped models are all found", () => {
+  assert.ok(dirs.length >= 2 && captioners.length >= 1, `classifiers ${dirs}, captioners ${captioners}`);
+});
 
 for (const name of captioners.sort()) {
   Deno.test(`shipped captioner ${name} matches PyTorch on the test slice`, async () => {
