@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { syntheticTest } from "./helpers/synthetic_gate.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 import { spawnTestServer } from "../tools/spawn_server.ts";
 import { pngBase64 } from "./helpers/test_png.ts";
 
@@ -189,14 +190,17 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
         targets: { topK: 12 },
         meta: { sign: "positive", eta: 0.0001 },
       });
-      await new Promise((r) => setTimeout(r, 400));
+      // abort once the request is computing (the worker is busy), not after a guessed delay
+      await waitFor(
+        "the slow request to reach the worker",
+        async () => /retrace_workers_busy 1\n/.test(await (await fetch(`${base}/metrics`)).text()),
+      );
       controller.abort();
       await assert.rejects(slow);
-      let after = restarts(before);
-      for (let i = 0; i < 50 && after === restarts(before); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        after = restarts(await (await fetch(`${base}/metrics`)).text());
-      }
+      const after = await waitFor("the busy worker to be replaced", async () => {
+        const n = restarts(await (await fetch(`${base}/metrics`)).text());
+        return n > restarts(before) ? n : undefined;
+      });
       assert.equal(after, restarts(before) + 1);
       const again = await post({
         image,
@@ -380,11 +384,10 @@ syntheticTest("bearer token, body limit, request ids and /metrics", async () => 
     assert.equal((await big.json()).error.code, "body_too_large");
     // a worker still starting its tfjs runtime (slow on a loaded machine) is left out of the live-tensor gauge
     // rather than delaying the scrape: scrape until it has started
-    let metrics = "";
-    for (let i = 0; i < 60 && !/retrace_worker_live_tensors\{/.test(metrics); i++) {
-      if (i) await new Promise((r) => setTimeout(r, 500));
-      metrics = await (await fetch(`${base}/metrics`)).text();
-    }
+    const metrics = await waitFor("the worker to start (its live-tensor gauge in /metrics)", async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return /retrace_worker_live_tensors\{/.test(text) ? text : undefined;
+    });
     assert.match(metrics, /retrace_requests_total\{route="\/v1\/models",method="GET",status="200"\} 1/);
     assert.match(metrics, /retrace_requests_total\{route="\/v1\/\*",method="GET",status="401"\} 2/);
     assert.match(metrics, /retrace_request_seconds_bucket\{route="\/v1\/models",method="GET",le="\+Inf"\} 1/);

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 
 const EVAL = new URL("../tools/eval.ts", import.meta.url).pathname;
 
@@ -55,9 +56,13 @@ syntheticTest(
 
       const child = evalCommand(`${dir}/world`, `${dir}/killed.jsonl`).spawn();
       let seen = 0;
-      while ((seen = (await lines(`${dir}/killed.jsonl`)).length) < 4) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor("the run to record 3 images before it is killed", async () => {
+        seen = (await lines(`${dir}/killed.jsonl`)).length;
+        if (seen < 4 && (await Promise.race([child.status, Promise.resolve(null)]))) {
+          throw new Error(`the run ended before it was killed, with ${seen} lines`);
+        }
+        return seen >= 4;
+      });
       child.kill("SIGKILL");
       const status = await child.status;
       await child.stdout.cancel();
