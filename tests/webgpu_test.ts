@@ -5,6 +5,7 @@
  * device error rather than passing silently. Skipped (reported as ignored) where no adapter exists.
  */
 import assert from "node:assert/strict";
+import { waitFor } from "./helpers/wait_for.ts";
 import { assertNoDeviceErrors, BackendError, initBackend, probeAdapter } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
@@ -102,8 +103,16 @@ Deno.test(
       const whole = tf.tensor2d(torchW, [outF, inF]);
       const bad = tf.matMul(xt, whole, false, true);
       await bad.data();
-      await new Promise((resolve) => setTimeout(resolve, 50)); // device errors arrive as events
-      assert.throws(() => assertNoDeviceErrors(), BackendError);
+      // device errors arrive as events: wait for the error itself (bounded), not a guessed delay
+      const reported = await waitFor("the device's error event", () => {
+        try {
+          assertNoDeviceErrors();
+          return undefined;
+        } catch (e) {
+          return e;
+        }
+      });
+      assert.ok(reported instanceof BackendError, String(reported));
       tf.dispose([whole, bad]);
     }
     tf.dispose([xt, y]);

@@ -120,6 +120,51 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "worker pool: a request aborted while queued leaves the queue at once and costs the busy worker nothing",
+  ...opts,
+  async fn() {
+    const pending = new Map<number, () => void>();
+    let nextTimer = 1;
+    const timers = {
+      setTimeout: (fn: () => void) => {
+        pending.set(nextTimer, fn);
+        return nextTimer++;
+      },
+      clearTimeout: (id: unknown) => void pending.delete(id as number),
+    };
+    const pool = new WorkerPool({
+      size: 1,
+      queueLimit: 2,
+      timeoutMs: 1000,
+      backend: "wasm",
+      workerUrl: new URL("./helpers/spinning_worker.ts", import.meta.url),
+      timers,
+    });
+    try {
+      await pool.run((api) => api.tensors()); // started
+      const spinning = pool.run((api) => (api as unknown as Comlink.Remote<SpinningApi>).spin());
+      const ended = assert.rejects(spinning, RequestTimeoutError);
+      const controller = new AbortController();
+      const queued = pool.run((api) => api.tensors(), { signal: controller.signal });
+      assert.deepEqual(pool.stats(), { size: 1, busy: 1, queued: 1, restarts: 0 });
+      controller.abort(new Error("client went away"));
+      await assert.rejects(queued, /client went away/);
+      assert.deepEqual(
+        pool.stats(),
+        { size: 1, busy: 1, queued: 0, restarts: 0 },
+        "the busy worker is untouched",
+      );
+      for (const fire of pending.values()) fire(); // the spinning request's timeout
+      await ended;
+    } finally {
+      for (const fire of pending.values()) fire();
+      await pool.close();
+    }
+  },
+});
+
+Deno.test({
   name: "worker pool: an explainer that cannot start is restarted after 250, 500, 1000 ms..., not in a loop",
   ...opts,
   async fn() {
