@@ -88,6 +88,47 @@ Deno.test("cascading randomization into the same weights changes no map (rho = 1
   weights.dispose();
 });
 
+Deno.test("cascading randomization into fresh weights: each rho is that of a map recomputed with exactly the replaced set", async () => {
+  const weights = randomWeights(resnet, 3);
+  const fresh = randomWeights(resnet, 5);
+  const input = tf.randomNormal([1, 48, 48, 3], 0, 1, "float32", 7);
+  const r = await cascadeImage(resnet, weights, fresh, input, {
+    methods: ["linear-approx"],
+    layer: "layer3",
+  });
+  const stages = cascadeStages(resnet);
+  const rho = r.rho.get("linear-approx")!;
+  /** The map recomputed here with the cascade's weights for `stage`, as the driver should (top class, one-hot). */
+  const recomputed = async (stage: string | null) => {
+    const w = stage === null ? weights : randomizeTo(resnet, weights, fresh, stage);
+    try {
+      const [target] = await extremeClasses(resnet, w, input);
+      const res = computeSaliency(resnet, w, input, {
+        method: "linear-approx",
+        layers: ["layer3"],
+        seed: { kind: "one-hot", targets: [target] },
+      });
+      const m = resizeMap(res.maps.get("layer3")!, [48, 48]);
+      res.dispose();
+      const v = await m.data() as Float32Array;
+      m.dispose();
+      return v;
+    } finally {
+      if (stage !== null) w.dispose();
+    }
+  };
+  const base = await recomputed(null);
+  for (const [k, stage] of stages.entries()) {
+    const want = spearman(base, await recomputed(stage));
+    assert.ok(Math.abs(rho[k] - want) < 1e-6, `stage ${stage || "input"}: rho ${rho[k]} vs ${want}`);
+  }
+  assert.ok(rho.at(-1)! < 0.999, `randomizing everything changes the map (rho ${rho.at(-1)})`);
+  r.maps.forEach((m) => tf.dispose(m));
+  tf.dispose(input);
+  weights.dispose();
+  fresh.dispose();
+});
+
 Deno.test("class sensitivity equals the Spearman rho of the two maps computed separately", async () => {
   const weights = randomWeights(resnet, 4);
   const input = tf.randomNormal([1, 48, 48, 3], 0, 1, "float32", 9);
