@@ -76,23 +76,7 @@ Deno.test({
   async fn() {
     // The request timers are driven by hand: the timeout fires exactly when the test says, after the worker is
     // seen computing, whatever the machine's load.
-    const pending = new Map<number, () => void>();
-    let nextTimer = 1;
-    const timers = {
-      setTimeout: (fn: () => void) => {
-        pending.set(nextTimer, fn);
-        return nextTimer++;
-      },
-      clearTimeout: (id: unknown) => void pending.delete(id as number),
-    };
-    const pool = new WorkerPool({
-      size: 1,
-      queueLimit: 1,
-      timeoutMs: 1000,
-      backend: "wasm",
-      workerUrl: new URL("./helpers/spinning_worker.ts", import.meta.url),
-      timers,
-    });
+    const { pool, pending } = spinningPool(1);
     try {
       await pool.run((api) => api.tensors()); // started
       const [pid] = pool.processIds();
@@ -124,23 +108,7 @@ Deno.test({
     "worker pool: a request aborted while queued leaves the queue at once and costs the busy worker nothing",
   ...opts,
   async fn() {
-    const pending = new Map<number, () => void>();
-    let nextTimer = 1;
-    const timers = {
-      setTimeout: (fn: () => void) => {
-        pending.set(nextTimer, fn);
-        return nextTimer++;
-      },
-      clearTimeout: (id: unknown) => void pending.delete(id as number),
-    };
-    const pool = new WorkerPool({
-      size: 1,
-      queueLimit: 2,
-      timeoutMs: 1000,
-      backend: "wasm",
-      workerUrl: new URL("./helpers/spinning_worker.ts", import.meta.url),
-      timers,
-    });
+    const { pool, pending } = spinningPool(2);
     try {
       await pool.run((api) => api.tensors()); // started
       const spinning = pool.run((api) => (api as unknown as Comlink.Remote<SpinningApi>).spin());
@@ -193,6 +161,28 @@ Deno.test({
     }
   },
 });
+
+/** One explainer serving tests/helpers/spinning_worker.ts, its request timers held in `pending` until fired. */
+function spinningPool(queueLimit: number): { pool: WorkerPool; pending: Map<number, () => void> } {
+  const pending = new Map<number, () => void>();
+  let nextTimer = 1;
+  const timers = {
+    setTimeout: (fn: () => void) => {
+      pending.set(nextTimer, fn);
+      return nextTimer++;
+    },
+    clearTimeout: (id: unknown) => void pending.delete(id as number),
+  };
+  const pool = new WorkerPool({
+    size: 1,
+    queueLimit,
+    timeoutMs: 1000,
+    backend: "wasm",
+    workerUrl: new URL("./helpers/spinning_worker.ts", import.meta.url),
+    timers,
+  });
+  return { pool, pending };
+}
 
 /**
  * User + system CPU time of a process in clock ticks (/proc/PID/stat), or -1 once it is gone (or a zombie). Read
