@@ -11,6 +11,11 @@ export class SaliencyInputError extends Error {
   override name = "SaliencyInputError";
 }
 
+/** No method of that name; the message lists the valid ones. */
+export class UnknownMethodError extends SaliencyInputError {
+  override name = "UnknownMethodError";
+}
+
 /** A backward-rule set (excitation backprop) is not defined for an op of the network; the message names it. */
 export class UnsupportedRuleError extends SaliencyInputError {
   override name = "UnsupportedRuleError";

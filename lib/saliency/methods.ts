@@ -4,7 +4,7 @@
  * extraction x aggregation pair can be asked for directly.
  */
 import type { Aggregation } from "./aggregate.ts";
-import { SaliencyInputError } from "./errors.ts";
+import { UnknownMethodError } from "./errors.ts";
 import type { Extraction } from "./extract.ts";
 import type { RuleSetName } from "./rules.ts";
 
@@ -57,11 +57,11 @@ export const METHODS: readonly MethodSpec[] = [
 
 const BY_NAME = new Map(METHODS.map((m) => [m.name, m]));
 
-/** The method called `name`; SaliencyInputError listing every method otherwise. */
+/** The method called `name`; UnknownMethodError listing every method otherwise. */
 export function methodByName(name: string): MethodSpec {
   const m = BY_NAME.get(name);
   if (!m) {
-    throw new SaliencyInputError(
+    throw new UnknownMethodError(
       `unknown method ${JSON.stringify(name)}; valid: ${METHODS.map((x) => x.name).join(", ")}`,
     );
   }

@@ -93,7 +93,7 @@ export function computeSaliency(
   try {
     if (spec.rules === "contrastive-excitation") {
       if (seed.kind === "objective") {
-        throw new SaliencyInputError(
+        throw new UnsupportedRuleError(
           "contrastive excitation backprop contrasts output classes; it cannot explain an objective function",
         );
       }

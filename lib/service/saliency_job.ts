@@ -18,7 +18,7 @@ import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
 import { computeSaliency, type MethodRef, resolveMethod } from "../saliency/saliency.ts";
 import { objectiveFor, repeatForTargets, type Seed } from "../saliency/seeds.ts";
-import { SaliencyInputError, UnsupportedRuleError } from "../saliency/errors.ts";
+import { SaliencyInputError, UnknownMethodError, UnsupportedRuleError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
 import { readsSynchronously } from "../runtime/backend.ts";
@@ -107,10 +107,8 @@ function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Fl
  */
 export function inputErrorCode(e: SaliencyInputError | UnknownLayerError): string {
   if (e instanceof UnknownLayerError) return "unknown_layer";
-  if (/^unknown method /.test(e.message)) return "unknown_method";
-  if (e instanceof UnsupportedRuleError || /^contrastive excitation /.test(e.message)) {
-    return "unsupported_rule";
-  }
+  if (e instanceof UnknownMethodError) return "unknown_method";
+  if (e instanceof UnsupportedRuleError) return "unsupported_rule";
   return "invalid_request";
 }
 
@@ -239,11 +237,9 @@ export async function runSaliencyJob(
     : job.targets.kind === "top-k"
     ? job.targets.k
     : null;
-  let onePass = false;
-  try {
-    onePass = count !== null && !job.meta && resolveMethod(job.method).rules !== "contrastive-excitation" &&
-      readsSynchronously();
-  } catch { /* an unknown method was refused above */ }
+  // (the method is known: checkMethod above)
+  const onePass = count !== null && !job.meta &&
+    resolveMethod(job.method).rules !== "contrastive-excitation" && readsSynchronously();
   const outputLayer = net.layerNames.at(-1)!;
   try {
     let scores = new Float32Array(k);
