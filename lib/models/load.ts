@@ -14,7 +14,7 @@ export interface LoadedModel {
   weights: NetWeights;
 }
 
-const onnxNetworks = new Map<string, Network>();
+const networks = new WeakMap<ModelManifest, Network>();
 
 /** The path of an imported model's .onnx file. */
 function onnxPath(manifest: ModelManifest): string {
@@ -23,17 +23,21 @@ function onnxPath(manifest: ModelManifest): string {
 
 /**
  * The network a manifest describes (architecture, width, classes, head, input size); for an imported graph
- * (arch "onnx"), the planned graph of its .onnx file, read once per path.
+ * (arch "onnx"), the planned graph of its .onnx file. Built once per manifest object (names and shapes only, no
+ * weights), so the routes and the evaluation checks that ask again get the same one.
  */
 export function networkOf(manifest: ModelManifest): Network {
+  let net = networks.get(manifest);
+  if (!net) networks.set(manifest, net = buildNetworkOf(manifest));
+  return net;
+}
+
+function buildNetworkOf(manifest: ModelManifest): Network {
   if (manifest.arch === "onnx") {
-    const path = onnxPath(manifest);
-    let net = onnxNetworks.get(path);
-    if (!net) {
-      net = onnxNetwork(path, { numClasses: manifest.numClasses, inputSize: manifest.inputSize });
-      onnxNetworks.set(path, net);
-    }
-    return net;
+    return onnxNetwork(onnxPath(manifest), {
+      numClasses: manifest.numClasses,
+      inputSize: manifest.inputSize,
+    });
   }
   return buildNetwork({
     arch: manifest.arch,

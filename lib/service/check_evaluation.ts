@@ -7,7 +7,6 @@
  */
 import type { ModelManifest } from "../models/manifest.ts";
 import { networkOf } from "../models/load.ts";
-import type { Network } from "../nets/network.ts";
 import { resolveLayers } from "../nets/paper_layers.ts";
 import { type CombineArch, layerWeights } from "../saliency/combine.ts";
 import { METHODS } from "../saliency/methods.ts";
@@ -28,15 +27,6 @@ export class EvaluationCheckError extends Error {
   ) {
     super(message);
   }
-}
-
-const networks = new WeakMap<ModelManifest, Network>();
-
-/** The manifest's network (built once per manifest: names and shapes only, no weights). */
-function networkFor(manifest: ModelManifest): Network {
-  let net = networks.get(manifest);
-  if (!net) networks.set(manifest, net = networkOf(manifest));
-  return net;
 }
 
 const shown = (layer: string) => (layer === "" ? "input" : layer);
@@ -69,7 +59,7 @@ export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifes
     throw new EvaluationCheckError("methods", `methods: ${JSON.stringify(twiceMethod)} is listed twice`);
   }
 
-  const net = networkFor(manifest);
+  const net = networkOf(manifest);
   const layers = resolveLayers(spec.layers, manifest.arch, manifest.probeLayers);
   const twiceLayer = firstDuplicate(layers, (l) => l);
   if (twiceLayer !== undefined) {
