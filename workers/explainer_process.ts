@@ -45,13 +45,10 @@ export function spawnExplainerProcess<Api>(
     stdout: "null",
     stderr: "inherit",
   }).spawn();
-  let killed = false;
   const kill = () => {
-    if (killed) return;
-    killed = true;
     try {
       child.kill("SIGKILL");
-    } catch { /* already gone */ }
+    } catch { /* already gone (or killed before) */ }
   };
   const exited = child.status.then((
     s,

@@ -527,7 +527,7 @@ export const SUPPORTED_OPS = [...new Set([...Object.keys(CONVERTERS), ...STATIC_
 
 /** Plans `graph` (one image input [N, 3, H, W], one output). Throws OnnxModelError naming what is refused. */
 export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphPlan {
-  const graph = foldConstants(graphIn);
+  const graph = { ...graphIn, constants: new Map(graphIn.constants) }; // folding adds constants: not the caller's
   if (graph.inputs.length !== 1) {
     throw new OnnxModelError(
       `${source}: the graph has ${graph.inputs.length} inputs; retrace takes one image input`,
@@ -681,20 +681,6 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
     ? { contrast: moduleOf.get(linear.input)?.[0] ?? linear.input, classifier: linear.name }
     : undefined;
   return { forward, params, moduleOf, rawNames, contrast, droppedOutputOp };
-}
-
-/** Nodes whose every input is a constant and whose value is static (Identity of a weight, as torch writes for
- * shared parameters) become constants; the executor sees only tensor ops. */
-function foldConstants(graph: OnnxGraph): OnnxGraph {
-  const constants = new Map(graph.constants);
-  const nodes = graph.nodes.filter((n) => {
-    if (n.opType === "Identity" && constants.has(n.inputs[0])) {
-      constants.set(n.outputs[0], constants.get(n.inputs[0])!);
-      return false;
-    }
-    return true;
-  });
-  return { ...graph, nodes, constants };
 }
 
 export type { AttrValue };

@@ -1,5 +1,6 @@
 /**
- * Static shape arithmetic, folded at load: the Shape -> Gather -> Add/Div/Mul -> Unsqueeze -> Concat chains that
+ * Static values folded at load: Identity of a constant (torch writes one for each weight it shares) and the shape
+ * arithmetic: the Shape -> Gather -> Add/Div/Mul -> Unsqueeze -> Concat chains that
  * torch.onnx.export writes for `x.size(...)`, `view(b, -1, ...)` and `chunk`. A node folds when it is Shape (of a
  * value whose shape the planner knows from a shape trace) or integer arithmetic over constants only; its output
  * becomes a constant and the executor never sees it. Integer division truncates toward zero, as ONNX Div does
@@ -33,6 +34,7 @@ export function foldStatic(
   constant: (name: string) => ConstTensor | undefined,
   shapeOf: (name: string) => number[],
 ): ConstTensor | null {
+  if (node.opType === "Identity") return constant(node.inputs[0]) ?? null; // torch's copy of a shared weight
   if (node.opType === "Shape") {
     if (node.attrs.has("start") || node.attrs.has("end")) return null;
     const s = constant(node.inputs[0])?.dims ?? shapeOf(node.inputs[0]);
