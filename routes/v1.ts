@@ -13,6 +13,7 @@ import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { networkOf } from "../lib/models/load.ts";
+import { torchShape } from "../lib/nets/shape_ops.ts";
 import type { MapOut, SaliencyAnswer } from "../lib/service/saliency_job.ts";
 import type { CaptionAnswer } from "../lib/service/caption_job.ts";
 import {
@@ -282,9 +283,8 @@ const shapesOf = new WeakMap<ModelEntry, Record<string, number[]>>();
 function layerShapes(m: ModelEntry): Record<string, number[]> {
   let shapes = shapesOf.get(m);
   if (!shapes) {
-    const nchw = (s: number[]) => (s.length === 4 ? [s[0], s[3], s[1], s[2]] : s);
     shapes = Object.fromEntries(
-      networkOf(m.manifest).layers().map((l) => [l.name || "input", nchw(l.shape)]),
+      networkOf(m.manifest).layers().map((l) => [l.name || "input", torchShape(l.shape)]),
     );
     shapesOf.set(m, shapes);
   }

@@ -14,6 +14,7 @@ import { OnnxModelError, readOnnxModel } from "../lib/nets/onnx/read_model.ts";
 import { planGraph } from "../lib/nets/onnx/graph_forward.ts";
 import { loadOnnxNetwork, outputShape } from "../lib/nets/onnx/onnx_network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
+import { torchShape } from "../lib/nets/shape_ops.ts";
 
 const USAGE =
   "usage: deno task import-model --onnx FILE --name NAME [--classes FILE] [--mean R,G,B --std R,G,B] " +
@@ -168,9 +169,7 @@ if (import.meta.main) {
       }, opset ${(manifest.imported as { opset: number }).opset}`,
     );
     console.log(`${layers.length} layers (PyTorch module paths; "" = the input):`);
-    // PyTorch's layout: [N, C, H, W]
-    const nchw = (s: number[]) => (s.length === 4 ? [s[0], s[3], s[1], s[2]] : s);
-    for (const l of layers) console.log(`  ${l.name || "input"}  [${nchw(l.shape).join(", ")}]`);
+    for (const l of layers) console.log(`  ${l.name || "input"}  [${torchShape(l.shape).join(", ")}]`);
     console.log(
       `"paper" layers for evaluations (manifest probeLayers): ${
         (manifest.probeLayers as string[]).join(", ")

@@ -30,6 +30,11 @@ export interface ParamInfo {
   optional?: boolean;
 }
 
+/** A shape as PyTorch lists it: NHWC [N, H, W, C] -> NCHW [N, C, H, W]; other ranks unchanged. */
+export function torchShape(s: readonly number[]): number[] {
+  return s.length === 4 ? [s[0], s[3], s[1], s[2]] : [...s];
+}
+
 export class ShapeOps implements NetOps<Shape> {
   readonly layers: LayerInfo[] = [];
   readonly params: ParamInfo[] = [];

@@ -15,7 +15,7 @@ import { type Activation, type BinaryOp, BN_EPSILON, type Forward, type NetOps }
 import type { TorchTensor } from "../weights.ts";
 import { moduleScopes } from "./module_names.ts";
 import { foldStatic, STATIC_OPS } from "./static_shapes.ts";
-import { ShapeOps } from "../shape_ops.ts";
+import { ShapeOps, torchShape } from "../shape_ops.ts";
 import {
   type AttrValue,
   type ConstTensor,
@@ -578,7 +578,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
         `${source}: the shape of ${JSON.stringify(value)} is not known when it is asked for`,
       );
     }
-    return s.length === 4 ? [s[0], s[3], s[1], s[2]] : s; // NHWC -> NCHW
+    return torchShape(s);
   };
 
   let droppedOutputOp: string | undefined;
