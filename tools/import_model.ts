@@ -10,9 +10,9 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
-import { OnnxModelError, readOnnxModel } from "../lib/nets/onnx/read_model.ts";
+import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
 import { planGraph } from "../lib/nets/onnx/graph_forward.ts";
-import { loadOnnxNetwork, outputShape } from "../lib/nets/onnx/onnx_network.ts";
+import { loadOnnxGraph, outputShape, readOnnxFile } from "../lib/nets/onnx/onnx_network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { torchShape } from "../lib/nets/shape_ops.ts";
 
@@ -75,7 +75,7 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
   }
   const source = values.onnx;
   const srcDir = source.includes("/") ? source.slice(0, source.lastIndexOf("/")) : ".";
-  const graph = readOnnxModel(Deno.readFileSync(source), { dir: srcDir, source });
+  const graph = readOnnxFile(source);
   const declared = graph.inputs[0]?.dims ?? [];
   let inputSize: [number, number];
   if (values["input-size"]) {
@@ -108,7 +108,7 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
 
   // Run it as the service will.
   await initBackend("wasm");
-  const { net, weights } = loadOnnxNetwork(source, { numClasses, inputSize, source });
+  const { net, weights } = loadOnnxGraph(graph, { numClasses, inputSize, source }); // the file is read once
   try {
     const logits = tf.tidy(() => {
       const x = tf.zeros([1, inputSize[0], inputSize[1], 3]);

@@ -8,7 +8,7 @@ import type { Forward } from "../ops.ts";
 import { ShapeOps } from "../shape_ops.ts";
 import { type LoadOptions, type NetWeights, weightsFromTorch } from "../weights.ts";
 import { planGraph } from "./graph_forward.ts";
-import { OnnxModelError, readOnnxModel } from "./read_model.ts";
+import { type OnnxGraph, OnnxModelError, readOnnxModel } from "./read_model.ts";
 
 export interface OnnxNetworkOptions {
   numClasses: number;
@@ -19,16 +19,28 @@ export interface OnnxNetworkOptions {
 
 /** The network of an .onnx file (no weights on the device): for listings and validation. */
 export function onnxNetwork(path: string, options: OnnxNetworkOptions): Network {
-  return readAndPlan(path, options).net;
+  const source = options.source ?? path;
+  return planOnnx(readOnnxFile(path, source), options, source).net;
 }
 
-/** The network and its weights. */
+/** The network and its weights, from an .onnx file. */
 export function loadOnnxNetwork(
   path: string,
   options: OnnxNetworkOptions,
   load: LoadOptions = {},
 ): { net: Network; weights: NetWeights } {
-  const { net, params, source } = readAndPlan(path, options);
+  const source = options.source ?? path;
+  return loadOnnxGraph(readOnnxFile(path, source), options, load);
+}
+
+/** The network and its weights, from a graph already read (lib/nets/onnx/read_model.ts). */
+export function loadOnnxGraph(
+  graph: OnnxGraph,
+  options: OnnxNetworkOptions,
+  load: LoadOptions = {},
+): { net: Network; weights: NetWeights } {
+  const source = options.source ?? "the ONNX model";
+  const { net, params } = planOnnx(graph, options, source);
   return { net, weights: weightsFromTorch(net, params, source, load) };
 }
 
@@ -37,8 +49,8 @@ export function outputShape(forward: Forward, [h, w]: [number, number]): number[
   return forward(new ShapeOps(), [1, h, w, 3]);
 }
 
-function readAndPlan(path: string, options: OnnxNetworkOptions) {
-  const source = options.source ?? path;
+/** Reads and decodes an .onnx file (external data from its folder). */
+export function readOnnxFile(path: string, source = path): OnnxGraph {
   let bytes: Uint8Array;
   try {
     bytes = Deno.readFileSync(path);
@@ -46,7 +58,11 @@ function readAndPlan(path: string, options: OnnxNetworkOptions) {
     throw new OnnxModelError(`${source}: cannot read the model file (${(e as Error).name})`);
   }
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-  const graph = readOnnxModel(bytes, { dir, source });
+  return readOnnxModel(bytes, { dir, source });
+}
+
+/** Checks the graph is an image classifier of `options.numClasses` classes and plans it as a Network. */
+function planOnnx(graph: OnnxGraph, options: OnnxNetworkOptions, source: string) {
   const declared = graph.inputs[0]?.dims ?? [];
   if (declared.length !== 4 || (declared[1] !== null && declared[1] !== 3)) {
     throw new OnnxModelError(
@@ -72,5 +88,5 @@ function readAndPlan(path: string, options: OnnxNetworkOptions) {
       `${source}: the graph's output is [${out}] for one image; a classifier of ${options.numClasses} classes gives [1, ${options.numClasses}]`,
     );
   }
-  return { net, params: plan.params, source };
+  return { net, params: plan.params };
 }
