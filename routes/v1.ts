@@ -13,7 +13,7 @@ import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { networkOf } from "../lib/models/load.ts";
-import { torchShape } from "../lib/nets/shape_ops.ts";
+import { layerTorchShape } from "../lib/nets/shape_ops.ts";
 import type { MapOut, SaliencyAnswer } from "../lib/service/saliency_job.ts";
 import type { CaptionAnswer } from "../lib/service/caption_job.ts";
 import {
@@ -284,7 +284,7 @@ function layerShapes(m: ModelEntry): Record<string, number[]> {
   let shapes = shapesOf.get(m);
   if (!shapes) {
     shapes = Object.fromEntries(
-      networkOf(m.manifest).layers().map((l) => [l.name || "input", torchShape(l.shape)]),
+      networkOf(m.manifest).layers().map((l) => [l.name || "input", layerTorchShape(l)]),
     );
     shapesOf.set(m, shapes);
   }

@@ -55,6 +55,15 @@ Deno.test("manifests are validated field by field", () => {
   bad({ inputSize: [224] }, /inputSize/);
   bad({ preprocess: { mean: [0, 0, 0], std: [0, 1, 1] } }, /std/);
   bad({ weights: {} }, /weights.file/);
+  bad({ contrast: { layer: "layer4", classifier: "fc" } }, /contrast .* for an "onnx" model only/);
+  const onnx = { arch: "onnx", weights: { file: "m.onnx", dtype: "F32" } };
+  bad({ ...onnx, contrast: { layer: "layer4" } }, /contrast is \{"layer": \.\.\., "classifier": \.\.\.\}/);
+  bad({ ...onnx, contrast: { layer: "a", classifier: "b", extra: 1 } }, /contrast is/);
+  assert.deepEqual(
+    parseManifest(JSON.stringify({ ...MANIFEST, ...onnx, contrast: { layer: "a", classifier: "b" } }))
+      .contrast,
+    { layer: "a", classifier: "b" },
+  );
   assert.match(thrown(() => parseManifest("{", "y.json"), ManifestError).message, /y\.json: not valid JSON/);
 });
 

@@ -288,6 +288,20 @@ Deno.test("onnx: auto_pad SAME_UPPER (odd totals padded at the end, as TensorFlo
     assert.ok(Math.abs(v - expected[i]) < 1e-5, `SAME logit ${i}: ${v} vs ${expected[i]}`)
   );
   want.dispose();
+  // The same graph at another input size: SAME's pads follow the input (9x9 at stride 2: 1 before, 1 after)
+  for (const size of [9, 11]) {
+    const xs = tf.tensor4d(seeded(3 * size * size, 10 + size), [1, size, size, 3]);
+    const ref = tf.tidy(() => {
+      const w = tf.transpose(tf.tensor4d(init.w0.data, [C, 3, 3, 3]), [2, 3, 1, 0]) as tf.Tensor4D;
+      return tf.add(tf.conv2d(xs as tf.Tensor4D, w, 2, "same"), init.b0.data);
+    });
+    const { net, weights } = load(same);
+    const r = runProbed(net, weights, xs, { record: [spec.nodes[0].output] });
+    close(r.activations.get(spec.nodes[0].output)!, ref, `SAME conv at ${size}x${size}`);
+    r.dispose();
+    weights.dispose();
+    tf.dispose([xs, ref]);
+  }
   // MatMul by a constant [in, out] and Add of a per-class constant = the Gemm
   const matmul = structuredClone(spec);
   const wT = new Float32Array(C * K);

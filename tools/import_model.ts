@@ -14,7 +14,7 @@ import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
 import { planGraph } from "../lib/nets/onnx/graph_forward.ts";
 import { loadOnnxGraph, outputShape, readOnnxFile } from "../lib/nets/onnx/onnx_network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
-import { torchShape } from "../lib/nets/shape_ops.ts";
+import { layerTorchShape } from "../lib/nets/shape_ops.ts";
 
 const USAGE =
   "usage: deno task import-model --onnx FILE --name NAME [--classes FILE] [--mean R,G,B --std R,G,B] " +
@@ -169,7 +169,7 @@ if (import.meta.main) {
       }, opset ${(manifest.imported as { opset: number }).opset}`,
     );
     console.log(`${layers.length} layers (PyTorch module paths; "" = the input):`);
-    for (const l of layers) console.log(`  ${l.name || "input"}  [${torchShape(l.shape).join(", ")}]`);
+    for (const l of layers) console.log(`  ${l.name || "input"}  [${layerTorchShape(l).join(", ")}]`);
     console.log(
       `"paper" layers for evaluations (manifest probeLayers): ${
         (manifest.probeLayers as string[]).join(", ")

@@ -58,16 +58,18 @@ sys.dont_write_bytecode = True  # no tools/__pycache__ in the working tree
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
-from torchvision.models import (densenet, efficientnet, inception, mobilenetv2,  # noqa: E402
-                                mobilenetv3, regnet, resnet, shufflenetv2,
-                                squeezenet, vgg)
+from torchvision.models import (convnext, densenet, efficientnet, inception,  # noqa: E402
+                                mobilenetv2, mobilenetv3, regnet, resnet,
+                                shufflenetv2, squeezenet, vgg)
 
 # torchvision.models.googlenet the module (the package re-exports a function of that name)
 googlenet = sys.modules["torchvision.models.googlenet"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures as mf  # noqa: E402  (safetensors writer / reader)
+import saliency_reference as sr  # noqa: E402  (the excitation-backprop module rules)
 import torch_nets  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,10 +175,10 @@ def _googlenet():
 
 
 def _inception_v3():
-    """Inception3(aux_logits=False, init_weights=True) at width 1/4 through its own `inception_blocks`
-    argument (every channel count divides by 4): its 1x7 / 7x1 and 1x3 / 3x1 convs (pads per axis) and
+    """Inception3(aux_logits=False, init_weights=True) at width 1/8 through its own `inception_blocks`
+    argument (every channel count divides by 8): its 1x7 / 7x1 and 1x3 / 3x1 convs (pads per axis) and
     avg_pool2d(3, 1, padding=1) (exported as Pad + AveragePool); fc (hard-coded 2048 inputs) rebuilt."""
-    w = 4
+    w = 8
 
     class NarrowBasicConv2d(inception.BasicConv2d):
         def __init__(self, in_channels, out_channels, **kw):
@@ -203,6 +205,15 @@ def _regnet_y_400mf():
     """regnet_y_400mf's depth 16, group width 8, SE 0.25; w_0 48 -> 16, w_a 27.89 -> 8; stem 32 -> 16."""
     params = regnet.BlockParams.from_init_params(depth=16, w_0=16, w_a=8.0, w_m=2.09, group_width=8, se_ratio=0.25)
     return regnet.RegNet(params, num_classes=NUM_CLASSES, stem_width=16)
+
+
+def _convnext_tiny():
+    """convnext_tiny's block setting (depths 3,3,9,3; widths 96..768) at width 1/8 and depths 1,1,3,1:
+    torchvision's ConvNeXt / CNBlock / LayerNorm2d (channels-last LayerNorm, Linear over channels, GELU,
+    layer scale)."""
+    cfg = convnext.CNBlockConfig
+    return convnext.ConvNeXt([cfg(12, 24, 1), cfg(24, 48, 1), cfg(48, 96, 3), cfg(96, None, 1)],
+                             stochastic_depth_prob=0.1, num_classes=NUM_CLASSES)
 
 
 MODELS = [
@@ -247,8 +258,13 @@ MODELS = [
          probes=["stem", "trunk_output.block1", "trunk_output.block2", "trunk_output.block3.block3-0",
                  "trunk_output.block3", "trunk_output.block4", "avgpool"]),
     dict(name="inception_v3", build=_inception_v3, seed=1811, size=96,
-         ctor="inception.Inception3(aux_logits=False, init_weights=True, inception_blocks=[Narrow(...)]) width 1/4",
+         ctor="inception.Inception3(aux_logits=False, init_weights=True, inception_blocks=[Narrow(...)]) width 1/8",
          probes=["maxpool1", "Mixed_5b", "Mixed_6a", "Mixed_6b", "Mixed_6e", "Mixed_7c", "avgpool"]),
+    dict(name="convnext_tiny", build=_convnext_tiny, seed=1812, size=64, also_opset=17,
+         ctor="convnext.ConvNeXt([CNBlockConfig(12,24,1), (24,48,1), (48,96,3), (96,None,1)], "
+              "stochastic_depth_prob=0.1)",
+         probes=["features.0", "features.1", "features.2", "features.5.1", "features.5", "features.7",
+                 "avgpool", "classifier.0"]),
 ]
 
 SHIPPED = ["resnet50_synthetic", "vgg16_synthetic"]
@@ -338,6 +354,14 @@ def randomise(model, seed, size):
 
     damp = residual_tail_bns(model)
     with torch.no_grad():
+        # LayerNorm affine parameters as BatchNorm's above; ConvNeXt's layer scale (init 1e-6, which would leave
+        # every block's branch invisible next to its residual) U(0.1, 0.3) per channel
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            if isinstance(m, convnext.CNBlock):
+                m.layer_scale.copy_(torch.rand(m.layer_scale.shape, generator=g) * 0.2 + 0.1)
         batch = torch.randn(8, 3, size, size, generator=g)
         handles = [m.register_forward_hook(normalise) for m in lins if m is not last]
         handles += [m.register_forward_pre_hook(calibrate_bn) for m in model.modules()
@@ -370,7 +394,7 @@ def load_shipped(name):
 # ------------------------------------------------------------------ export
 
 
-def export(model, x, path, dynamic_batch=False, keep_bn=False):
+def export(model, x, path, dynamic_batch=False, keep_bn=False, opset=None):
     """torch.onnx.export with its defaults (opset, constant folding, eval
     training mode); only the input/output names (and, optionally, a dynamic
     batch axis) are set.  keep_bn: training=PRESERVE on the eval-mode model,
@@ -381,14 +405,18 @@ def export(model, x, path, dynamic_batch=False, keep_bn=False):
         kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
     if keep_bn:
         kw["training"] = torch.onnx.TrainingMode.PRESERVE
+    if opset is not None:
+        kw["opset_version"] = opset
     torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["logits"], **kw)
     return os.path.getsize(path)
 
 
-def export_call(dynamic_batch):
+def export_call(dynamic_batch, opset=None):
     s = 'torch.onnx.export(model.eval(), (x,), path, input_names=["input"], output_names=["logits"]'
     if dynamic_batch:
         s += ', dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}'
+    if opset is not None:
+        s += f", opset_version={opset}"
     return s + ")"
 
 
@@ -462,6 +490,106 @@ def reference(fx, model, x):
     for k, v in ref.items():
         assert v.dtype in (torch.float32, torch.float64) and torch.isfinite(v).all(), k
     return ref, layers, target
+
+
+# ------------------------------------------------- excitation backprop maps
+# The torchvision models whose ops the excitation rules define (conv without groups, linear, ReLU, pools, BN,
+# residual add, concat): their EB and contrastive-EB maps are stored as `map.excitation.M` /
+# `map.contrastive-excitation.M` (M = "input" or a probe), computed on the reference model (BN folded as in the
+# graph) with tools/saliency_reference.py's module rules (Zhang et al. 2016 / TorchRay: W+ = max(W, 0), bias
+# dropped, p_hat = p / (z + 1e-20), grad = x * vjp(p_hat); BatchNorm identity; residual add a/(a+b) shares).
+# Pools that torchvision calls as functions (DenseNet's F.adaptive_avg_pool2d, Inception3's F.avg_pool2d) get the
+# same rule through a patched torch.nn.functional, which the pooling modules call too.
+
+EB_MODELS = {"resnet18", "vgg11_bn", "densenet121", "squeezenet1_1", "googlenet", "inception_v3"}
+
+
+class EBTorchvisionBasicBlock(resnet.BasicBlock):
+    def forward(self, x):  # torchvision's BasicBlock.forward with an explicit excitation add
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        return self.relu(sr.EBAddFn.apply(out, identity))
+
+
+EB_TABLE = {nn.Conv2d: sr.EBConv2d, nn.Linear: sr.EBLinear, nn.BatchNorm2d: sr.EBBatchNorm2d,
+            resnet.BasicBlock: EBTorchvisionBasicBlock}
+
+
+class eb_pools:
+    """Context: F.avg_pool2d / F.adaptive_avg_pool2d with the excitation rule (z is the pool itself)."""
+
+    def __enter__(self):
+        self.saved = (F.avg_pool2d, F.adaptive_avg_pool2d)
+        avg, adaptive = self.saved
+
+        def rule(orig):
+            def pooled(x, *a, **kw):
+                with torch.no_grad():
+                    y = orig(x, *a, **kw)
+                return sr.EBPositiveFn.apply(x, y, lambda t: orig(t, *a, **kw))
+            return pooled
+        F.avg_pool2d, F.adaptive_avg_pool2d = rule(avg), rule(adaptive)
+
+    def __exit__(self, *exc):
+        F.avg_pool2d, F.adaptive_avg_pool2d = self.saved
+
+
+def classifier_layers(model):
+    """Contrastive EB's layers as retrace picks them from the graph: the last Linear, or the last Conv2d when it
+    is 1x1 and comes after every Linear (SqueezeNet's classifier.1); the contrast is that layer's input."""
+    last = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
+    assert isinstance(last[1], nn.Linear) or last[1].kernel_size == (1, 1), last
+    return last[0]
+
+
+def excitation_maps(model, x, target, layers):
+    """{"map.excitation.M", "map.contrastive-excitation.M"} for M in layers ("" = the input): EB's map is the sum
+    over channels of its signal, contrastive EB's the ReLU of that (METHODS.md 3.4)."""
+    classifier = classifier_layers(model)
+    eb = sr.with_rules(model, EB_TABLE)
+    neg = copy.deepcopy(eb)
+    with torch.no_grad():
+        neg.get_submodule(classifier).weight.neg_()
+
+    def run(m, names):
+        got = {}
+        mods = dict(m.named_modules())
+        h = [mods[classifier].register_forward_hook(lambda mod, inp, out: got.__setitem__("contrast", inp[0]))]
+        for n in names:
+            if n:
+                h.append(mods[n].register_forward_hook(lambda mod, inp, out, n=n: got.__setitem__(n, out)))
+        xin = x.detach().clone().requires_grad_(True)
+        got[""] = xin
+        try:
+            with eb_pools():
+                y = m(xin)
+        finally:
+            for hh in h:
+                hh.remove()
+        return y, got
+
+    seed = None
+    yn, outn = run(neg, [])
+    seed = torch.zeros_like(yn)
+    seed[0, target] = 1.0
+    (p_neg,) = torch.autograd.grad((yn * seed).sum(), [outn["contrast"]])
+    ye, oute = run(eb, layers)
+    grads = torch.autograd.grad((ye * seed).sum(), [oute["contrast"]] + [oute[n] for n in layers],
+                                retain_graph=True)
+    ceb = torch.autograd.grad(oute["contrast"], [oute[n] for n in layers], grad_outputs=grads[0] - p_neg,
+                              allow_unused=True)
+    out = {}
+    for n, g, gc in zip(layers, grads[1:], ceb):
+        if g.dim() != 4:  # a Linear's output (VGG's classifier.4) has no map
+            continue
+        k = n or "input"
+        out[f"map.excitation.{k}"] = g.sum(1, keepdim=True)
+        if gc is not None:  # None: a layer after the contrast layer (SqueezeNet's classifier.2)
+            out[f"map.contrastive-excitation.{k}"] = gc.sum(1, keepdim=True).clamp(min=0)
+    return out, classifier
 
 
 # ------------------------------------------------------------ ONNX analysis
@@ -609,6 +737,10 @@ def rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max().clamp(min=1e-30))
 
 
+def rel_err_scaled(a, b, scale):
+    return float((a - b).abs().max() / scale.abs().max().clamp(min=1e-30))
+
+
 # -------------------------------------------------------------------- main
 
 
@@ -666,6 +798,10 @@ def write_readme(path, summary):
         if d.get("bn_variant"):
             w(f"| `{d['bn_variant']['file']}` | same weights, BatchNorm kept (training=PRESERVE) | "
               f"{tuple(d['input_shape'])} | | | | as above plus BatchNormalization |")
+        if d.get("opset_variant"):
+            v = d["opset_variant"]
+            w(f"| `{v['file']}` | same weights, `{v['export']}` | {tuple(d['input_shape'])} | | | | "
+              "as above, LayerNorm as LayerNormalization |")
         if d.get("dynamic_batch_variant"):
             v = d["dynamic_batch_variant"]
             w(f"| `{v['file']}` | same weights, dynamic batch axis | (batch,3,64,64) | | | | "
@@ -785,12 +921,23 @@ def main(argv=None):
             if err <= 2e-5:
                 break
         err32, iseed, x, r64, target = best
+        eb_info = None
+        if name in EB_MODELS:
+            # float64, on the reference model; the float32 pass only says how much room float32 leaves
+            m64, classifier = excitation_maps(fmodel64, x.double(), target, [""] + fx["probes"])
+            m32, _ = excitation_maps(fmodel, x, target, [""] + fx["probes"])
+            r64.update(m64)
+            # (a contrastive map is measured against the excitation map's scale at its layer: it is a difference
+            # of two signals of equal total mass, all zero after its ReLU at some layers)
+            eb_info = dict(classifier=classifier, float32_torch_rel_err={
+                k: float(f"{rel_err_scaled(m32[k].double(), v, m64[k.replace('contrastive-', '')]):.3g}")
+                for k, v in m64.items()})
         ref = {key: v.float().contiguous() for key, v in r64.items()}
         ref["input"] = x.clone()
         ref0, layers, target0 = reference(fx, model, x)
         annotate_layers(layers, info, model)
         assert target == target0, (name, target, target0)
-        unfolded_err = {key: rel_err(ref0[key].double(), r64[key]) for key in r64 if key != "input"}
+        unfolded_err = {key: rel_err(ref0[key].double(), r64[key]) for key in r64 if key != "input" and key in ref0}
         dyn = None
         if fx.get("also_dynamic"):
             # Same weights with a dynamic batch axis: channel_shuffle's
@@ -802,6 +949,15 @@ def main(argv=None):
             tables[f"{name}.dynamic_batch"] = dinfo
             dyn = dict(file=os.path.basename(dpath), export=export_call(True), onnx_bytes=dsize,
                        sha256_16=sha16(dpath))
+        opset_variant = None
+        if fx.get("also_opset"):
+            # Same weights at a later opset (17: LayerNorm exported as one LayerNormalization node).
+            o = fx["also_opset"]
+            opath = os.path.join(args.out, f"{name}.opset{o}.onnx")
+            osize = export(model, x, opath, opset=o)
+            tables[f"{name}.opset{o}"] = analyse_onnx(opath)
+            opset_variant = dict(file=os.path.basename(opath), export=export_call(False, o), onnx_bytes=osize,
+                                 sha256_16=sha16(opath))
         nparams = sum(p.numel() for p in model.parameters())
         cfg = dict(name=name, constructor=fx["ctor"], torch=torch.__version__, torchvision=torchvision.__version__,
                    opset=info["opset"][0][1], export=export_call(False), input_shape=list(x.shape),
@@ -809,7 +965,7 @@ def main(argv=None):
                    objective="logits[0, target] (one-hot seed); grad.* = d objective / d tensor",
                    reference_model="the model with every Conv's weight/bias read back from the ONNX file "
                    "(BatchNorm folded by the exporter) and the folded BatchNorm modules replaced by nn.Identity",
-                   folded_bn=len(folded), input_seed=iseed,
+                   folded_bn=len(folded), input_seed=iseed, excitation=eb_info,
                    reference_precision="float64 pass of the reference model, rounded to float32",
                    float32_torch_max_rel_err=float(f"{err32:.3g}"),
                    unfolded_max_rel_err={k: float(f"{v:.3g}") for k, v in unfolded_err.items()})
@@ -829,7 +985,8 @@ def main(argv=None):
             probes=fx["probes"], logits_std=round(lg.std().item(), 4), sha256_16=sha16(path), folded_bn=len(folded),
             unfolded_max_rel_err=float(f"{max(unfolded_err.values()):.3g}"), input_seed=iseed,
             float32_torch_max_rel_err=float(f"{err32:.3g}"),
-            ops={op: d["count"] for op, d in info["ops"].items()}, dynamic_batch_variant=dyn)
+            ops={op: d["count"] for op, d in info["ops"].items()}, dynamic_batch_variant=dyn,
+            opset_variant=opset_variant)
         print(f"{name}: params {nparams}, onnx {size} B, ref {rsize} B, target {target}, "
               f"logits std {lg.std().item():.3g}, input seed {iseed}, torch f32-vs-f64 {err32:.1e}, "
               f"folded BN {len(folded)}, unfolded-vs-folded max rel err "

@@ -37,6 +37,7 @@ function buildNetworkOf(manifest: ModelManifest): Network {
     return onnxNetwork(onnxPath(manifest), {
       numClasses: manifest.numClasses,
       inputSize: manifest.inputSize,
+      contrast: manifest.contrast,
     });
   }
   return buildNetwork({
@@ -52,7 +53,11 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const path = `${dir}/manifest.json`;
   const manifest = parseManifest(await Deno.readTextFile(path), path, dir);
   if (manifest.arch === "onnx") {
-    const shape = { numClasses: manifest.numClasses, inputSize: manifest.inputSize };
+    const shape = {
+      numClasses: manifest.numClasses,
+      inputSize: manifest.inputSize,
+      contrast: manifest.contrast,
+    };
     const { net, weights } = loadOnnxNetwork(onnxPath(manifest), shape, options);
     net.assertLayers(manifest.probeLayers);
     return { manifest, net, weights };

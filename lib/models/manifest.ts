@@ -17,6 +17,11 @@ export interface ModelManifest {
   preprocess: Normalisation & { resize: string; scale: number };
   probeLayers: string[];
   weights: { file: string; dtype: string };
+  /**
+   * An imported graph's contrastive-EB layers, when not the graph's own choice (the input of its classifier):
+   * the contrast layer and the conv / linear layer whose weights are negated.
+   */
+  contrast?: { layer: string; classifier: string };
   /** Optional per-layer weights for the combination (lib/saliency/combine.ts), e.g. { accuracy: {layer1: 0.1} }. */
   layerWeights?: Record<string, Record<string, number>>;
   training?: Record<string, unknown>;
@@ -78,6 +83,13 @@ export function parseManifest(text: string, source = "manifest.json", dir?: stri
     m.arch !== "onnx" || (/\.onnx$/.test(m.weights.file) && !m.weights.file.includes("..")),
     source,
     'an "onnx" model\'s weights.file must be an .onnx file in its folder',
+  );
+  need(
+    m.contrast === undefined ||
+      (m.arch === "onnx" && typeof m.contrast?.layer === "string" &&
+        typeof m.contrast?.classifier === "string" && Object.keys(m.contrast).length === 2),
+    source,
+    'contrast is {"layer": ..., "classifier": ...} (layer names), for an "onnx" model only',
   );
   if (dir !== undefined) m.dir = dir;
   return m;

@@ -141,6 +141,26 @@ function activation(x: Tensor, fn: Activation): Tensor {
         (v) => tf.clipByValue(tf.add(tf.mul(v, fn.alpha), fn.beta), 0, 1),
         (dy, [v]) => [tf.mul(dy, tf.mul(inside(tf.add(tf.mul(v, fn.alpha), fn.beta), 0, 1), fn.alpha))],
       )(x);
+    case "sqrt":
+      return tf.sqrt(x);
+    case "erf":
+      return tf.erf(x);
+    case "tanh":
+      return tf.tanh(x);
+    case "pow":
+      // d/dx x^e = e·x^(e-1) (PyTorch's; the constant exponent gets no gradient)
+      return withBackward(1, (v) => tf.pow(v, tf.scalar(fn.exponent)), (dy, [v]) => [
+        tf.mul(dy, tf.mul(tf.pow(v, tf.scalar(fn.exponent - 1)), fn.exponent)),
+      ])(x);
+    case "gelu":
+      return fn.approximate
+        // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        ? tf.mul(
+          tf.mul(x, 0.5),
+          tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+        )
+        // 0.5·x·(1 + erf(x / √2))
+        : tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
     case "hardswish":
       return withBackward(
         1,

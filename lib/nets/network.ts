@@ -29,7 +29,7 @@ export interface Network {
   readonly extraOps: ReadonlySet<string>;
   /**
    * Contrastive excitation backprop's layers when the network names them itself (an imported graph: the input of
-   * its last linear layer, and that layer); hand-written architectures use lib/saliency's table.
+   * its classifier — its last linear or 1x1-conv layer — and that layer); hand-written architectures use lib/saliency's table.
    */
   readonly contrast?: { contrast: string; classifier: string };
   /** Probe-able layers with their NHWC output shapes for an input of [height, width] (default: config). */
@@ -50,13 +50,15 @@ export function buildNetwork(partial: NetConfigInput): Network {
 
 /**
  * A network from any forward (a hand-written architecture or an imported graph, lib/nets/onnx/). `unlisted`:
- * probe names accepted as layers but left out of the listings (an imported graph's raw value names).
+ * probe names accepted as layers but left out of the listings (an imported graph's raw value names);
+ * `channelsLast`: layers whose values PyTorch holds as [N, H, W, C] (listed so).
  */
 export function assembleNetwork(
   config: NetConfig,
   forward: Forward,
   unlisted: ReadonlySet<string> = new Set(),
   contrast?: { contrast: string; classifier: string },
+  channelsLast: ReadonlySet<string> = new Set(),
 ): Network {
   const trace = (size: [number, number], batch: number): ShapeOps => {
     const ops = new ShapeOps();
@@ -79,7 +81,9 @@ export function assembleNetwork(
       if (inputSize.some((s) => !Number.isInteger(s) || s < 1)) {
         throw new InvalidInputError(`input size must be two positive integers, got [${inputSize}]`);
       }
-      return trace(inputSize, batch).layers.filter((l) => !unlisted.has(l.name));
+      return trace(inputSize, batch).layers
+        .filter((l) => !unlisted.has(l.name))
+        .map((l) => (channelsLast.has(l.name) ? { ...l, channelsLast: true } : l));
     },
     assertLayers: (names) => {
       const unknown = [...names].filter((n) => !known.has(n));

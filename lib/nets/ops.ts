@@ -29,10 +29,18 @@ export type Activation =
   | { kind: "sigmoid" }
   | { kind: "hardsigmoid"; alpha: number; beta: number }
   | { kind: "hardswish" }
-  | { kind: "leakyrelu"; alpha: number };
+  | { kind: "leakyrelu"; alpha: number }
+  | { kind: "sqrt" }
+  | { kind: "erf" }
+  | { kind: "tanh" }
+  /** x ** exponent (a constant exponent; LayerNorm's decomposed variance squares). */
+  | { kind: "pow"; exponent: number }
+  /** PyTorch's GELU: x·Φ(x), or its tanh approximation. */
+  | { kind: "gelu"; approximate: boolean };
 
 export type BinaryOp = "add" | "sub" | "mul" | "div";
 
+/** A linear layer over the last axis (a [N, F] value, or every position of a channels-last [N, H, W, C] one). */
 export interface LinearSpec {
   inFeatures: number;
   outFeatures: number;
@@ -66,6 +74,8 @@ export interface NetOps<T> {
   binary(op: BinaryOp, a: T, b: T): T;
   /** A constant operand, stored as the parameter `name` ([C] per channel, or [] a scalar). */
   constant(name: string, shape: number[]): T;
+  /** The mean over the channel axis (the last), kept as a size-1 axis (a layer norm's statistics). */
+  meanChannels(x: T): T;
   /** Concatenation along the channel axis (the last, NHWC) of equal-rank values. */
   concatChannels(xs: T[]): T;
   /** Channels [start, end) (the last axis, NHWC). */
@@ -74,6 +84,8 @@ export interface NetOps<T> {
   channelShuffle(x: T, groups: number): T;
   /** Zero padding of the spatial axes: [top, bottom, left, right]. */
   zeroPad(x: T, pads: [number, number, number, number]): T;
+  /** Zero padding for a SAME window at the value's own size (samePads). */
+  samePad(x: T, window: SameWindow): T;
   /** [N, H, W, C] -> [N, C*H*W] in PyTorch's (C, H, W) order, so torchvision Linear weights apply as-is. */
   flatten(x: T): T;
   /** A named, probe-able point: the output of the torchvision module `name` ("" is the network input). */
@@ -84,6 +96,27 @@ export interface NetOps<T> {
 export type Forward = <T>(ops: NetOps<T>, x: T) => T;
 
 export const BN_EPSILON = 1e-5;
+
+/** A window padded SAME (ONNX auto_pad SAME_UPPER / SAME_LOWER, TensorFlow's "same"). */
+export interface SameWindow {
+  kernel: [number, number];
+  stride: number;
+  dilation: number;
+  /** SAME_LOWER: an odd total puts the extra pixel at the start (SAME_UPPER, TensorFlow's: at the end). */
+  lower: boolean;
+}
+
+/**
+ * SAME padding of an [h, w] input as [top, bottom, left, right]: the output is ceil(in / stride), so the total is
+ * (ceil(in / stride) - 1) · stride + (k - 1) · dilation + 1 - in (at least 0), split in half.
+ */
+export function samePads([h, w]: [number, number], s: SameWindow): [number, number, number, number] {
+  const total = (size: number, k: number) =>
+    Math.max(0, (Math.ceil(size / s.stride) - 1) * s.stride + (k - 1) * s.dilation + 1 - size);
+  const [th, tw] = [total(h, s.kernel[0]), total(w, s.kernel[1])];
+  const begin = (t: number) => (s.lower ? Math.ceil(t / 2) : Math.floor(t / 2));
+  return [begin(th), th - begin(th), begin(tw), tw - begin(tw)];
+}
 
 /** Output size of a conv or pool along one axis, with PyTorch's floor / ceil_mode rules. */
 export function pooledSize(

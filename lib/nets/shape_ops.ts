@@ -11,6 +11,8 @@ import {
   type NetOps,
   pooledSize,
   type PoolSpec,
+  samePads,
+  type SameWindow,
 } from "./ops.ts";
 
 /** NHWC shape. */
@@ -20,6 +22,8 @@ export interface LayerInfo {
   name: string;
   /** Output shape, NHWC. */
   shape: Shape;
+  /** The value is channels-last in PyTorch too ([N, H, W, C], e.g. inside a ConvNeXt block). */
+  channelsLast?: boolean;
 }
 
 export interface ParamInfo {
@@ -33,6 +37,11 @@ export interface ParamInfo {
 /** A shape as PyTorch lists it: NHWC [N, H, W, C] -> NCHW [N, C, H, W]; other ranks unchanged. */
 export function torchShape(s: readonly number[]): number[] {
   return s.length === 4 ? [s[0], s[3], s[1], s[2]] : [...s];
+}
+
+/** A layer's output shape as PyTorch lists it. */
+export function layerTorchShape(l: LayerInfo): number[] {
+  return l.channelsLast ? [...l.shape] : torchShape(l.shape);
 }
 
 export class ShapeOps implements NetOps<Shape> {
@@ -67,7 +76,8 @@ export class ShapeOps implements NetOps<Shape> {
     this.expectChannels(name, x, s.inFeatures);
     this.params.push({ name: `${name}.weight`, shape: [s.outFeatures, s.inFeatures] });
     if (s.bias !== false) this.params.push({ name: `${name}.bias`, shape: [s.outFeatures] });
-    return [x[0], s.outFeatures];
+    if (x.length !== 2) this.extraOps.add("linear layers over channels-last values");
+    return [...x.slice(0, -1), s.outFeatures];
   }
 
   batchNorm(name: string, x: Shape, channels: number): Shape {
@@ -121,6 +131,11 @@ export class ShapeOps implements NetOps<Shape> {
     return shape;
   }
 
+  meanChannels(x: Shape): Shape {
+    this.extraOps.add("channel means (layer normalisation)");
+    return [...x.slice(0, -1), 1];
+  }
+
   concatChannels(xs: Shape[]): Shape {
     const [first] = xs;
     if (xs.some((x) => x.length !== first.length || x.slice(0, -1).join() !== first.slice(0, -1).join())) {
@@ -139,6 +154,10 @@ export class ShapeOps implements NetOps<Shape> {
 
   zeroPad(x: Shape, [t, b, l, r]: [number, number, number, number]): Shape {
     return [x[0], x[1] + t + b, x[2] + l + r, x[3]];
+  }
+
+  samePad(x: Shape, window: SameWindow): Shape {
+    return this.zeroPad(x, samePads([x[1], x[2]], window));
   }
 
   channelShuffle(x: Shape, groups: number): Shape {

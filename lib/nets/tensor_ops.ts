@@ -20,6 +20,8 @@ import {
   type LinearSpec,
   type NetOps,
   type PoolSpec,
+  samePads,
+  type SameWindow,
 } from "./ops.ts";
 import { ChunkedWeightError, type NetWeights } from "./weights.ts";
 
@@ -66,7 +68,16 @@ export class TensorOps implements NetOps<Tensor> {
 
   linear(name: string, x: Tensor, s: LinearSpec): Tensor {
     const bias = s.bias === false ? null : this.weights.get(`${name}.bias`);
-    return this.#chunked(name, x, 1, (xs, w, first) => this.#ops.linear(xs, w, first ? bias : null));
+    const apply = (v: Tensor) =>
+      this.#chunked(name, v, 1, (xs, w, first) => this.#ops.linear(xs, w, first ? bias : null));
+    if (x.rank === 2) return apply(x);
+    // every position of a channels-last value: [..., in] -> [P, in] -> [P, out] -> [..., out]
+    const shape = x.shape as number[];
+    const flat = tf.reshape(x, [-1, s.inFeatures]);
+    const y = apply(flat);
+    const out = tf.reshape(y, [...shape.slice(0, -1), s.outFeatures]);
+    tf.dispose([flat, y]);
+    return out;
   }
 
   batchNorm(name: string, x: Tensor, _channels: number): Tensor {
@@ -111,6 +122,10 @@ export class TensorOps implements NetOps<Tensor> {
     return this.weights.get(name);
   }
 
+  meanChannels(x: Tensor): Tensor {
+    return tf.mean(x, -1, true);
+  }
+
   concatChannels(xs: Tensor[]): Tensor {
     return this.#ops.concat(xs);
   }
@@ -123,6 +138,10 @@ export class TensorOps implements NetOps<Tensor> {
 
   zeroPad(x: Tensor, [t, b, l, r]: [number, number, number, number]): Tensor {
     return tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
+  }
+
+  samePad(x: Tensor, window: SameWindow): Tensor {
+    return this.zeroPad(x, samePads([x.shape[1]!, x.shape[2]!], window));
   }
 
   channelShuffle(x: Tensor, groups: number): Tensor {

@@ -53,7 +53,7 @@ export function resolveMethod(ref: MethodRef): MethodSpec {
 
 /**
  * Contrastive EB's contrast layer and classifier layer per architecture (METHODS.md §3.5); an imported graph names
- * its own (the input of its last linear layer, and that layer).
+ * its own (the input of its classifier, the last linear or 1x1-conv layer, and that layer).
  */
 export function contrastLayers(net: Network): { contrast: string; classifier: string } {
   if (net.contrast) return net.contrast;
@@ -76,8 +76,9 @@ export function computeSaliency(
   checkRuleSupport(spec.rules, net.extraOps);
   if (spec.rules === "contrastive-excitation" && net.config.arch === "onnx" && !net.contrast) {
     throw new UnsupportedRuleError(
-      "contrastive excitation backprop needs a contrast layer: the input of the network's last linear layer " +
-        "(Gemm), and this graph has none; use excitation or a gradient method",
+      "contrastive excitation backprop needs a contrast layer: the input of the network's classifier (its " +
+        "last layer with weights, when that is linear or a 1x1 conv), and this graph has none; use excitation " +
+        "or a gradient method",
     );
   }
   const layers = [...new Set(request.layers)];

@@ -27,6 +27,38 @@ import {
 /** One planned call: reads values by name, writes its output value. */
 type Step = <T>(ops: NetOps<T>, read: (name: string) => T) => T;
 
+/**
+ * What a 4-D value's axes mean. Values are stored NHWC whatever ONNX calls them: "nchw" is ONNX's usual
+ * [N, C, H, W]; "last" is an ONNX [N, H, W, C] value, made by Transpose perm [0, 2, 3, 1] (ConvNeXt's blocks run
+ * their layer norms and linear layers channels-last) — the same stored tensor, so such Transposes cost nothing.
+ */
+type Layout = "nchw" | "last";
+
+/** Ops that take channels-last values (element-wise, or over the channel axis); any other op refuses them. */
+const CHANNELS_LAST_OPS = new Set([
+  "Relu",
+  "Clip",
+  "Sigmoid",
+  "HardSigmoid",
+  "HardSwish",
+  "LeakyRelu",
+  "Sqrt",
+  "Erf",
+  "Tanh",
+  "Pow",
+  "Gelu",
+  "Add",
+  "Sub",
+  "Mul",
+  "Div",
+  "Dropout",
+  "Identity",
+  "MatMul",
+  "ReduceMean",
+  "LayerNormalization",
+  "Transpose",
+]);
+
 export interface GraphPlan {
   forward: Forward;
   /** The parameters in PyTorch layout under their module names (for lib/nets/weights.ts). */
@@ -35,7 +67,12 @@ export interface GraphPlan {
   moduleOf: Map<string, string[]>;
   /** Raw ONNX value names that are probe-able but not module outputs' names (accepted, not listed). */
   rawNames: Set<string>;
-  /** Contrastive EB's layers: the input of the last Gemm (its innermost module's name, or the raw value) and it. */
+  /** Layers (module paths and raw names) whose values are channels-last in the graph: [N, H, W, C]. */
+  channelsLast: Set<string>;
+  /**
+   * Contrastive EB's layers: the input of the classifier (the last layer with weights, when it is a Gemm, a 2-D
+   * MatMul or a 1x1 conv: its innermost module's name, or the raw value) and the classifier.
+   */
   contrast?: { contrast: string; classifier: string };
   /** A Softmax / LogSoftmax that produced the graph's output and was dropped: retrace explains the logits. */
   droppedOutputOp?: string;
@@ -50,8 +87,10 @@ interface Shuffle {
 
 interface Ctx {
   node: OnnxNode;
-  /** The NCHW shape of input i for one image (a shape trace of the graph so far). */
+  /** The shape of input i for one image as ONNX has it (a shape trace of the graph so far). */
   shape(i: number): number[];
+  /** The layout of input i (constants and 2-D values: "nchw"). */
+  layout(i: number): Layout;
   /** Values of an unfinished channel shuffle. */
   shuffles: Map<string, Shuffle>;
   /** Module-derived name for the node's parameters (unique in the graph). */
@@ -65,8 +104,11 @@ interface Ctx {
 interface Converter {
   /** Attributes the converter reads; any other attribute present is refused. */
   attrs: readonly string[];
-  /** Output rank and the step (null: the value is part of a channel shuffle), or an OnnxModelError. */
-  plan(c: Ctx): { rank: number; step: Step | null };
+  /**
+   * Output rank and the step (null: the value is part of a channel shuffle), or an OnnxModelError. The output's
+   * layout is `layout` when given, else its inputs' (checked equal).
+   */
+  plan(c: Ctx): { rank: number; step: Step | null; layout?: Layout };
 }
 
 const fail = (c: Ctx, what: string) =>
@@ -103,23 +145,18 @@ function noAutoPad(c: Ctx): void {
 }
 
 /**
- * A conv's [top, left, bottom, right] padding: explicit `pads`, or auto_pad SAME_UPPER / SAME_LOWER computed from
- * the input's size (the output is ceil(in / stride); an odd total puts the extra pixel at the end / the start),
- * or VALID (none).
+ * A conv's padding: explicit `pads` [top, left, bottom, right] (VALID: none), or "same" for auto_pad SAME_UPPER /
+ * SAME_LOWER, which depends on the input's size and is computed at run time (NetOps.samePad), so a model planned
+ * at one input size pads right at any other.
  */
-function convPads(c: Ctx, [kh, kw]: number[], stride: number, dilation: number): number[] {
+function convPads(c: Ctx): number[] | "same" {
   const auto = c.node.attrs.get("auto_pad") ?? "NOTSET";
   if (auto === "NOTSET") return ints(c, "pads", [0, 0, 0, 0]);
   if (auto === "VALID") return [0, 0, 0, 0];
   if (auto !== "SAME_UPPER" && auto !== "SAME_LOWER") {
     throw fail(c, `auto_pad ${JSON.stringify(auto)} is not supported`);
   }
-  const [, , h, w] = c.shape(0);
-  const total = (size: number, k: number) =>
-    Math.max(0, (Math.ceil(size / stride) - 1) * stride + (k - 1) * dilation + 1 - size);
-  const [th, tw] = [total(h, kh), total(w, kw)];
-  const begin = (t: number) => (auto === "SAME_UPPER" ? Math.floor(t / 2) : Math.ceil(t / 2));
-  return [begin(th), begin(tw), th - begin(th), tw - begin(tw)];
+  return "same";
 }
 
 function needRank(c: Ctx, i: number, ranks: number[]): void {
@@ -187,9 +224,10 @@ export const CONVERTERS: Record<string, Converter> = {
       const stride = square(c, "strides", ints(c, "strides", [1, 1]));
       const dilation = square(c, "dilations", ints(c, "dilations", [1, 1]));
       // pads [top, left, bottom, right]; symmetric per axis goes to the conv (the axes may differ: inception's
-      // 1x7 / 7x1), anything else (auto_pad SAME's odd totals, explicit) becomes a zero pad before it
-      const [pt, pl, pb, pr] = convPads(c, [kh, kw], stride, dilation);
-      const symmetric = pt === pb && pl === pr;
+      // 1x7 / 7x1), anything else (explicit) becomes a zero pad before it, and SAME a zero pad sized at run time
+      const pads4 = convPads(c);
+      const [pt, pl, pb, pr] = pads4 === "same" ? [0, 0, 0, 0] : pads4;
+      const symmetric = pads4 !== "same" && pt === pb && pl === pr;
       const spec = {
         inChannels: inChannels * groups,
         groups,
@@ -207,9 +245,17 @@ export const CONVERTERS: Record<string, Converter> = {
       const [x] = c.node.inputs;
       const name = c.name;
       const pads: [number, number, number, number] = [pt, pb, pl, pr];
+      const same = {
+        kernel: [kh, kw] as [number, number],
+        stride,
+        dilation,
+        lower: c.node.attrs.get("auto_pad") === "SAME_LOWER",
+      };
       return {
         rank: 4,
-        step: symmetric
+        step: pads4 === "same"
+          ? (ops, read) => ops.conv2d(name, ops.samePad(read(x), same), spec)
+          : symmetric
           ? (ops, read) => ops.conv2d(name, read(x), spec)
           : (ops, read) => ops.conv2d(name, ops.zeroPad(read(x), pads), spec),
       };
@@ -297,11 +343,18 @@ export const CONVERTERS: Record<string, Converter> = {
     attrs: ["perm"],
     plan(c) {
       const [x] = c.node.inputs;
+      const perm = ints(c, "perm", []).join();
+      const toLast = perm === "0,2,3,1" && c.layout(0) === "nchw";
+      if (c.rank(0) === 4 && (toLast || (perm === "0,3,1,2" && c.layout(0) === "last"))) {
+        // NCHW <-> NHWC: the stored tensor is the same, only the meaning of its axes changes
+        return { rank: 4, layout: toLast ? "last" : "nchw", step: (_ops, read) => read(x) };
+      }
       const shuffle = c.shuffles.get(x);
-      if (!shuffle || shuffle.transposed || ints(c, "perm", []).join() !== "0,2,1,3,4") {
+      if (!shuffle || shuffle.transposed || perm !== "0,2,1,3,4") {
         throw fail(
           c,
-          "Transpose is supported only inside ShuffleNet's channel shuffle (perm [0, 2, 1, 3, 4])",
+          `perm [${perm}] is not supported (NCHW <-> NHWC [0, 2, 3, 1] / [0, 3, 1, 2], or ShuffleNet's ` +
+            "channel shuffle [0, 2, 1, 3, 4])",
         );
       }
       c.shuffles.set(c.node.outputs[0], { ...shuffle, transposed: true });
@@ -329,11 +382,16 @@ export const CONVERTERS: Record<string, Converter> = {
   MatMul: {
     attrs: [],
     plan(c) {
-      // x [N, in] times a constant W [in, out]: a linear layer without bias (weight stored as PyTorch's [out, in])
-      needRank(c, 0, [2]);
+      // x [N, in] (or channels-last [N, H, W, in]) times a constant W [in, out]: a linear layer without bias
+      // (weight stored as PyTorch's [out, in])
       const w = c.constant(1);
-      if (!w || w.kind !== "float" || w.dims.length !== 2) {
-        throw fail(c, "only a 2-D input times a constant 2-D weight (a linear layer) is supported");
+      const over = c.rank(0) === 2 || (c.rank(0) === 4 && c.layout(0) === "last");
+      if (!over || !w || w.kind !== "float" || w.dims.length !== 2) {
+        throw fail(
+          c,
+          "only a [N, F] or channels-last [N, H, W, C] input times a constant 2-D weight (a linear layer) " +
+            "is supported",
+        );
       }
       const [inF, outF] = w.dims;
       const data = w.data as Float32Array;
@@ -343,7 +401,7 @@ export const CONVERTERS: Record<string, Converter> = {
       const spec = { inFeatures: inF, outFeatures: outF, bias: false };
       const [x] = c.node.inputs;
       const name = c.name;
-      return { rank: 2, step: (ops, read) => ops.linear(name, read(x), spec) };
+      return { rank: c.rank(0), step: (ops, read) => ops.linear(name, read(x), spec) };
     },
   },
   Gemm: {
@@ -414,6 +472,68 @@ export const CONVERTERS: Record<string, Converter> = {
         alpha: c.node.attrs.get("alpha") as number | undefined ?? 0.01,
       }),
   },
+  Sqrt: { attrs: [], plan: (c) => activationPlan(c, { kind: "sqrt" }) },
+  Erf: { attrs: [], plan: (c) => activationPlan(c, { kind: "erf" }) },
+  Tanh: { attrs: [], plan: (c) => activationPlan(c, { kind: "tanh" }) },
+  Gelu: {
+    attrs: ["approximate"],
+    plan(c) {
+      const approximate = c.node.attrs.get("approximate") ?? "none";
+      if (approximate !== "none" && approximate !== "tanh") {
+        throw fail(c, `approximate ${JSON.stringify(approximate)} is not supported ("none" or "tanh")`);
+      }
+      return activationPlan(c, { kind: "gelu", approximate: approximate === "tanh" });
+    },
+  },
+  Pow: {
+    attrs: [],
+    plan(c) {
+      const e = c.constant(1);
+      if (c.constant(0) || !e || e.data.length !== 1) {
+        throw fail(c, "only a computed base to a constant scalar exponent is supported");
+      }
+      return activationPlan(c, { kind: "pow", exponent: Number(e.data[0]) });
+    },
+  },
+  LayerNormalization: {
+    attrs: ["axis", "epsilon", "stash_type"],
+    plan(c) {
+      // over the last axis only: the channels of a channels-last value, or the features of a [N, F] one
+      const rank = c.rank(0);
+      const axis = int(c, "axis", -1);
+      if ((axis !== -1 && axis !== rank - 1) || (rank === 4 && c.layout(0) !== "last") || rank === 3) {
+        throw fail(c, `axis ${axis} is not supported (the channel axis of a channels-last or [N, F] value)`);
+      }
+      const scale = weight(c, 1, "scale");
+      const channels = scale.data.length;
+      c.param("weight", { ...scale, dims: [channels] });
+      const bias = c.node.inputs.length > 2 && c.node.inputs[2] !== "";
+      if (bias) c.param("bias", { ...weight(c, 2, "bias"), dims: [channels] });
+      const eps = c.node.attrs.get("epsilon") as number | undefined ?? 1e-5;
+      c.param("epsilon", { dims: [1], kind: "float", data: Float32Array.of(eps) });
+      const [x] = c.node.inputs;
+      const name = c.name;
+      return {
+        rank,
+        // the decomposition PyTorch exports below opset 17: (x - mean) / sqrt(mean((x - mean)^2) + eps) * w + b
+        step: (ops, read) => {
+          const v = read(x);
+          const centred = ops.binary("sub", v, ops.meanChannels(v));
+          const variance = ops.meanChannels(ops.activation(centred, { kind: "pow", exponent: 2 }));
+          const std = ops.activation(
+            ops.binary("add", variance, ops.constant(`${name}.epsilon`, [1])),
+            { kind: "sqrt" },
+          );
+          const scaled = ops.binary(
+            "mul",
+            ops.binary("div", centred, std),
+            ops.constant(`${name}.weight`, [channels]),
+          );
+          return bias ? ops.binary("add", scaled, ops.constant(`${name}.bias`, [channels])) : scaled;
+        },
+      };
+    },
+  },
   Pad: {
     attrs: ["mode"],
     plan(c) {
@@ -457,13 +577,23 @@ export const CONVERTERS: Record<string, Converter> = {
   ReduceMean: {
     attrs: ["axes", "keepdims"],
     plan(c) {
-      needRank(c, 0, [4]);
-      const axes = [...ints(c, "axes", [])].map((a) => (a < 0 ? a + 4 : a)).sort();
-      if (axes.join() !== "2,3") {
-        throw fail(c, `axes ${JSON.stringify(ints(c, "axes", []))} not supported ([2, 3]: a global average)`);
-      }
+      needRank(c, 0, [2, 4]);
+      const rank = c.rank(0);
+      const axes = [...ints(c, "axes", [])].map((a) => (a < 0 ? a + rank : a)).sort().join();
       const keep = int(c, "keepdims", 1) === 1;
       const [x] = c.node.inputs;
+      const last = c.layout(0) === "last";
+      const channels = rank === 2 ? "1" : last ? "3" : "1";
+      if (axes === channels && keep) {
+        return { rank, step: (ops, read) => ops.meanChannels(read(x)) };
+      }
+      if (rank !== 4 || axes !== (last ? "1,2" : "2,3")) {
+        throw fail(
+          c,
+          `axes ${JSON.stringify(ints(c, "axes", []))}${keep ? "" : " (keepdims 0)"} not supported: the ` +
+            "spatial axes (a global average) or the channel axis with keepdims 1 (a layer norm's mean)",
+        );
+      }
       return {
         rank: keep ? 4 : 2,
         step: (ops, read) => {
@@ -482,11 +612,16 @@ function activationPlan(c: Ctx, fn: Activation): { rank: number; step: Step } {
 
 /**
  * A constant operand as NetOps takes it: a scalar ([1]) or one value per channel ([C]), from ONNX's [], [1],
- * [C, 1, 1], [1, C, 1, 1] (4-D data) or [C], [1, C] (2-D data); anything else is refused.
+ * [C, 1, 1], [1, C, 1, 1] (NCHW data), [C], [1, C], [1, 1, C], [1, 1, 1, C] (channels-last data) or [C], [1, C]
+ * (2-D data); anything else is refused.
  */
-function operand(c: Ctx, t: ConstTensor, dataRank: number): ConstTensor {
+function operand(c: Ctx, t: ConstTensor, dataRank: number, layout: Layout): ConstTensor {
   const n = t.data.length;
-  const channel = dataRank === 4 ? [[n, 1, 1], [1, n, 1, 1]] : [[n], [1, n]];
+  const channel = dataRank !== 4
+    ? [[n], [1, n]]
+    : layout === "last"
+    ? [[n], [1, n], [1, 1, n], [1, 1, 1, n]]
+    : [[n, 1, 1], [1, n, 1, 1]];
   const data = t.kind === "float" ? t.data as Float32Array : Float32Array.from(t.data as number[]);
   if (n === 1) return { dims: [1], kind: "float", data };
   if (channel.some((d) => d.join() === t.dims.join())) return { dims: [n], kind: "float", data };
@@ -505,7 +640,7 @@ function binaryConverter(op: BinaryOp): Converter {
         return { rank: c.rank(0), step: (ops, read) => ops.binary(op, read(a), read(b)) };
       }
       const rank = ca ? c.rank(1) : c.rank(0);
-      const k = operand(c, (ca ?? cb)!, rank);
+      const k = operand(c, (ca ?? cb)!, rank, c.layout(ca ? 1 : 0));
       c.param(ca ? "operand0" : "operand1", k);
       const pname = `${c.name}.${ca ? "operand0" : "operand1"}`;
       const shape = k.dims;
@@ -551,6 +686,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
   }
   const input = graph.inputs[0].name;
   const ranks = new Map<string, number>([[input, 4]]);
+  const layouts = new Map<string, Layout>(); // channels-last values (absent: "nchw")
   const params = new Map<string, TorchTensor>();
   const used = new Set<string>();
   const steps: { outputs: string[]; step: Step }[] = [];
@@ -578,7 +714,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
         `${source}: the shape of ${JSON.stringify(value)} is not known when it is asked for`,
       );
     }
-    return torchShape(s);
+    return layouts.get(value) === "last" ? s : torchShape(s);
   };
 
   let droppedOutputOp: string | undefined;
@@ -632,6 +768,7 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
       source,
       shuffles,
       shape: (j) => shapeOf(node.inputs[j]),
+      layout: (j) => layouts.get(node.inputs[j]) ?? "nchw",
       constant: (j) => graph.constants.get(node.inputs[j]),
       rank: (j) => {
         const r = ranks.get(node.inputs[j]) ?? graph.constants.get(node.inputs[j])?.dims.length;
@@ -651,9 +788,32 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
     if (node.outputs.filter(Boolean).length !== 1 && node.opType !== "Dropout") {
       throw fail(ctx, `${node.outputs.length} outputs; retrace takes one`);
     }
-    const { rank, step } = converter.plan(ctx);
-    if (node.opType === "Gemm") lastLinear = { input: node.inputs[0], name };
+    const inLayouts = new Set(node.inputs.filter((n) => layouts.has(n)).map((n) => layouts.get(n)!));
+    if (inLayouts.size && !CHANNELS_LAST_OPS.has(node.opType)) {
+      throw fail(
+        ctx,
+        "its input is a channels-last value (after Transpose perm [0, 2, 3, 1]); only element-wise ops, " +
+          "MatMul, ReduceMean, LayerNormalization and the Transpose back take one",
+      );
+    }
+    const computed = node.inputs.filter((n) => n !== "" && ranks.get(n) === 4);
+    if (inLayouts.size && computed.some((n) => !layouts.has(n))) {
+      throw fail(ctx, "its inputs mix channels-last and NCHW values");
+    }
+    const { rank, step, layout } = converter.plan(ctx);
+    if (node.opType === "Gemm" || node.opType === "MatMul" || node.opType === "Conv") {
+      // the classifier: the last layer with weights, when it is linear or a 1x1 conv (SqueezeNet's)
+      const w = graph.constants.get(node.inputs[1])?.dims ?? [];
+      const classifier = node.opType !== "Conv" ||
+        (w[2] === 1 && w[3] === 1 && int(ctx, "group", 1) === 1);
+      lastLinear = classifier && rank === (node.opType === "Conv" ? 4 : 2)
+        ? { input: node.inputs[0], name }
+        : null;
+    }
     ranks.set(node.outputs[0], rank);
+    if (rank === 4 && (layout ?? (inLayouts.size ? "last" : "nchw")) === "last") {
+      layouts.set(node.outputs[0], "last");
+    }
     if (!step) return; // inside a channel shuffle: no value of its own
     steps.push({ outputs: [node.outputs[0]], step });
     const modules = scopes[i].filter((p) => lastNodeOf.get(p) === i).reverse();
@@ -680,7 +840,10 @@ export function planGraph(graphIn: OnnxGraph, source = "the ONNX model"): GraphP
   const contrast = linear
     ? { contrast: moduleOf.get(linear.input)?.[0] ?? linear.input, classifier: linear.name }
     : undefined;
-  return { forward, params, moduleOf, rawNames, contrast, droppedOutputOp };
+  const channelsLast = new Set(
+    [...layouts.keys()].flatMap((v) => [v, ...(moduleOf.get(v) ?? [])]),
+  );
+  return { forward, params, moduleOf, rawNames, contrast, droppedOutputOp, channelsLast };
 }
 
 export type { AttrValue };

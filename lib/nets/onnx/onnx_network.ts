@@ -15,6 +15,11 @@ export interface OnnxNetworkOptions {
   inputSize: [number, number];
   /** Names the model in errors. */
   source?: string;
+  /**
+   * Contrastive excitation backprop's layers when the graph's own choice (the input of its classifier) is not
+   * wanted: the contrast layer and the layer with weights whose negation gives the contrast signal.
+   */
+  contrast?: { layer: string; classifier: string };
 }
 
 /** The network of an .onnx file (no weights on the device): for listings and validation. */
@@ -80,8 +85,28 @@ function planOnnx(graph: OnnxGraph, options: OnnxNetworkOptions, source: string)
     },
     plan.forward,
     plan.rawNames,
-    plan.contrast,
+    options.contrast
+      ? { contrast: options.contrast.layer, classifier: options.contrast.classifier }
+      : plan.contrast,
+    plan.channelsLast,
   );
+  if (options.contrast) {
+    const { layer, classifier } = options.contrast;
+    const known = new Set([...plan.moduleOf.values()].flat().concat([...plan.rawNames]));
+    if (!known.has(layer)) {
+      throw new OnnxModelError(
+        `${source}: contrast layer ${JSON.stringify(layer)} is not a layer of the graph`,
+      );
+    }
+    if (!plan.params.has(`${classifier}.weight`)) {
+      throw new OnnxModelError(
+        `${source}: contrast classifier ${
+          JSON.stringify(classifier)
+        } has no weight to negate (name a conv or ` +
+          "linear layer)",
+      );
+    }
+  }
   const out = outputShape(plan.forward, options.inputSize);
   if (out.length !== 2 || out[1] !== options.numClasses) {
     throw new OnnxModelError(

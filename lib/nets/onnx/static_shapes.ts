@@ -11,6 +11,7 @@ import type { ConstTensor, OnnxNode } from "./read_model.ts";
 /** Op types this module can fold (when their inputs are static). */
 export const STATIC_OPS = [
   "Shape",
+  "ConstantOfShape",
   "Gather",
   "Unsqueeze",
   "Squeeze",
@@ -39,6 +40,17 @@ export function foldStatic(
     if (node.attrs.has("start") || node.attrs.has("end")) return null;
     const s = constant(node.inputs[0])?.dims ?? shapeOf(node.inputs[0]);
     return ints([...s], [s.length]);
+  }
+  if (node.opType === "ConstantOfShape") {
+    // a tensor of the given (constant) shape filled with `value` (default float 0)
+    const shape = constant(node.inputs[0]);
+    if (!shape || shape.kind !== "int") return null;
+    const dims = shape.data as number[];
+    const n = dims.reduce((p, d) => p * d, 1);
+    const value = node.attrs.get("value") as ConstTensor | undefined;
+    const v = value ? Number(value.data[0]) : 0;
+    if (!value || value.kind === "float") return { dims, kind: "float", data: new Float32Array(n).fill(v) };
+    return ints(new Array(n).fill(v), dims);
   }
   if (!STATIC_OPS.includes(node.opType)) return null;
   const inputs = node.inputs.filter(Boolean).map(constant);
