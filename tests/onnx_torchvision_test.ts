@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
-import { loadOnnxNetwork, onnxNetwork } from "../lib/nets/onnx/onnx_network.ts";
+import { loadOnnxGraph, loadOnnxNetwork, onnxNetwork, readOnnxFile } from "../lib/nets/onnx/onnx_network.ts";
 import { layerTorchShape } from "../lib/nets/shape_ops.ts";
-import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
+import { OnnxModelError, readOnnxModel } from "../lib/nets/onnx/read_model.ts";
 import { readSafetensors } from "../lib/nets/safetensors.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { relErr } from "./helpers/compare.ts";
@@ -299,5 +299,27 @@ Deno.test("onnx: a manifest's contrast layers replace the graph's own choice, an
   assert.ok(relErr(await mapAt({ layer: "layer4", classifier: "fc" }), own) < 1e-5);
   assert.ok(relErr(await mapAt({ layer: "layer4.1.relu", classifier: "layer4.1.conv2" }), own) > 1e-2);
   x.dispose();
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+});
+
+Deno.test("onnx: a file's own bytes are transposed in place on load, giving the weights a copying load gives", async () => {
+  const before = tf.memory().numTensors;
+  const options = { numClasses: 10, inputSize: [64, 64] as [number, number] };
+  for (const name of ["convnext_tiny", "densenet121"]) { // shared initializers (Identity), a MatMul, convs
+    const path = `${FIXTURES}${name}.onnx`;
+    const owned = readOnnxFile(path);
+    assert.equal(owned.ownsData, true);
+    const inPlace = loadOnnxGraph(owned, options).weights;
+    assert.throws(() => loadOnnxGraph(owned, options), /loaded once already/);
+    const copied = loadOnnxGraph(readOnnxModel(Deno.readFileSync(path)), options).weights;
+    assert.deepEqual([...inPlace.tensors.keys()], [...copied.tensors.keys()]);
+    for (const [key, t] of copied.tensors) {
+      const [a, b] = [await inPlace.tensors.get(key)!.data(), await t.data()];
+      assert.deepEqual(inPlace.tensors.get(key)!.shape, t.shape, `${name} ${key}`);
+      assert.ok(a.every((v, i) => v === b[i]), `${name} ${key}: the same values`);
+    }
+    inPlace.dispose();
+    copied.dispose();
+  }
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
 });

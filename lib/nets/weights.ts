@@ -8,6 +8,7 @@
  * host and uploaded as chunks along its input axis, which TensorOps runs as partial products and sums.
  * Weights are values: nothing in lib/ mutates them.
  */
+import { permuted, permuteInPlace } from "./permute.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { WeightsMismatchError, type WeightsProblem } from "./errors.ts";
 import type { Network } from "./network.ts";
@@ -105,22 +106,6 @@ function toFloat32(data: TorchTensor["data"]): Float32Array {
   return Float32Array.from(data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
-/** Host-side transpose of a row-major array (used only for weights too big to upload whole). */
-function hostTranspose(data: Float32Array, shape: number[], perm: number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  const outShape = perm.map((p) => shape[p]);
-  const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
-  const strides = perm.map((p) => inStrides[p]); // input stride of each output axis
-  const index = new Array<number>(shape.length).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let src = 0;
-    for (let a = 0; a < index.length; a++) src += index[a] * strides[a];
-    out[o] = data[src];
-    for (let a = index.length - 1; a >= 0 && ++index[a] === outShape[a]; a--) index[a] = 0;
-  }
-  return out;
-}
-
 /** Uploads a row-major host array in retrace layout as chunks of at most maxBytes along its input axis. */
 function uploadChunks(data: Float32Array, shape: number[], maxBytes: number): Tensor[] {
   const axis = shape.length === 4 ? 2 : 0;
@@ -142,20 +127,33 @@ function uploadChunks(data: Float32Array, shape: number[], maxBytes: number): Te
 
 /**
  * Builds NetWeights from host arrays in PyTorch layout: whole tensors transposed on the backend, or, for a
- * weight over `maxBindingBytes`, transposed on the host and uploaded in chunks.
+ * weight over `maxBindingBytes`, transposed on the host and uploaded in chunks. `inPlace`: the arrays are the
+ * caller's to overwrite, and every one is transposed on the host over itself before its upload (no second
+ * copy on the host or on the backend; an array shared by two names is transposed once).
  */
 function fromTorchLayout(
   entries: Iterable<[string, { shape: number[]; data: Float32Array }]>,
   maxBindingBytes: number,
+  inPlace: boolean,
 ): NetWeights {
   const tensors = new Map<string, Tensor>();
   const chunks = new Map<string, Tensor[]>();
+  const transposed = new Set<Float32Array>();
   for (const [name, { shape, data }] of entries) {
     const perm = TO_RETRACE[shape.length];
+    if (perm && inPlace) {
+      if (!transposed.has(data)) permuteInPlace(data, shape, perm);
+      transposed.add(data);
+      const retraceShape = perm.map((p) => shape[p]);
+      if (data.length * 4 > maxBindingBytes) {
+        chunks.set(name, uploadChunks(data, retraceShape, maxBindingBytes));
+      } else tensors.set(name, tf.tensor(data, retraceShape, "float32"));
+      continue;
+    }
     if (perm && data.length * 4 > maxBindingBytes) {
       chunks.set(
         name,
-        uploadChunks(hostTranspose(data, shape, perm), perm.map((p) => shape[p]), maxBindingBytes),
+        uploadChunks(permuted(data, shape, perm), perm.map((p) => shape[p]), maxBindingBytes),
       );
       continue;
     }
@@ -173,6 +171,11 @@ function fromTorchLayout(
 export interface LoadOptions {
   /** Largest weight bound as one buffer (BackendInfo.maxBindingBytes); bigger ones are stored in chunks. */
   maxBindingBytes?: number;
+  /**
+   * The entries' arrays are the caller's to overwrite and are not read again: they are transposed in place on
+   * the host before their upload (used for a model file's own bytes, so the model is not held twice).
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -211,7 +214,7 @@ export function weightsFromTorch(
       { shape: number[]; data: Float32Array },
     ];
   });
-  return fromTorchLayout(used, options.maxBindingBytes ?? Infinity);
+  return fromTorchLayout(used, options.maxBindingBytes ?? Infinity, options.inPlace === true);
 }
 
 /** The inverse of weightsFromTorch: PyTorch layouts, torchvision names, ready for writeSafetensors. */
@@ -244,7 +247,7 @@ export async function weightsToTorch(
     }
     out.set(name, {
       shape: TO_TORCH[rank].map((p) => shape[p]),
-      data: hostTranspose(whole, shape, TO_TORCH[rank]),
+      data: permuted(whole, shape, TO_TORCH[rank]),
     });
   }
   return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -283,5 +286,5 @@ export function randomWeights(net: Network, seed = 0, options: LoadOptions = {})
     else data = new Float32Array(n).fill(leaf === "weight" || leaf === "running_var" ? 1 : 0);
     return [p.name, { shape: p.shape, data }] as [string, { shape: number[]; data: Float32Array }];
   });
-  return fromTorchLayout(entries, options.maxBindingBytes ?? Infinity);
+  return fromTorchLayout(entries, options.maxBindingBytes ?? Infinity, options.inPlace === true);
 }

@@ -45,8 +45,16 @@ export function loadOnnxGraph(
   load: LoadOptions = {},
 ): { net: Network; weights: NetWeights } {
   const source = options.source ?? "the ONNX model";
+  if (graph.spent) {
+    throw new Error(
+      `internal: ${source}'s weights were loaded once already (transposed in place); read it again`,
+    );
+  }
   const { net, params } = planOnnx(graph, options, source);
-  return { net, weights: weightsFromTorch(net, params, source, load) };
+  // the graph's own bytes (read by readOnnxFile) are transposed where they lie: the model is not held twice
+  const weights = weightsFromTorch(net, params, source, { ...load, inPlace: graph.ownsData });
+  if (graph.ownsData) graph.spent = true;
+  return { net, weights };
 }
 
 /** The output shape of one image [1, 3, H, W] through a forward (a shape trace, nothing computed). */
@@ -58,12 +66,24 @@ export function outputShape(forward: Forward, [h, w]: [number, number]): number[
 export function readOnnxFile(path: string, source = path): OnnxGraph {
   let bytes: Uint8Array;
   try {
-    bytes = Deno.readFileSync(path);
+    bytes = readWhole(path);
   } catch (e) {
     throw new OnnxModelError(`${source}: cannot read the model file (${(e as Error).name})`);
   }
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-  return readOnnxModel(bytes, { dir, source });
+  return readOnnxModel(bytes, { dir, source, ownsBytes: true });
+}
+
+/** A file's bytes, read straight into one buffer of its size (readFileSync can hold the file twice meanwhile). */
+function readWhole(path: string): Uint8Array {
+  using file = Deno.openSync(path);
+  const bytes = new Uint8Array(file.statSync().size);
+  for (let at = 0; at < bytes.length;) {
+    const n = file.readSync(bytes.subarray(at));
+    if (n === null || n === 0) throw new Error("the file ended before its size");
+    at += n;
+  }
+  return bytes;
 }
 
 /** Checks the graph is an image classifier of `options.numClasses` classes and plans it as a Network. */

@@ -42,6 +42,12 @@ export interface OnnxGraph {
   outputs: string[];
   /** External-data files the tensors are read from (relative to the model's folder). */
   externalFiles: string[];
+  /**
+   * Read with `ownsBytes`: the constants' data are the reader's own, and the first load of the weights transposes
+   * them in place (the graph is then `spent`: its weight data are no longer PyTorch's layout).
+   */
+  ownsData: boolean;
+  spent?: boolean;
 }
 
 export const SUPPORTED_OPSETS = { min: 11, max: 17 };
@@ -59,6 +65,11 @@ export interface ReadOptions {
   dir?: string;
   /** Names the model in errors. */
   source?: string;
+  /**
+   * The caller hands `bytes` over (they are not read again): unaligned float data is then moved into alignment
+   * inside them (over its own field header) rather than copied, so the model is not held twice.
+   */
+  ownsBytes?: boolean;
 }
 
 export function readOnnxModel(bytes: Uint8Array, options: ReadOptions = {}): OnnxGraph {
@@ -82,7 +93,7 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOptions = {}): Onn
   }
   const constants = new Map<string, ConstTensor>();
   const files = new Set<string>();
-  const read = (t: onnx.ITensorProto) => tensorOf(t, source, options.dir, files);
+  const read = (t: onnx.ITensorProto) => tensorOf(t, source, options.dir, files, options.ownsBytes === true);
   for (const t of graph.initializer ?? []) constants.set(t.name ?? "", read(t));
   const nodes: OnnxNode[] = [];
   for (const n of graph.node) {
@@ -122,7 +133,15 @@ export function readOnnxModel(bytes: Uint8Array, options: ReadOptions = {}): Onn
     ) => (d.dimValue != null && !d.dimParam ? num(d.dimValue) : null)),
   }));
   const outputs = (graph.output ?? []).map((o) => o.name ?? "");
-  return { opset, nodes, constants, inputs, outputs, externalFiles: [...files] };
+  return {
+    opset,
+    nodes,
+    constants,
+    inputs,
+    outputs,
+    externalFiles: [...files],
+    ownsData: options.ownsBytes === true,
+  };
 }
 
 function attrValue(
@@ -153,11 +172,32 @@ function attrValue(
   }
 }
 
+/** TensorProto's raw_data field (number 9, length-delimited) as its tag byte. */
+const RAW_DATA_TAG = (9 << 3) | 2;
+
+/**
+ * Moves `raw` (a view on the model's bytes, not 4-byte aligned) down to the 4-byte boundary below it, over the
+ * bytes of its own field header (the tag and the length varint, decoded already and read by nothing else), and
+ * returns the new byte offset; null when the header is shorter than the move (data under 16 KB can need that;
+ * it is copied instead).
+ */
+function alignInPlace(raw: Uint8Array): number | null {
+  const shift = raw.byteOffset % 4;
+  let varint = 1;
+  for (let n = raw.byteLength; n >= 0x80; n = Math.floor(n / 0x80)) varint++;
+  const header = 1 + varint;
+  const bytes = new Uint8Array(raw.buffer);
+  if (header < shift || bytes[raw.byteOffset - header] !== RAW_DATA_TAG) return null;
+  bytes.copyWithin(raw.byteOffset - shift, raw.byteOffset, raw.byteOffset + raw.byteLength);
+  return raw.byteOffset - shift;
+}
+
 function tensorOf(
   t: onnx.ITensorProto,
   source: string,
   dir: string | undefined,
   files: Set<string>,
+  ownsBytes: boolean,
 ): ConstTensor {
   const dims = (t.dims ?? []).map(num);
   const count = dims.reduce((a, b) => a * b, 1);
@@ -181,6 +221,12 @@ function tensorOf(
       // a 100 MB model is then not copied once more on its way to the device.
       if (LITTLE_ENDIAN && raw.byteOffset % 4 === 0) {
         return { dims, kind: "float", data: new Float32Array(raw.buffer, raw.byteOffset, count) };
+      }
+      const aligned = LITTLE_ENDIAN && ownsBytes && t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL
+        ? alignInPlace(raw)
+        : null;
+      if (aligned !== null) {
+        return { dims, kind: "float", data: new Float32Array(raw.buffer, aligned, count) };
       }
       const out = new Float32Array(count);
       for (let i = 0; i < count; i++) out[i] = dv.getFloat32(4 * i, true);
