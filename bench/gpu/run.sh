@@ -23,7 +23,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 mkdir -p .gpu/tests && cp -r tests/fixtures .gpu/tests/
 cd .gpu
 if [ "${GPU_KIT_TESTS:-1}" != 0 ]; then
-  RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency|captioner \()/' \
+  RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency|captioner \(|onnx)/' \
     tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
 fi
 RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check --no-config nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
