@@ -67,6 +67,8 @@ syntheticTest("import-model: an imported ResNet18 is listed and explained over H
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /imported r18 .*10 classes, input 64x64/);
       assert.match(r.stdout, /\n {2}layer4 {2}\[1, 128, 2, 2\]\n/, "layers listed NCHW");
+      // resnet18 has 20 BatchNorms, every one folded into the conv before it by the default export
+      assert.match(r.stdout, /note: 20 convs carry a BatchNorm the exporter folded into them/);
       const manifest = JSON.parse(Deno.readTextFileSync(`${root}/models/r18/manifest.json`));
       assert.deepEqual(manifest.classes, classes);
       assert.deepEqual(manifest.probeLayers, [

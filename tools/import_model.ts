@@ -152,12 +152,15 @@ export async function importModel(argv: string[]): Promise<ImportResult> {
     imported: { from: source.split("/").at(-1), opset: graph.opset, at: new Date().toISOString() },
   };
   Deno.writeTextFileSync(`${dir}/manifest.json`, JSON.stringify(manifest, null, 1) + "\n");
-  return { dir, manifest, layers, droppedOutputOp: plan.droppedOutputOp };
+  // torch.onnx.export folds a BatchNorm that follows a conv into it and renames the weight onnx::Conv_*
+  const foldedConvs =
+    graph.nodes.filter((n) => n.opType === "Conv" && /^onnx::/.test(n.inputs[1] ?? "")).length;
+  return { dir, manifest, layers, droppedOutputOp: plan.droppedOutputOp, foldedConvs };
 }
 
 if (import.meta.main) {
   try {
-    const { dir, manifest, layers, droppedOutputOp } = await importModel(Deno.args);
+    const { dir, manifest, layers, droppedOutputOp, foldedConvs } = await importModel(Deno.args);
     if (droppedOutputOp) {
       console.log(
         `note: the graph ends with ${droppedOutputOp}; retrace drops it and explains the logits before it`,
@@ -168,6 +171,12 @@ if (import.meta.main) {
         (manifest.inputSize as number[]).join("x")
       }, opset ${(manifest.imported as { opset: number }).opset}`,
     );
+    if (foldedConvs) {
+      console.log(
+        `note: ${foldedConvs} convs carry a BatchNorm the exporter folded into them (weights onnx::Conv_*): such ` +
+          "a conv's layer is its BatchNorm's output (export with training=TrainingMode.PRESERVE to keep them apart)",
+      );
+    }
     console.log(`${layers.length} layers (PyTorch module paths; "" = the input):`);
     for (const l of layers) console.log(`  ${l.name || "input"}  [${layerTorchShape(l).join(", ")}]`);
     console.log(
