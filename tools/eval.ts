@@ -28,11 +28,12 @@ import { mergeResultsFiles } from "../lib/eval/results_file.ts";
 import { markdownReport } from "../lib/eval/report.ts";
 import { META_ETA, type MetaSign } from "../lib/saliency/meta.ts";
 import { progressLine } from "./progress.ts";
+import { evalBatchSize } from "../lib/eval/eval_batch.ts";
 
 const USAGE = `usage: deno task eval [--model DIR] [--format voc|coco] [--root DIR] [--split NAME]
   [--difficult-flags FILE|rule] [--methods all|m1,m2] [--layers paper|l1,l2 ("input" = the image)]
   [--combine all|mode:weights,...] [--meta positive|negative] [--meta-eta X] [--centre]
-  [--shard I/N] [--limit N] [--results FILE] [--report DIR] [--merge FILE...]`;
+  [--shard I/N] [--limit N] [--batch auto|N] [--results FILE] [--report DIR] [--merge FILE...]`;
 
 class UsageError extends Error {}
 
@@ -90,6 +91,7 @@ async function main(): Promise<number> {
       centre: { type: "boolean", default: false },
       shard: { type: "string", default: "1/1" },
       limit: { type: "string" },
+      batch: { type: "string" },
       results: { type: "string" },
       report: { type: "string" },
       merge: { type: "boolean", default: false },
@@ -177,8 +179,16 @@ async function main(): Promise<number> {
   const hash = await sha8(JSON.stringify({ describe, format, split, flagsPath, limit, shard }));
   const results = values.results ?? `results/pointing-${model.manifest.name}-${hash}.jsonl`;
   await Deno.mkdir(results.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+  let batch: number;
+  try {
+    batch = evalBatchSize(backend.backend, values.batch ?? Deno.env.get("RETRACE_EVAL_BATCH") ?? "auto");
+  } catch (e) {
+    throw new UsageError(`--batch / ${(e as Error).message}`);
+  }
   console.error(
-    `backend ${backend.backend} (${backend.reason}); model ${model.manifest.name}; results ${results}`,
+    `backend ${backend.backend} (${backend.reason}); model ${model.manifest.name}; ${batch} image${
+      batch > 1 ? "s" : ""
+    } per pass; results ${results}`,
   );
 
   const started = performance.now();
@@ -186,7 +196,16 @@ async function main(): Promise<number> {
   let lastLine = 0;
   let result: PointingResult | null = null;
   for await (
-    const ev of runPointingGame({ source, classes, pointer, describe, shard, limit, resultsPath: results })
+    const ev of runPointingGame({
+      source,
+      classes,
+      pointer,
+      describe,
+      shard,
+      limit,
+      resultsPath: results,
+      batch,
+    })
   ) {
     if (ev.type === "start") {
       console.error(`${ev.total} images in this shard, ${ev.done} already in the results file`);

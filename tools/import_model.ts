@@ -14,7 +14,7 @@ import { OnnxModelError } from "../lib/nets/onnx/read_model.ts";
 import { planGraph } from "../lib/nets/onnx/graph_forward.ts";
 import { loadOnnxGraph, outputShape, readOnnxFile } from "../lib/nets/onnx/onnx_network.ts";
 import { runProbed } from "../lib/nets/probes.ts";
-import { layerTorchShape } from "../lib/nets/shape_ops.ts";
+import { type LayerInfo, layerTorchShape } from "../lib/nets/shape_ops.ts";
 
 const USAGE =
   "usage: deno task import-model --onnx FILE --name NAME [--classes FILE] [--mean R,G,B --std R,G,B] " +
@@ -49,7 +49,9 @@ export interface ImportResult {
   droppedOutputOp?: string;
   dir: string;
   manifest: Record<string, unknown>;
-  layers: { name: string; shape: number[] }[];
+  layers: LayerInfo[];
+  /** Convs the exporter folded a BatchNorm into (their weights renamed onnx::Conv_*). */
+  foldedConvs: number;
 }
 
 export async function importModel(argv: string[]): Promise<ImportResult> {

@@ -7,6 +7,7 @@
  */
 import * as Comlink from "comlink";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
+import { evalBatchSize } from "../lib/eval/eval_batch.ts";
 import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { centrePointer, saliencyPointer } from "../lib/eval/pointers.ts";
 import { DatasetMismatchError, type PointingEvent, runPointingGame } from "../lib/eval/pointing_run.ts";
@@ -60,7 +61,8 @@ const api = {
     onEvent: (ev: PointingEvent | { type: "status"; message: string }) => void,
     extras: RunExtras = {},
   ): Promise<{ refused?: string }> {
-    await initBackend(parseBackendPreference(backend));
+    const { backend: running } = await initBackend(parseBackendPreference(backend));
+    const batch = evalBatchSize(running);
     if (dataset.generateSyntheticAt) {
       const exists = await Deno.stat(`${dataset.generateSyntheticAt}/manifest.json`).then(
         () => true,
@@ -96,6 +98,7 @@ const api = {
           describe: { model: model.manifest.name, spec },
           limit: spec.limit,
           resultsPath,
+          batch,
           ...extras,
         })
       ) {

@@ -13,7 +13,7 @@
 import { type DecodedImage, decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import type { LoadedModel } from "../models/load.ts";
-import type { Tensor } from "../runtime/tf.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { methodByName } from "../saliency/methods.ts";
@@ -34,6 +34,28 @@ export interface Pointer {
   readonly labels: readonly string[];
   /** Per label, one point per entry of sample.classes (same order). Throws when the image cannot be used. */
   points(sample: PointerSample): Promise<Map<string, Point[]>>;
+  /**
+   * Several images in one pass where the pointer can: one result per sample, in order, each what `points`
+   * would give for it alone, or the Error `points` would throw. Without it, callers take the images one by one.
+   */
+  pointsBatch?(samples: readonly PointerSample[]): Promise<(Map<string, Point[]> | Error)[]>;
+}
+
+/** The points of several samples: one pass where the pointer batches, else one sample after the other. */
+export async function pointsOfBatch(
+  pointer: Pointer,
+  samples: readonly PointerSample[],
+): Promise<(Map<string, Point[]> | Error)[]> {
+  if (pointer.pointsBatch) return await pointer.pointsBatch(samples);
+  const out: (Map<string, Point[]> | Error)[] = [];
+  for (const s of samples) {
+    try {
+      out.push(await pointer.points(s));
+    } catch (e) {
+      out.push(e as Error);
+    }
+  }
+  return out;
 }
 
 /** The centre baseline: (floor(W/2), floor(H/2)) for every class. Needs no pixels. */
@@ -84,58 +106,105 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
   const { manifest, net, weights } = model;
   const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as CombineArch | undefined;
 
+  /** One image's input, repeated once per target class; null (with the error recorded) when it cannot be used. */
+  const load = async (sample: PointerSample): Promise<Tensor> => {
+    const image = (options.decode ?? decodeImage)(await Deno.readFile(sample.imagePath), sample.imagePath);
+    if (image.width !== sample.width || image.height !== sample.height) {
+      throw new Error(
+        `${sample.imagePath} is ${image.width}x${image.height} but its annotation says ${sample.width}x${sample.height}`,
+      );
+    }
+    const one = toInputTensor(image, manifest.inputSize, manifest.preprocess);
+    try {
+      return repeatForTargets(one, sample.classes.map((c) => c.classIndex));
+    } finally {
+      one.dispose();
+    }
+  };
+
+  const pointsBatch = async (samples: readonly PointerSample[]) => {
+    const results: (Map<string, Point[]> | Error)[] = samples.map(() => new Map<string, Point[]>());
+    // Every usable image's rows go through the network together: each row is one (image, class) pair, and every
+    // method treats rows independently (meta-saliency steps each row on its own), so a row's map is the one it
+    // gets alone.
+    const rows: { sample: PointerSample; index: number; start: number }[] = [];
+    const inputs: Tensor[] = [];
+    let start = 0;
+    for (const [index, sample] of samples.entries()) {
+      try {
+        inputs.push(await load(sample));
+        rows.push({ sample, index, start });
+        start += sample.classes.length;
+      } catch (e) {
+        results[index] = e as Error;
+      }
+    }
+    if (inputs.length === 0) return results;
+    const batch = inputs.length === 1 ? inputs[0] : tf.concat(inputs);
+    if (inputs.length > 1) tf.dispose(inputs);
+    const targets = rows.flatMap(({ sample }) => sample.classes.map((c) => c.classIndex));
+    try {
+      for (const method of options.methods) {
+        const request = { method, layers: options.layers, seed: { kind: "pointing" as const, targets } };
+        const result: SaliencyResult = options.meta
+          ? metaSaliency(net, weights, batch, request, options.meta)
+          : computeSaliency(net, weights, batch, request);
+        // Every map of the method for every image, at that image's size, then all their points from one read.
+        const maps: { index: number; label: string; map: Tensor }[] = [];
+        try {
+          for (const { sample, index, start } of rows) {
+            const size: [number, number] = [sample.height, sample.width];
+            const n = sample.classes.length;
+            const own = new Map(
+              options.layers.map((l) => {
+                const m = result.maps.get(l)!;
+                return [l, rows.length === 1 ? m : tf.slice(m, [start, 0, 0, 0], [n, -1, -1, -1])];
+              }),
+            );
+            try {
+              for (const layer of options.layers) {
+                const resized = resizeMap(own.get(layer)!, size);
+                const map = layer === "" ? smoothForImage(resized, size) : resized;
+                if (map !== resized) resized.dispose();
+                maps.push({ index, label: `${method}@${layerLabel(layer)}`, map });
+              }
+              for (const c of options.combinations ?? []) {
+                const map = combineLayers(combined.map((l) => own.get(l)!), {
+                  mode: c.mode,
+                  weights: c.weights,
+                  size,
+                  arch,
+                  layers: combined,
+                  table: manifest.layerWeights,
+                });
+                maps.push({ index, label: `${method}@${combinationLabel(c)}`, map });
+              }
+            } finally {
+              if (rows.length > 1) tf.dispose([...own.values()]);
+            }
+          }
+          const points = await firstArgmaxAll(maps.map((m) => m.map));
+          maps.forEach(({ index, label }, k) =>
+            (results[index] as Map<string, Point[]>).set(label, points[k])
+          );
+        } finally {
+          maps.forEach(({ map }) => map.dispose());
+          result.dispose();
+        }
+      }
+    } finally {
+      batch.dispose();
+    }
+    return results;
+  };
+
   return {
     labels,
+    pointsBatch,
     async points(sample) {
-      const image = (options.decode ?? decodeImage)(await Deno.readFile(sample.imagePath), sample.imagePath);
-      if (image.width !== sample.width || image.height !== sample.height) {
-        throw new Error(
-          `${sample.imagePath} is ${image.width}x${image.height} but its annotation says ${sample.width}x${sample.height}`,
-        );
-      }
-      const size: [number, number] = [sample.height, sample.width];
-      const targets = sample.classes.map((c) => c.classIndex);
-      const one = toInputTensor(image, manifest.inputSize, manifest.preprocess);
-      const batch = repeatForTargets(one, targets);
-      one.dispose();
-      const out = new Map<string, Point[]>();
-      try {
-        for (const method of options.methods) {
-          const request = { method, layers: options.layers, seed: { kind: "pointing" as const, targets } };
-          const result: SaliencyResult = options.meta
-            ? metaSaliency(net, weights, batch, request, options.meta)
-            : computeSaliency(net, weights, batch, request);
-          // Every map of the method at image size, then their points from one read (firstArgmaxAll).
-          const maps: [string, Tensor][] = [];
-          try {
-            for (const layer of options.layers) {
-              const resized = resizeMap(result.maps.get(layer)!, size);
-              const map = layer === "" ? smoothForImage(resized, size) : resized;
-              if (map !== resized) resized.dispose();
-              maps.push([`${method}@${layerLabel(layer)}`, map]);
-            }
-            for (const c of options.combinations ?? []) {
-              const map = combineLayers(combined.map((l) => result.maps.get(l)!), {
-                mode: c.mode,
-                weights: c.weights,
-                size,
-                arch,
-                layers: combined,
-                table: manifest.layerWeights,
-              });
-              maps.push([`${method}@${combinationLabel(c)}`, map]);
-            }
-            const points = await firstArgmaxAll(maps.map(([, m]) => m));
-            maps.forEach(([label], i) => out.set(label, points[i]));
-          } finally {
-            maps.forEach(([, m]) => m.dispose());
-            result.dispose();
-          }
-        }
-      } finally {
-        batch.dispose();
-      }
-      return out;
+      const [r] = await pointsBatch([sample]);
+      if (r instanceof Error) throw r;
+      return r;
     },
   };
 }

@@ -10,12 +10,20 @@
  * run does not revisit it) and needs no pixels. An image the pointer cannot use (missing or corrupt file) is a
  * problem record naming it.
  */
-import type { Pointer } from "./pointers.ts";
+import type { Point } from "./pointing.ts";
+import { type Pointer, pointsOfBatch } from "./pointers.ts";
 import { pointingHit } from "./pointing.ts";
-import { datasetKeys, type DatasetSource, pointingSamples } from "./pointing_samples.ts";
+import {
+  datasetKeys,
+  type DatasetSource,
+  type PointingClass,
+  type PointingSample,
+  pointingSamples,
+} from "./pointing_samples.ts";
+
+type ImageSample = Exclude<PointingSample, { problem: string }>;
 import {
   type ImageRecord,
-  type ProblemRecord,
   type ResultRecord,
   ResultsWriter,
   type RunConfig,
@@ -38,6 +46,11 @@ export interface PointingRunOptions {
   signal?: AbortSignal;
   /** Add the running tallies to every image event (the Redis scale-out merges them across hosts). */
   withTallies?: boolean;
+  /**
+   * Images explained together in one pass (their classes' rows in one batch; default 1). Tallies and the results
+   * file do not depend on it: records are written in dataset order once their batch is done.
+   */
+  batch?: number;
   /**
    * The number of images (after `limit`, before sharding) the caller split the run over: a dataset with another
    * count here is a different copy of it, and the run stops with a PointingRunError before scoring anything.
@@ -184,33 +197,59 @@ export async function* runPointingGame(options: PointingRunOptions): AsyncGenera
       await writer?.write(r);
       fresh++;
     };
-    for await (const sample of pointingSamples(source, classes, todo)) {
-      options.signal?.throwIfAborted();
-      const done = () => resumed + fresh;
-      if ("problem" in sample) {
-        const r: ProblemRecord = { type: "problem", key: sample.key, message: sample.problem };
-        await record(r);
-        yield { type: "problem", key: r.key, message: r.message, done: done(), total };
-        continue;
-      }
-      const counted = sample.classes.filter((c) => !c.skipAll);
-      const image: ImageRecord = {
-        type: "image",
-        key: sample.key,
-        classes: counted.map((c) => [c.classIndex, 1, c.difficult ? 1 : 0]),
-        hits: {},
-      };
-      if (counted.length > 0) {
-        let points;
+    const batchSize = options.batch ?? 1;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new PointingRunError(`batch must be a positive integer, got ${options.batch}`);
+    }
+    const done = () => resumed + fresh;
+    /** Records a problem with an image and gives its event. */
+    const problem = async (key: string, message: string): Promise<PointingEvent> => {
+      await record({ type: "problem", key, message });
+      return { type: "problem", key, message, done: done(), total };
+    };
+    /** Samples waiting for their batch, in dataset order; `counted` are the classes that get points. */
+    let pending: { sample: PointingSample; counted: PointingClass[] }[] = [];
+    const flush = async function* (): AsyncGenerator<PointingEvent> {
+      const batch = pending;
+      pending = [];
+      const asked = batch.filter((p) => !("problem" in p.sample) && p.counted.length > 0);
+      const samples = asked.map((p) => ({ ...(p.sample as ImageSample), classes: p.counted }));
+      let answers: (Map<string, Point[]> | Error)[] = [];
+      if (samples.length) {
+        options.signal?.throwIfAborted();
         try {
-          points = await pointer.points({ ...sample, classes: counted });
-        } catch (e) {
-          const r: ProblemRecord = { type: "problem", key: sample.key, message: (e as Error).message };
-          await record(r);
-          yield { type: "problem", key: r.key, message: r.message, done: done(), total };
+          answers = await pointsOfBatch(pointer, samples);
+        } catch {
+          // a failure of the whole pass: each image alone, so an error is the one image's problem
+          answers = await pointsOfBatch(
+            { labels: pointer.labels, points: (s) => pointer.points(s) },
+            samples,
+          );
+        }
+      }
+      const answerOf = new Map(asked.map((p, i) => [p, answers[i]]));
+      for (const p of batch) {
+        const { sample, counted } = p;
+        if ("problem" in sample) {
+          yield await problem(sample.key, sample.problem);
+          continue;
+        }
+        const image: ImageRecord = {
+          type: "image",
+          key: sample.key,
+          classes: counted.map((c) => [c.classIndex, 1, c.difficult ? 1 : 0]),
+          hits: {},
+        };
+        const points = answerOf.get(p);
+        if (points instanceof Error) {
+          yield await problem(sample.key, points.message);
           continue;
         }
         for (const label of pointer.labels) {
+          if (!points) {
+            image.hits[label] = [];
+            continue;
+          }
           const ps = points.get(label);
           if (!ps || ps.length !== counted.length) {
             throw new PointingRunError(`the pointer gave no or too few points for ${label} on ${sample.key}`);
@@ -219,29 +258,39 @@ export async function* runPointingGame(options: PointingRunOptions): AsyncGenera
             pointingHit(c.region, sample.width, sample.height, ps[i]) ? 1 : 0
           );
         }
-      } else {
-        for (const label of pointer.labels) image.hits[label] = [];
+        await record(image);
+        const n = done();
+        const seconds = (performance.now() - started) / 1000;
+        const rate = fresh / Math.max(seconds, 1e-9);
+        yield {
+          type: "image",
+          key: sample.key,
+          done: n,
+          total,
+          problems: state.problems.length,
+          imagesPerSecond: rate,
+          etaSeconds: (total - n) / Math.max(rate, 1e-9),
+          accuracy: accuracies(state),
+          classAccuracy: Object.fromEntries([...state.tallies].map(([l, t]) => [l, t.all.classAccuracies()])),
+          classCounts: Object.fromEntries(
+            [...state.tallies].map(([l, t]) => [l, t.all.hits.map((h, k) => h + t.all.misses[k])]),
+          ),
+          ...(options.withTallies ? { tallies: tallyJSON(state) } : {}),
+        };
       }
-      await record(image);
-      const n = done();
-      const seconds = (performance.now() - started) / 1000;
-      const rate = fresh / Math.max(seconds, 1e-9);
-      yield {
-        type: "image",
-        key: sample.key,
-        done: n,
-        total,
-        problems: state.problems.length,
-        imagesPerSecond: rate,
-        etaSeconds: (total - n) / Math.max(rate, 1e-9),
-        accuracy: accuracies(state),
-        classAccuracy: Object.fromEntries([...state.tallies].map(([l, t]) => [l, t.all.classAccuracies()])),
-        classCounts: Object.fromEntries(
-          [...state.tallies].map(([l, t]) => [l, t.all.hits.map((h, k) => h + t.all.misses[k])]),
-        ),
-        ...(options.withTallies ? { tallies: tallyJSON(state) } : {}),
-      };
+    };
+    let waiting = 0; // images in `pending` that need a pass
+    for await (const sample of pointingSamples(source, classes, todo)) {
+      options.signal?.throwIfAborted();
+      const counted = "problem" in sample ? [] : sample.classes.filter((c) => !c.skipAll);
+      pending.push({ sample, counted });
+      if (counted.length > 0) waiting++;
+      if (waiting >= batchSize) {
+        waiting = 0;
+        yield* flush();
+      }
     }
+    yield* flush();
     const missing = keys.filter((k) => !state.done.has(k));
     for (const key of missing) {
       // Listed but never streamed (e.g. a COCO image without annotations cannot be listed; a VOC list entry
