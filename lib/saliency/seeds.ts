@@ -10,7 +10,7 @@
  * One target per batch item: several classes of one image are explained in one pass by repeating the image
  * (`repeatForTargets`).
  */
-import { stopGradient } from "../runtime/custom_grad.ts";
+import { stopGradient, withBackward } from "../runtime/custom_grad.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { SaliencyInputError } from "./errors.ts";
 
@@ -64,19 +64,45 @@ export function seedTensor(seed: Seed, output: Tensor): Tensor {
   }
   checkSeed(seed, output);
   if (seed.kind === "gradient") return tf.clone(seed.gradient);
-  return tf.tidy(() => {
-    const k = output.shape[output.rank - 1]!;
-    const n = output.shape[0]!;
-    const hot = oneHot(seed.targets, k); // [N, K]
-    if (output.rank === 2) return hot;
-    const mask = tf.reshape(hot, [n, 1, 1, k]);
-    if (seed.kind === "one-hot") return tf.mul(tf.onesLike(output), mask);
-    // pointing: softmax over the h*w positions of each channel, kept only for the target channel.
-    const [h, w] = [output.shape[1]!, output.shape[2]!];
-    const flat = tf.reshape(tf.transpose(output, [0, 3, 1, 2]), [n, k, h * w]);
-    const soft = tf.transpose(tf.reshape(tf.softmax(flat), [n, k, h, w]), [0, 2, 3, 1]);
-    return tf.mul(soft, mask);
-  });
+  return tf.tidy(() => seedFromRows(seed.kind, oneHot(seed.targets, output.shape[output.rank - 1]!), output));
+}
+
+/** A one-hot or pointing seed shaped like `output` from its [N, K] one-hot target rows. */
+function seedFromRows(kind: "one-hot" | "pointing", hot: Tensor, output: Tensor): Tensor {
+  if (output.rank === 2) return hot;
+  const [n, h, w, k] = output.shape as number[];
+  const mask = tf.reshape(hot, [n, 1, 1, k]);
+  if (kind === "one-hot") return tf.mul(tf.onesLike(output), mask);
+  // pointing: softmax over the h*w positions of each channel, kept only for the target channel.
+  const flat = tf.reshape(tf.transpose(output, [0, 3, 1, 2]), [n, k, h * w]);
+  const soft = tf.transpose(tf.reshape(tf.softmax(flat), [n, k, h, w]), [0, 2, 3, 1]);
+  return tf.mul(soft, mask);
+}
+
+/**
+ * An objective whose targets are chosen on the device from the logits it seeds ([N, K]; the N items are one image
+ * repeated): item i explains the i-th highest class of item 0 (tf.topk; equal logits in the backend's order).
+ * `kept` receives the chosen class indices as an int32 tensor [N] (the caller reads it with the maps in one
+ * transfer, then disposes it), so a backend that reads only asynchronously needs no read before the backward.
+ * With one item and one class it is that class; a [N, h, w, K] score map is refused (its targets need the host).
+ */
+export function topKObjective(kept: (indices: Tensor) => void): (output: Tensor) => Tensor {
+  return (output) => {
+    if (output.rank !== 2) {
+      throw new SaliencyInputError("targets chosen on the device need [N, K] logits, not a score map");
+    }
+    const [n, k] = output.shape as [number, number];
+    if (n > k) throw new SaliencyInputError(`${n} targets of ${k} classes`);
+    // chosen inside a custom op with a zero gradient: its ops are not taped (TopK has no gradient, and the
+    // choice needs none), and the seed it gives is a constant of the backward
+    const seed = withBackward(1, (logits) => {
+      const indices = tf.topk(tf.reshape(tf.slice(logits, [0, 0], [1, k]), [k]), n, true).indices;
+      kept(tf.keep(indices));
+      // one-hot rows (the pointing seed of [N, K] logits is one-hot too); tf.oneHot refuses depth 1
+      return tf.slice(tf.oneHot(indices, Math.max(k, 2), 1, 0, "float32"), [0, 0], [n, k]);
+    }, (_dy, [logits]) => [tf.zerosLike(logits)])(output);
+    return tf.sum(tf.mul(output, seed));
+  };
 }
 
 /**

@@ -17,7 +17,7 @@ import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } 
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
 import { computeSaliency, type MethodRef, resolveMethod } from "../saliency/saliency.ts";
-import { objectiveFor, repeatForTargets, type Seed } from "../saliency/seeds.ts";
+import { objectiveFor, repeatForTargets, type Seed, topKObjective } from "../saliency/seeds.ts";
 import { SaliencyInputError, UnknownMethodError, UnsupportedRuleError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
@@ -131,7 +131,15 @@ export async function readMaps(
   entries: readonly (readonly [string, Tensor])[],
   targets: readonly number[],
 ): Promise<MapOut[]> {
-  const values = await readTogether(entries.map(([, m]) => m));
+  return mapsOf(entries, await readTogether(entries.map(([, m]) => m)), targets);
+}
+
+/** readMaps' MapOuts from values already read (values[k] holds entries[k]'s map). */
+function mapsOf(
+  entries: readonly (readonly [string, Tensor])[],
+  values: readonly Float32Array[],
+  targets: readonly number[],
+): MapOut[] {
   return entries.flatMap(([layer, m], k) => {
     const [, h, w] = m.shape as number[];
     return targets.map((target, i) => ({
@@ -228,24 +236,33 @@ export async function runSaliencyJob(
     }
     return scores;
   };
-  // One pass when the number of targets is known before the forward (classes, top-k), the method can take an
-  // objective seed and the backend reads synchronously: the targets are then chosen from the saliency pass's
-  // own logits, inside the objective. Otherwise (labels predicted present, meta-saliency, contrastive
-  // excitation, webgpu) a forward picks them first.
+  // One pass when the number of targets is known before the forward (classes, top-k) and the method can take an
+  // objective seed: the targets are then chosen from the saliency pass's own logits, inside the objective, on
+  // the host where the backend reads synchronously (wasm, cpu), else on the device (tf.topk; webgpu), whose
+  // choice, scores and maps then come back in one read. Otherwise (labels predicted present, meta-saliency,
+  // contrastive excitation, score-map heads on webgpu) a forward picks them first.
   const count = job.targets.kind === "classes"
     ? job.targets.classes.length
     : job.targets.kind === "top-k"
     ? job.targets.k
     : null;
   // (the method is known: checkMethod above)
-  const onePass = count !== null && !job.meta &&
-    resolveMethod(job.method).rules !== "contrastive-excitation" && readsSynchronously();
+  const seedable = count !== null && !job.meta &&
+    resolveMethod(job.method).rules !== "contrastive-excitation";
+  const onePass = seedable && readsSynchronously();
+  const onDevice = seedable && !onePass && manifest.head !== "fully-conv";
+  let chosen: Tensor | null = null; // the device's target choice (int32 [N]), read with the maps
   const outputLayer = net.layerNames.at(-1)!;
   try {
     let scores = new Float32Array(k);
     let targets: number[] = [];
     let seed: Seed;
-    if (onePass) {
+    if (onDevice) {
+      targets = resolveTargets(job.targets, manifest.classes, scores); // validates the spec before the pass
+      seed = job.targets.kind === "classes"
+        ? { kind: job.seed ?? "pointing", targets }
+        : { kind: "objective", layer: outputLayer, objective: topKObjective((t) => (chosen = t)) };
+    } else if (onePass) {
       targets = resolveTargets(job.targets, manifest.classes, scores); // validates the spec before the pass
       const kind = job.seed ?? "pointing";
       seed = {
@@ -281,7 +298,7 @@ export async function runSaliencyJob(
         timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: 0 },
       };
     }
-    const batch = repeatForTargets(input, onePass ? new Array(count!).fill(0) : targets);
+    const batch = repeatForTargets(input, onePass || onDevice ? new Array(count!).fill(0) : targets);
     const request = { method: job.method, layers, seed };
     let result;
     try {
@@ -320,7 +337,22 @@ export async function runSaliencyJob(
         owned.push(combined);
         emit(`${job.combine.mode}/${job.combine.weights}`, combined);
       }
-      const maps = await readMaps(entries, targets);
+      let maps: MapOut[];
+      if (onDevice) {
+        // the maps, the logits of the image and the device's target choice: one read
+        const logits = tf.slice(result.output, [0, 0], [1, k]);
+        owned.push(logits);
+        const values = await readTogether([
+          ...entries.map(([, m]) => m),
+          logits,
+          ...(chosen ? [chosen] : []),
+        ]);
+        scores = scoresOf(values[entries.length]);
+        if (chosen) targets = Array.from(values[entries.length + 1]);
+        maps = mapsOf(entries, values, targets);
+      } else {
+        maps = await readMaps(entries, targets);
+      }
       const t3 = performance.now();
       return {
         image: { width: image.width, height: image.height },
@@ -335,5 +367,6 @@ export async function runSaliencyJob(
     }
   } finally {
     input.dispose();
+    if (chosen) (chosen as Tensor).dispose();
   }
 }
