@@ -12,6 +12,7 @@ import { VERSION } from "./lib/version.ts";
 import { createApp } from "./routes/app.ts";
 import { scanModels } from "./lib/models/registry.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import { BATCH_WINDOW_AUTO, SaliencyBatcher } from "./workers/batcher.ts";
 import { EvaluationJobs } from "./workers/evaluations.ts";
 import { resolveEvaluation } from "./lib/service/resolve_evaluation.ts";
 import type { Evaluations } from "./workers/evaluations_api.ts";
@@ -49,6 +50,10 @@ async function main(): Promise<void> {
     timeoutMs: config.timeoutMs,
     backend: backend.backend,
   });
+  const batcher = new SaliencyBatcher(pool, {
+    windowMs: config.batchWindowMs ?? BATCH_WINDOW_AUTO[backend.backend] ?? 0,
+    maxBatch: config.batchMax,
+  });
   const resolve = (spec: Parameters<typeof resolveEvaluation>[0]) => resolveEvaluation(spec, models, config);
   let jobs: Evaluations;
   if (config.redisUrl) {
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
   const app = createApp(backend, {
     jobs,
     dataDir: config.dataDir,
-    v1: { models, pool, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs },
+    v1: { models, pool, batcher, maxPixels: config.maxPixels, timeoutMs: config.timeoutMs },
     apiKey: config.apiKey,
     corsOrigin: config.corsOrigin,
     maxBodyBytes: config.maxBodyBytes,

@@ -25,6 +25,13 @@ export interface ServerConfig {
   queueLimit: number;
   /** RETRACE_TIMEOUT_MS: per request (default 120000). */
   timeoutMs: number;
+  /**
+   * RETRACE_BATCH_WINDOW_MS: how long a saliency request waits for compatible ones to share its pass (0: never);
+   * undefined ("auto", the default): per backend (workers/batcher.ts BATCH_WINDOW_AUTO).
+   */
+  batchWindowMs?: number;
+  /** RETRACE_BATCH_MAX: most saliency requests in one pass (default 8). */
+  batchMax: number;
   /** RETRACE_MAX_PIXELS: largest decoded image, width x height (default 25 000 000). */
   maxPixels: number;
   /** RETRACE_MAX_BODY: largest request body in bytes (default 32 MiB). */
@@ -114,6 +121,12 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     modelsDir: env.get("RETRACE_MODELS_DIR") || "models",
     queueLimit: int("RETRACE_QUEUE", 16, 0, 100_000),
     timeoutMs: int("RETRACE_TIMEOUT_MS", 120_000, 100, 3_600_000),
+    batchWindowMs: env.get("RETRACE_BATCH_WINDOW_MS") === "auto"
+      ? undefined
+      : env.get("RETRACE_BATCH_WINDOW_MS")
+      ? int("RETRACE_BATCH_WINDOW_MS", 0, 0, 60_000)
+      : undefined,
+    batchMax: int("RETRACE_BATCH_MAX", 8, 1, 64),
     maxPixels: int("RETRACE_MAX_PIXELS", 25_000_000, 1, 1_000_000_000),
     maxBodyBytes: int("RETRACE_MAX_BODY", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     apiKey: env.get("RETRACE_API_KEY") || undefined,

@@ -60,7 +60,7 @@ export function createApp(backend: BackendInfo, options: AppOptions = {}): Hono 
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? 32 * 1024 * 1024));
   app.use("/v1/*", parseJsonBody());
   app.route("/", healthRoutes(backend));
-  app.route("/", metricsRoutes(metrics, options.v1?.pool));
+  app.route("/", metricsRoutes(metrics, options.v1?.pool, options.v1?.batcher));
   // One OpenAPI document for every JSON router (OpenAPIHono.route merges their definitions).
   const api = new OpenAPIHono();
   if (options.v1) api.route("/", v1Routes(options.v1));

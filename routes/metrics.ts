@@ -1,12 +1,14 @@
 /**
  * GET /metrics in Prometheus text format: requests and latency per route (routes/middleware.ts), worker pool
- * size, busy workers, queue depth and worker restarts, and live tensors per idle worker (asked without queueing).
+ * size, busy workers, queue depth and worker restarts, live tensors per idle worker (asked without queueing), and
+ * the sizes of the saliency passes (requests batched together, workers/batcher.ts).
  */
 import { Hono } from "hono";
 import type { RequestMetrics } from "./middleware.ts";
 import type { WorkerPool } from "../workers/pool.ts";
+import { BATCH_SIZE_BUCKETS, type SaliencyBatcher } from "../workers/batcher.ts";
 
-export function metricsRoutes(metrics: RequestMetrics, pool?: WorkerPool): Hono {
+export function metricsRoutes(metrics: RequestMetrics, pool?: WorkerPool, batcher?: SaliencyBatcher): Hono {
   const app = new Hono();
   app.get("/metrics", async (c) => {
     let text = metrics.text();
@@ -25,6 +27,17 @@ export function metricsRoutes(metrics: RequestMetrics, pool?: WorkerPool): Hono 
         ...(await pool.idleTensorCounts()).map(({ id, tensors }) =>
           `retrace_worker_live_tensors{worker="${id}"} ${tensors}`
         ),
+      ].join("\n") + "\n";
+    }
+    if (batcher) {
+      const { passes, requests, bySize } = batcher.counts;
+      text += [
+        "# HELP retrace_saliency_batch_size saliency requests per pass (1: a request on its own)",
+        "# TYPE retrace_saliency_batch_size histogram",
+        ...BATCH_SIZE_BUCKETS.map((b, i) => `retrace_saliency_batch_size_bucket{le="${b}"} ${bySize[i]}`),
+        `retrace_saliency_batch_size_bucket{le="+Inf"} ${passes}`,
+        `retrace_saliency_batch_size_sum ${requests}`,
+        `retrace_saliency_batch_size_count ${passes}`,
       ].join("\n") + "\n";
     }
     return c.text(text, 200, { "content-type": "text/plain; version=0.0.4" });

@@ -8,7 +8,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { describeIssues, validationHook } from "./validation.ts";
 import type { Context } from "hono";
-import * as Comlink from "comlink";
 import type { ModelEntry } from "../lib/models/registry.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
@@ -23,6 +22,7 @@ import {
   WorkerCrashError,
   type WorkerPool,
 } from "../workers/pool.ts";
+import { SaliencyBatcher } from "../workers/batcher.ts";
 import { apiError, clip, echo, ERROR_CODES, type ErrorCode, errorResponses } from "./errors.ts";
 import {
   type CaptionOptions,
@@ -39,6 +39,8 @@ import { isJsonType } from "./middleware.ts";
 export interface V1Options {
   models: Map<string, ModelEntry>;
   pool: WorkerPool;
+  /** Runs saliency requests, batching compatible ones (default: each on its own through the pool). */
+  batcher?: SaliencyBatcher;
   maxPixels: number;
   timeoutMs: number;
 }
@@ -246,13 +248,8 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
   };
   let answer: SaliencyAnswer | { error: { code: string; message: string } };
   try {
-    answer = await options.pool.run(
-      (api) =>
-        api.saliency(entry.dir, Comlink.transfer(job, [job.image.buffer as ArrayBuffer])) as Promise<
-          SaliencyAnswer | { error: { code: string; message: string } }
-        >,
-      { signal: c.req.raw.signal },
-    );
+    const batcher = options.batcher ?? new SaliencyBatcher(options.pool, { windowMs: 0, maxBatch: 1 });
+    answer = await batcher.submit(entry.dir, job, c.req.raw.signal);
   } catch (e) {
     return poolFailure(c, e);
   }

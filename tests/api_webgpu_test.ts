@@ -1,9 +1,9 @@
 /**
  * POST /v1/saliency on a webgpu server (Mesa llvmpipe on CPU-only hosts, a real GPU elsewhere) against the same
  * request on a wasm server: the default top-1 target, top-2 and explicit classes give 200 with the same
- * targets, predictions and maps (to float tolerance). Guards the service's fast one-pass path, which reads the
- * logits synchronously inside the saliency pass: tfjs's webgpu backend cannot do that under Deno, so such a
- * server must take the two-pass path. Ignored where no WebGPU adapter exists.
+ * targets, predictions and maps (to float tolerance). Guards the one-pass paths: on wasm the targets are chosen
+ * from logits read synchronously inside the saliency pass; tfjs's webgpu backend cannot read synchronously under
+ * Deno, so there they are chosen on the device (tf.topk). Ignored where no WebGPU adapter exists.
  */
 import assert from "node:assert/strict";
 import { CANVAS_PERMITTED } from "./helpers/synthetic_gate.ts";

@@ -15,6 +15,7 @@ import {
   type SaliencyJob,
   ServiceInputError,
 } from "../lib/service/saliency_job.ts";
+import { runSaliencyJobs } from "../lib/service/saliency_batch.ts";
 
 const models = new Map<string, Promise<LoadedModel>>();
 const captioners = new Map<string, Promise<Captioner>>();
@@ -44,6 +45,26 @@ export const api = {
       return Comlink.transfer(answer, answer.maps.map((m) => m.data.buffer as ArrayBuffer));
     } catch (e) {
       return { error: toWorkerError(e) };
+    }
+  },
+
+  /** Jobs of one batch key run as one pass (lib/service/saliency_batch.ts): per job, its answer or its error. */
+  async saliencyBatch(
+    dir: string,
+    jobs: SaliencyJob[],
+  ): Promise<(SaliencyAnswer | { error: WorkerError })[]> {
+    try {
+      if (!models.has(dir)) models.set(dir, loadModel(dir));
+      const answers = (await runSaliencyJobs(await models.get(dir)!, jobs)).map((a) =>
+        a instanceof ServiceInputError ? { error: toWorkerError(a) } : a
+      );
+      const buffers = answers.flatMap((a) =>
+        "error" in a ? [] : a.maps.map((m) => m.data.buffer as ArrayBuffer)
+      );
+      return Comlink.transfer(answers, buffers);
+    } catch (e) {
+      const error = toWorkerError(e);
+      return jobs.map(() => ({ error }));
     }
   },
 

@@ -74,7 +74,7 @@ export interface SaliencyAnswer {
   overlay?: { png: Uint8Array; layer: string; target: number };
 }
 
-function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Float32Array): number[] {
+export function resolveTargets(spec: TargetSpec, classes: readonly string[], scores: Float32Array): number[] {
   if (spec.kind === "classes") {
     if (spec.classes.length === 0) {
       throw new ServiceInputError("bad_target", "give at least one target class");
@@ -135,7 +135,7 @@ export async function readMaps(
 }
 
 /** readMaps' MapOuts from values already read (values[k] holds entries[k]'s map). */
-function mapsOf(
+export function mapsOf(
   entries: readonly (readonly [string, Tensor])[],
   values: readonly Float32Array[],
   targets: readonly number[],
@@ -176,7 +176,7 @@ export function decodeUpload(bytes: Uint8Array, maxPixels: number, rasterize?: R
 }
 
 /** The PNG of maps[overlay.map] (at the image's size) over the image. */
-function drawOverlay(
+export function drawOverlay(
   image: DecodedImage,
   maps: MapOut[],
   overlay: NonNullable<SaliencyJob["overlay"]>,
@@ -196,6 +196,82 @@ function drawOverlay(
   };
 }
 
+/**
+ * The job's layers as the network names them ("input" -> ""), after checking the method, the layers and the
+ * combination (ServiceInputError naming what is wrong).
+ */
+export function checkJob(model: LoadedModel, job: SaliencyJob): string[] {
+  const layers = job.layers.map((l) => (l === "input" ? "" : l));
+  if (layers.length === 0) {
+    throw new ServiceInputError("bad_layer", 'give at least one layer ("input" = the image)');
+  }
+  checkMethod(job.method);
+  try {
+    model.net.assertLayers(layers);
+    if (resolveMethod(job.method).extract === "conv-exact") model.net.assertConvs(layers);
+  } catch (e) {
+    throw new ServiceInputError("unknown_layer", (e as UnknownLayerError).message);
+  }
+  if (job.combine && layers.every((l) => l === "")) {
+    throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
+  }
+  return layers;
+}
+
+/** Class scores (sigmoid for multi-label heads, else softmax) from the first K values of `logits`. */
+export function classScores(manifest: LoadedModel["manifest"], logits: Float32Array): Float32Array {
+  const k = manifest.numClasses;
+  const scores = Float32Array.from(
+    logits.subarray(0, k),
+    (z) => manifest.multiLabel ? 1 / (1 + Math.exp(-z)) : z,
+  );
+  if (!manifest.multiLabel) {
+    const m = Math.max(...scores);
+    const e = scores.map((z) => Math.exp(z - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    scores.forEach((_, i) => (scores[i] = e[i] / s));
+  }
+  return scores;
+}
+
+/** The five best predictions. */
+export function topPredictions(
+  manifest: LoadedModel["manifest"],
+  scores: Float32Array,
+): SaliencyAnswer["predictions"] {
+  return [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 5).map((i) => ({
+    index: i,
+    name: manifest.classes[i],
+    score: scores[i],
+  }));
+}
+
+/** The layer names answers use for a job's maps: its layers ("" as "input"), then its combination's. */
+export function answerLayers(layers: readonly string[], combine: SaliencyJob["combine"]): string[] {
+  return [
+    ...layers.map((l) => (l === "" ? "input" : l)),
+    ...(combine ? [`${combine.mode}/${combine.weights}`] : []),
+  ];
+}
+
+/** The combination of a job's non-input maps ([N, h, w, 1] each), at the model's input size. */
+export function combineJobMaps(
+  manifest: LoadedModel["manifest"],
+  layers: readonly string[],
+  mapOf: (layer: string) => Tensor,
+  combine: NonNullable<SaliencyJob["combine"]>,
+): Tensor {
+  const deep = layers.filter((l) => l !== ""); // not empty: checkJob
+  const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as CombineArch | undefined;
+  return combineLayers(deep.map(mapOf), {
+    ...combine,
+    size: manifest.inputSize,
+    arch,
+    layers: deep,
+    table: manifest.layerWeights,
+  });
+}
+
 /** Runs one job on a loaded classifier. `rasterize` replaces the canvas decoder (tests). */
 export async function runSaliencyJob(
   model: LoadedModel,
@@ -205,37 +281,11 @@ export async function runSaliencyJob(
   const { manifest, net, weights } = model;
   const t0 = performance.now();
   const image = decodeUpload(job.image, job.maxPixels, rasterize);
-  const layers = job.layers.map((l) => (l === "input" ? "" : l));
-  if (layers.length === 0) {
-    throw new ServiceInputError("bad_layer", 'give at least one layer ("input" = the image)');
-  }
-  checkMethod(job.method);
-  try {
-    net.assertLayers(layers);
-    if (resolveMethod(job.method).extract === "conv-exact") net.assertConvs(layers);
-  } catch (e) {
-    throw new ServiceInputError("unknown_layer", (e as UnknownLayerError).message);
-  }
-  if (job.combine && layers.every((l) => l === "")) {
-    throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
-  }
+  const layers = checkJob(model, job);
   const t1 = performance.now();
   const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
   const k = manifest.numClasses;
-  /** Class scores (sigmoid for multi-label heads, else softmax) from the first row of the logits. */
-  const scoresOf = (logits: Float32Array) => {
-    const scores = Float32Array.from(
-      logits.subarray(0, k),
-      (z) => manifest.multiLabel ? 1 / (1 + Math.exp(-z)) : z,
-    );
-    if (!manifest.multiLabel) {
-      const m = Math.max(...scores);
-      const e = scores.map((z) => Math.exp(z - m));
-      const s = e.reduce((a, b) => a + b, 0);
-      scores.forEach((_, i) => (scores[i] = e[i] / s));
-    }
-    return scores;
-  };
+  const scoresOf = (logits: Float32Array) => classScores(manifest, logits);
   // One pass when the number of targets is known before the forward (classes, top-k) and the method can take an
   // objective seed: the targets are then chosen from the saliency pass's own logits, inside the objective, on
   // the host where the backend reads synchronously (wasm, cpu), else on the device (tf.topk; webgpu), whose
@@ -254,7 +304,7 @@ export async function runSaliencyJob(
   let chosen: Tensor | null = null; // the device's target choice (int32 [N]), read with the maps
   const outputLayer = net.layerNames.at(-1)!;
   try {
-    let scores = new Float32Array(k);
+    let scores: Float32Array = new Float32Array(k);
     let targets: number[] = [];
     let seed: Seed;
     if (onDevice) {
@@ -282,12 +332,7 @@ export async function runSaliencyJob(
       seed = { kind: job.seed ?? "pointing", targets };
     }
     const t2 = performance.now();
-    const predictions = () =>
-      [...scores.keys()].sort((a, b) => scores[b] - scores[a]).slice(0, 5).map((i) => ({
-        index: i,
-        name: manifest.classes[i],
-        score: scores[i],
-      }));
+    const predictions = () => topPredictions(manifest, scores);
     if (targets.length === 0) { // nothing predicted present: nothing to explain
       if (job.overlay) drawOverlay(image, [], job.overlay); // bad_overlay: nothing to draw
       return {
@@ -321,21 +366,12 @@ export async function runSaliencyJob(
         if (m !== raw) owned.push(m);
         entries.push([layer, m]);
       };
-      for (const layer of layers) emit(layer === "" ? "input" : layer, result.maps.get(layer)!);
+      const names = answerLayers(layers, job.combine);
+      layers.forEach((layer, i) => emit(names[i], result.maps.get(layer)!));
       if (job.combine) {
-        const deep = layers.filter((l) => l !== ""); // not empty: checked before the forward
-        const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as
-          | CombineArch
-          | undefined;
-        const combined = combineLayers(deep.map((l) => result.maps.get(l)!), {
-          ...job.combine,
-          size: manifest.inputSize,
-          arch,
-          layers: deep,
-          table: manifest.layerWeights,
-        });
+        const combined = combineJobMaps(manifest, layers, (l) => result.maps.get(l)!, job.combine);
         owned.push(combined);
-        emit(`${job.combine.mode}/${job.combine.weights}`, combined);
+        emit(names.at(-1)!, combined);
       }
       let maps: MapOut[];
       if (onDevice) {
