@@ -62,7 +62,7 @@ export const standardOps: LayerOps = {
     return p.bias ? tf.add(y, p.bias) : y;
   },
   linear(x, weight, bias) {
-    const y = tf.matMul(x as tf.Tensor2D, weight as tf.Tensor2D);
+    const y = matMulNoFlags(x, weight);
     return bias ? tf.add(y, bias) : y;
   },
   relu: (x) => tf.relu(x),
@@ -85,12 +85,48 @@ export const standardOps: LayerOps = {
     return tf.avgPool(x as tf.Tensor4D, s.kernel, s.stride, "valid");
   },
   adaptiveAvgPool: (x, out) => adaptiveAvgPool(x, out),
-  batchNorm: (x, p) => tf.batchNorm(x, p.mean, p.variance, p.beta, p.gamma, p.epsilon),
+  batchNorm: (x, p) => evalBatchNorm(x, p),
   add: (a, b) => tf.add(a, b),
   activation: (x, fn) => activation(x, fn),
   binary: (op, a, b) => tf[op](a, b),
   concat: (xs) => tf.concat(xs, -1),
 };
+
+/**
+ * x·W ([N, in]·[in, out]) whose backward uses no transpose flags: tfjs's MatMul gradient is dy·Wᵀ and xᵀ·dy by
+ * flags, which wasm's kernel runs ~3x (dx) and ~4.6x (dW) slower than the same products written without them
+ * (VGG16's classifier.0, 25088x4096: dx 176 vs 59 ms, dW 1111 vs 239 ms). Here dx = (W·dyᵀ)ᵀ and
+ * dW = xᵀ·dy, with only the small [N, ·] operands transposed (an outer product when N is 1).
+ */
+const matMulNoFlags = withBackward(
+  2,
+  (x, w) => tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D),
+  (dy, [x, w]) => {
+    const dw = dy.shape[0] === 1
+      ? tf.mul(tf.reshape(x, [-1, 1]), dy)
+      : tf.matMul(tf.transpose(x) as tf.Tensor2D, dy as tf.Tensor2D);
+    return [linearInputGrad(dy, w), dw];
+  },
+  "inputs",
+);
+
+/** dy·Wᵀ as (W·dyᵀ)ᵀ, transposing only dy (a reshape when N is 1). */
+function linearInputGrad(dy: Tensor, w: Tensor): Tensor {
+  return dy.shape[0] === 1
+    ? tf.reshape(tf.matMul(w as tf.Tensor2D, tf.reshape(dy, [-1, 1]) as tf.Tensor2D), [1, -1])
+    : tf.transpose(tf.matMul(w as tf.Tensor2D, tf.transpose(dy) as tf.Tensor2D));
+}
+
+/**
+ * The linear layer whose backward is only dx: a custom gradient computes every input's gradient whether the tape
+ * needs it or not, and dW is the costly one (VGG16's classifier.0: an outer product of 102M values).
+ */
+function inputOnlyLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const y = withBackward(1, (v) => tf.matMul(v as tf.Tensor2D, weight as tf.Tensor2D), (dy) => [
+    linearInputGrad(dy, weight),
+  ], "none")(x);
+  return bias ? tf.add(y, bias) : y;
+}
 
 /**
  * Conv without bias for any group count: groups 1 is tf.conv2d; one input channel per group (depthwise, with a
@@ -130,16 +166,17 @@ function activation(x: Tensor, fn: Activation): Tensor {
     case "leakyrelu":
       return withBackward(1, (v) => tf.leakyRelu(v, fn.alpha), (dy, [v]) => [
         tf.mul(dy, tf.where(tf.greater(v, 0), tf.onesLike(v), tf.fill(v.shape, fn.alpha))),
-      ])(x);
+      ], "inputs")(x);
     case "clip":
       return withBackward(1, (v) => tf.clipByValue(v, fn.min, fn.max), (dy, [v]) => [
         tf.mul(dy, inside(v, fn.min, fn.max)),
-      ])(x);
+      ], "inputs")(x);
     case "hardsigmoid":
       return withBackward(
         1,
         (v) => tf.clipByValue(tf.add(tf.mul(v, fn.alpha), fn.beta), 0, 1),
         (dy, [v]) => [tf.mul(dy, tf.mul(inside(tf.add(tf.mul(v, fn.alpha), fn.beta), 0, 1), fn.alpha))],
+        "inputs",
       )(x);
     case "sqrt":
       return tf.sqrt(x);
@@ -151,7 +188,7 @@ function activation(x: Tensor, fn: Activation): Tensor {
       // d/dx x^e = e·x^(e-1) (PyTorch's; the constant exponent gets no gradient)
       return withBackward(1, (v) => tf.pow(v, tf.scalar(fn.exponent)), (dy, [v]) => [
         tf.mul(dy, tf.mul(tf.pow(v, tf.scalar(fn.exponent - 1)), fn.exponent)),
-      ])(x);
+      ], "inputs")(x);
     case "gelu":
       return fn.approximate
         // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
@@ -175,8 +212,37 @@ function activation(x: Tensor, fn: Activation): Tensor {
             ),
           ),
         ],
+        "inputs",
       )(x);
   }
+}
+
+/**
+ * Eval-mode batch norm (running statistics) with its whole backward written out: dx = dy·γ/√(var + ε), and per
+ * channel dγ = Σ dy·(x − mean)/√(var + ε), dβ = Σ dy, dmean = −Σ dy·γ/√(var + ε),
+ * dvar = −½ Σ dy·(x − mean)·γ·(var + ε)^(−3/2), the sums over every axis but the channels. tfjs's own
+ * FusedBatchNorm gradient tiles the statistics to the activation's full shape first, which took a third of a
+ * ResNet50 weight-gradient pass on wasm (Tile: 592 of 1868 ms). Same forward kernel.
+ */
+function evalBatchNorm(x: Tensor, p: BatchNormParams): Tensor {
+  return withBackward(
+    5,
+    (v, gamma, beta, mean, variance) => tf.batchNorm(v, mean, variance, beta, gamma, p.epsilon),
+    (dy, [v, gamma, , mean, variance]) => {
+      const axes = v.shape.slice(0, -1).map((_, i) => i);
+      const inv = tf.rsqrt(tf.add(variance, p.epsilon));
+      const sumDy = tf.sum(dy, axes);
+      const sumDyCentred = tf.sum(tf.mul(dy, tf.sub(v, mean)), axes);
+      return [
+        tf.mul(dy, tf.mul(gamma, inv)),
+        tf.mul(sumDyCentred, inv),
+        sumDy,
+        tf.neg(tf.mul(sumDy, tf.mul(gamma, inv))),
+        tf.mul(tf.mul(sumDyCentred, gamma), tf.mul(-0.5, tf.pow(inv, 3))),
+      ];
+    },
+    "inputs",
+  )(x, p.gamma, p.beta, p.mean, p.variance);
 }
 
 /**
@@ -185,11 +251,20 @@ function activation(x: Tensor, fn: Activation): Tensor {
  * gradients. Same forward kernel. For passes that need no gradient of the batch-norm parameters (probes.ts uses
  * it unless weight gradients are asked for).
  */
-export function inputOnlyBatchNorm(x: Tensor, p: BatchNormParams): Tensor {
-  return withBackward(1, (v) => standardOps.batchNorm(v, p), (dy) => [
+function inputOnlyBatchNorm(x: Tensor, p: BatchNormParams): Tensor {
+  return withBackward(1, (v) => tf.batchNorm(v, p.mean, p.variance, p.beta, p.gamma, p.epsilon), (dy) => [
     tf.mul(dy, tf.mul(p.gamma, tf.rsqrt(tf.add(p.variance, p.epsilon)))),
-  ])(x);
+  ], "none")(x);
 }
+
+/**
+ * The ops for passes that need no weight gradient (probes.ts uses them unless weight gradients are asked for):
+ * same forward values, backwards that compute dx only. Linear in the weights, so chunked weights stay usable.
+ */
+export const inputOnlyOps: Readonly<Pick<LayerOps, "batchNorm" | "linear">> = {
+  batchNorm: inputOnlyBatchNorm,
+  linear: inputOnlyLinear,
+};
 
 /** Row-stochastic matrix [out, size] of PyTorch's adaptive average pooling along one axis. */
 function adaptiveMatrix(size: number, out: number): Float32Array {

@@ -10,7 +10,7 @@
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { withBackward } from "../runtime/custom_grad.ts";
 import { InvalidInputError, UnknownParameterError } from "./errors.ts";
-import { type BackwardRules, inputOnlyBatchNorm } from "./layer_ops.ts";
+import { type BackwardRules, inputOnlyOps } from "./layer_ops.ts";
 import type { Network } from "./network.ts";
 import { TensorOps } from "./tensor_ops.ts";
 import type { NetWeights } from "./weights.ts";
@@ -101,7 +101,7 @@ export function runProbed(
   const probe = (name: string, value: Tensor): Tensor => {
     if (record.has(name) && !activations.has(name)) activations.set(name, tf.keep(tf.clone(value)));
     const transform = transforms.get(name);
-    const x = transform ? withBackward(1, (v) => tf.clone(v), (dy) => [transform(dy)])(value) : value;
+    const x = transform ? withBackward(1, (v) => tf.clone(v), (dy) => [transform(dy)], "none")(value) : value;
     let out = x;
     if (wanted.has(name) && !taps.some((t) => t.name === name)) {
       const tap = tf.keep(tf.zerosLike(x));
@@ -111,11 +111,9 @@ export function runProbed(
     if (name === options.objectiveLayer && objectiveInput === null) objectiveInput = out;
     return out;
   };
-  // Without weight gradients, batch norm's backward needs only dx (inputOnlyBatchNorm); a rule set may still
+  // Without weight gradients, batch norm and linear backwards need only dx (inputOnlyOps); a rule set may still
   // replace it.
-  const rules = weightNames.length === 0
-    ? { batchNorm: inputOnlyBatchNorm, ...options.rules }
-    : options.rules;
+  const rules = weightNames.length === 0 ? { ...inputOnlyOps, ...options.rules } : options.rules;
   const ops = new TensorOps(weights, { rules, probe, convInput });
   const result: ProbeResult = {
     output: null as unknown as Tensor,

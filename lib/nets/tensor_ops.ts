@@ -9,6 +9,7 @@ import {
   type BackwardRules,
   type ConvParams,
   flattenTorchOrder,
+  inputOnlyOps,
   type LayerOps,
   standardOps,
 } from "./layer_ops.ts";
@@ -43,7 +44,8 @@ export class TensorOps implements NetOps<Tensor> {
     this.#ops = { ...standardOps, ...options.rules };
     this.#probe = options.probe ?? ((_, x) => x);
     this.#convInput = options.convInput ?? (() => {});
-    this.#ruledWeights = Boolean(options.rules?.conv2d || options.rules?.linear);
+    const linearRule = options.rules?.linear;
+    this.#ruledWeights = Boolean(options.rules?.conv2d || (linearRule && linearRule !== inputOnlyOps.linear));
   }
 
   conv2d(name: string, x: Tensor, s: Conv2dSpec): Tensor {

@@ -44,16 +44,29 @@ export interface VectorStats {
   min: Tensor;
 }
 
+/**
+ * Statistics computed on first use, each once: an aggregation reads one or two of them (NormGrad only the sums of
+ * squares), and each is a full pass over a [N, H, W, C] field. Read inside the tf.tidy that made them.
+ */
+export function lazyStats(make: { [K in keyof VectorStats]: () => Tensor }): VectorStats {
+  const made: Partial<VectorStats> = {};
+  const out = {} as VectorStats;
+  for (const k of Object.keys(make) as (keyof VectorStats)[]) {
+    Object.defineProperty(out, k, { get: () => (made[k] ??= make[k]()), enumerable: true });
+  }
+  return out;
+}
+
 /** Statistics over the channels of v [N, H, W, C]. Call inside tf.tidy. */
 export function channelStats(v: Tensor): VectorStats {
-  return {
-    sum: tf.sum(v, -1, true),
-    sumSq: tf.sum(tf.square(v), -1, true),
-    posSq: tf.sum(tf.square(tf.relu(v)), -1, true),
-    negSq: tf.sum(tf.square(tf.minimum(v, 0)), -1, true),
-    max: tf.max(v, -1, true),
-    min: tf.min(v, -1, true),
-  };
+  return lazyStats({
+    sum: () => tf.sum(v, -1, true),
+    sumSq: () => tf.sum(tf.square(v), -1, true),
+    posSq: () => tf.sum(tf.square(tf.relu(v)), -1, true),
+    negSq: () => tf.sum(tf.square(tf.minimum(v, 0)), -1, true),
+    max: () => tf.max(v, -1, true),
+    min: () => tf.min(v, -1, true),
+  });
 }
 
 /** Aggregates c_u = a_u b_uᵀ from the statistics of a and b. Call inside tf.tidy. */

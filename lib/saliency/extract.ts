@@ -19,6 +19,7 @@ import {
   aggregateOuter,
   type Aggregation,
   channelStats,
+  lazyStats,
   type VectorStats,
 } from "./aggregate.ts";
 import { SaliencyInputError } from "./errors.ts";
@@ -74,14 +75,14 @@ function boxMin(v: Tensor, w: Window): Tensor {
 /** Statistics of the unfolded patches P_u (all channels of the window) of x. */
 function patchStats(x: Tensor, w: Window): VectorStats {
   const s = channelStats(x);
-  return {
-    sum: boxSum(s.sum, w),
-    sumSq: boxSum(s.sumSq, w),
-    posSq: boxSum(s.posSq, w),
-    negSq: boxSum(s.negSq, w),
-    max: boxMax(s.max, w),
-    min: boxMin(s.min, w),
-  };
+  return lazyStats({
+    sum: () => boxSum(s.sum, w),
+    sumSq: () => boxSum(s.sumSq, w),
+    posSq: () => boxSum(s.posSq, w),
+    negSq: () => boxSum(s.negSq, w),
+    max: () => boxMax(s.max, w),
+    min: () => boxMin(s.min, w),
+  });
 }
 
 /** Depthwise 3x3: per channel k, the 9 products P_{k,δ} g_k. */

@@ -26,6 +26,7 @@ const guidedRelu = withBackward(
   1,
   (x) => tf.relu(x),
   (dy, [x]) => [tf.mul(tf.relu(dy), tf.cast(tf.greaterEqual(x, 0), "float32"))],
+  "inputs",
 );
 
 export const guidedRules: BackwardRules = { relu: (x) => guidedRelu(x) };
@@ -47,7 +48,7 @@ function excitationConv(x: Tensor, p: ConvParams): Tensor {
         p.stride,
         p.padding,
       ))];
-  })(x);
+  }, "inputs")(x);
 }
 
 function excitationLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
@@ -56,7 +57,7 @@ function excitationLinear(x: Tensor, weight: Tensor, bias: Tensor | null): Tenso
     const z = tf.matMul(v as tf.Tensor2D, wPlus as tf.Tensor2D);
     // explicit transpose: matMul's transpose flags are ~10x slower on wasm
     return [excite(v, dy, z, (pHat) => tf.matMul(pHat as tf.Tensor2D, tf.transpose(wPlus) as tf.Tensor2D))];
-  })(x);
+  }, "inputs")(x);
 }
 
 function excitationAvgPool(x: Tensor, s: PoolSpec): Tensor {
@@ -111,7 +112,7 @@ export const excitationRules: BackwardRules = {
   linear: excitationLinear,
   avgPool: excitationAvgPool,
   adaptiveAvgPool: excitationAdaptiveAvgPool,
-  batchNorm: (x, p) => withBackward(1, (v) => standardOps.batchNorm(v, p), (dy) => [tf.clone(dy)])(x),
+  batchNorm: (x, p) => withBackward(1, (v) => standardOps.batchNorm(v, p), (dy) => [tf.clone(dy)], "none")(x),
   add: excitationAdd,
   activation: (_x, fn) => notDefined(`the ${fn.kind} activation`),
   binary: (op) => notDefined(`element-wise ${op} (e.g. squeeze-excitation scales)`),

@@ -95,12 +95,17 @@ export function topKObjective(kept: (indices: Tensor) => void): (output: Tensor)
     if (n > k) throw new SaliencyInputError(`${n} targets of ${k} classes`);
     // chosen inside a custom op with a zero gradient: its ops are not taped (TopK has no gradient, and the
     // choice needs none), and the seed it gives is a constant of the backward
-    const seed = withBackward(1, (logits) => {
-      const indices = tf.topk(tf.reshape(tf.slice(logits, [0, 0], [1, k]), [k]), n, true).indices;
-      kept(tf.keep(indices));
-      // one-hot rows (the pointing seed of [N, K] logits is one-hot too); tf.oneHot refuses depth 1
-      return tf.slice(tf.oneHot(indices, Math.max(k, 2), 1, 0, "float32"), [0, 0], [n, k]);
-    }, (_dy, [logits]) => [tf.zerosLike(logits)])(output);
+    const seed = withBackward(
+      1,
+      (logits) => {
+        const indices = tf.topk(tf.reshape(tf.slice(logits, [0, 0], [1, k]), [k]), n, true).indices;
+        kept(tf.keep(indices));
+        // one-hot rows (the pointing seed of [N, K] logits is one-hot too); tf.oneHot refuses depth 1
+        return tf.slice(tf.oneHot(indices, Math.max(k, 2), 1, 0, "float32"), [0, 0], [n, k]);
+      },
+      (_dy, [logits]) => [tf.zerosLike(logits)],
+      "inputs",
+    )(output);
     return tf.sum(tf.mul(output, seed));
   };
 }
