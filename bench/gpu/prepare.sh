@@ -12,7 +12,9 @@ mkdir -p .gpu
 "$deno" bundle --platform deno -o .gpu/nets_bench.js bench/nets_bench.ts
 "$deno" bundle --platform deno -o .gpu/tests/fidelity_tests.js bench/gpu/fidelity_tests.ts
 "$deno" bundle --platform deno -o .gpu/webgpu_filter_grad_ab.js bench/webgpu_filter_grad_ab.ts
-cp bench/gpu/torch_cuda.py .gpu/
+"$deno" bundle --platform deno -o .gpu/gpu_throughput.js bench/gpu_throughput.ts
+"$deno" bundle --platform deno -o .gpu/webgpu_kernel_profile.js bench/webgpu_kernel_profile.ts
+cp bench/gpu/torch_cuda.py bench/gpu/torch_cuda_throughput.py .gpu/
 [ -f .gpu/deno.xz ] || xz -T2 -6 -c "$bin" > .gpu/deno.xz
 if [ ! -d .gpu/debs ]; then
   mkdir -p .gpu/debs /tmp/amd64/partial

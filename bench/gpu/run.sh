@@ -26,6 +26,12 @@ if [ "${GPU_KIT_TESTS:-1}" != 0 ]; then
   RETRACE_TEST_BACKEND=webgpu "$deno" test -A --no-check --no-config --filter '/^(webgpu|saliency|captioner \(|onnx)/' \
     tests/fidelity_tests.js 2>&1 | tee "$out/webgpu_tests.txt"
 fi
+# maps/s at batch 1, 8, 32 beside PyTorch eager's (issue 19's GPU table), then per-kernel times and tfjs's flags
+RETRACE_BACKEND=webgpu "$deno" run -A --no-check --no-config gpu_throughput.js 2>&1 | tee "$out/webgpu_throughput.txt"
+if python3 -c "import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  python3 torch_cuda_throughput.py 2>&1 | tee "$out/torch_cuda_throughput.txt"
+fi
+RETRACE_BACKEND=webgpu "$deno" run -A --no-check --no-config webgpu_kernel_profile.js 2>&1 | tee "$out/webgpu_kernel_profile.txt"
 RETRACE_BACKEND=webgpu BENCH_RUNS=${BENCH_RUNS:-10} "$deno" bench -A --no-check --no-config nets_bench.js 2>&1 | tee "$out/webgpu_bench.txt"
 "$deno" run -A --no-check --no-config webgpu_filter_grad_ab.js 2>&1 | tee "$out/filter_grad_ab.txt"
 if python3 -c "import torch, torchvision, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
