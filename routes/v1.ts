@@ -335,6 +335,8 @@ export function v1Routes(options: V1Options): OpenAPIHono {
           rules: m.rules,
           extract: m.extract,
           aggregate: m.aggregate,
+          reference: m.reference,
+          passes: m.passes,
           layers: m.extract === "conv-exact" ? "conv modules only" : 'any layer, "input" included',
         })),
         combine: { modes: COMBINE_MODES, weights: WEIGHT_SCHEMES },

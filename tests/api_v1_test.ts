@@ -33,6 +33,18 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       assert.ok(r50.layers.includes("layer4") && r50.layers.includes("input"));
       const methods = await (await fetch(`${base}/v1/methods`)).json();
       assert.ok(methods.methods.some((m: { name: string }) => m.name === "selective-normgrad"));
+      const byName = new Map(
+        methods.methods.map((m: { name: string; reference: string; passes: unknown }) => [m.name, m]),
+      );
+      for (const name of ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"]) {
+        assert.ok(byName.has(name), `${name} is listed`);
+      }
+      for (const m of methods.methods) assert.ok(m.reference.length > 10 && m.passes.forward === 1, m.name);
+      assert.deepEqual((byName.get("eigen-cam") as { passes: unknown }).passes, { forward: 1, backward: 0 });
+      assert.deepEqual((byName.get("contrastive-excitation") as { passes: unknown }).passes, {
+        forward: 1,
+        backward: 2,
+      });
       const spec = await (await fetch(`${base}/openapi.json`)).json();
       assert.ok(spec.paths["/v1/saliency"].post);
       assert.ok(spec.paths["/v1/caption"].post);

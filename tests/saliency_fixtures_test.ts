@@ -2,7 +2,8 @@
  * Every named saliency method and the generic extraction x aggregation pairs, at the input and inner layers
  * of small VGG16 and ResNet50 models (classifier heads with one-hot seeds, fully-convolutional heads with the
  * pointing seed), plus meta-saliency, against an independent PyTorch implementation
- * (tools/saliency_reference.py: autograd hooks, rules as autograd Functions, contributions materialised).
+ * (tools/saliency_reference.py: autograd hooks, rules as autograd Functions, contributions materialised), and
+ * the CAM variants Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM and Eigen-CAM against tools/cam_reference.py.
  * Criteria: Pearson >= 0.999 and max relative error <= 1e-3 per map — except where float32 itself cannot be that
  * close: the reference records, per map, how far its float32 run is from the same pipeline in float64
  * (`f64_rel_diff`; contrastive EB at the input cancels p − p_neg down to ~4e-3). There the bound is twice that.
@@ -75,7 +76,8 @@ for (const name of FIXTURES) {
     const seed: Seed = { kind: cfg.seed_kind === "one-hot" ? "one-hot" : "pointing", targets: cfg.targets };
     const keys = [...ref.tensors.keys()];
     const baseline = tf.memory().numTensors;
-    const run = async (label: string, method: MethodRef, layers: string[], prefix: string) => {
+    const run = async (label: string, method: MethodRef, layers: string[], prefix: string, from = ref) => {
+      const tolerances = JSON.parse(from.metadata.config).f64_rel_diff ?? {};
       const result = computeSaliency(net, weights, input, { method, layers: layers.map(layerOf), seed });
       try {
         for (const layer of layers) {
@@ -84,9 +86,9 @@ for (const name of FIXTURES) {
             () =>
               compare(
                 result.maps.get(layerOf(layer))!,
-                getFloatTensor(ref, `${prefix}${layer}`),
+                getFloatTensor(from, `${prefix}${layer}`),
                 `${label} @ ${layer}`,
-                Math.max(MAX_REL, 2 * (cfg.f64_rel_diff?.[`${prefix}${layer}`] ?? 0)),
+                Math.max(MAX_REL, 2 * (tolerances[`${prefix}${layer}`] ?? 0)),
               ),
           );
         }
@@ -96,6 +98,11 @@ for (const name of FIXTURES) {
     };
     for (const [method, layers] of group(keys, "map.", 1)) {
       await run(method, method, layers, `map.${method}.`);
+    }
+    // the CAM variants beyond Grad-CAM (tools/cam_reference.py), from the same x and g
+    const cams = readSafetensors(await Deno.readFile(`${DIR}cams_${name}.safetensors`), name);
+    for (const [method, layers] of group([...cams.tensors.keys()], "map.", 1)) {
+      await run(method, method, layers, `map.${method}.`, cams);
     }
     for (const [pair, layers] of group(keys, "pair.", 2)) {
       const [extract, aggregate] = pair.split(".") as [Extraction, Aggregation];

@@ -1,13 +1,14 @@
 /**
  * Backward seeds against hand-computed values: one-hot on logits and on score maps, the pointing seed's
- * spatial softmax (METHODS.md §2.6), a caller-given gradient, that the seed receives no gradient, and the
+ * spatial softmax (METHODS.md §2.6), a caller-given gradient, that the seed receives no gradient, the top-k
+ * objective that picks its classes inside the pass (row i one-hot at the i-th highest logit), and the
  * errors for a wrong number of targets, out-of-range classes and mis-shaped gradients.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { SaliencyInputError } from "../lib/saliency/errors.ts";
-import { objectiveFor, repeatForTargets, seedTensor } from "../lib/saliency/seeds.ts";
+import { objectiveFor, repeatForTargets, seedTensor, topKObjective } from "../lib/saliency/seeds.ts";
 import { thrown } from "./helpers/errors.ts";
 
 await initBackend("wasm");
@@ -42,6 +43,18 @@ Deno.test("the objective differentiates as Σ y·G with G held constant", () => 
     tf.tensor2d([[7, 8]]),
   );
   close(g2.dataSync(), [0.5, -2]);
+});
+
+Deno.test("top-k objective: row i seeds the i-th highest logit of the image, and reports its choice", () => {
+  // two copies of one image's logits [1, 5, 3]: the top 2 are class 1 (5), then class 2 (3)
+  const y = tf.tensor2d([[1, 5, 3], [1, 5, 3]]);
+  let chosen: Tensor | null = null;
+  const objective = topKObjective((t) => (chosen = t));
+  const { value, grad } = tf.valueAndGrad((t: Tensor) => objective(t))(y);
+  close(value.dataSync(), [5 + 3]);
+  close(grad.dataSync(), [0, 1, 0, 0, 0, 1]);
+  assert.deepEqual(Array.from(chosen!.dataSync()), [1, 2]);
+  tf.dispose([y, value, grad, chosen!]);
 });
 
 Deno.test("bad seeds are SaliencyInputErrors naming what is valid", () => {

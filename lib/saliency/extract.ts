@@ -4,6 +4,10 @@
  *   bias           c_u = g_u                                  (gradient-type maps)
  *   scaling        c_u = x_u ⊙ g_u                            (linear approximation, selective NormGrad)
  *   gradcam-mean   c_u = x_u ⊙ mean_u'(g_u')                  (Grad-CAM)
+ *   positive-scaling  c_u = x_u ⊙ relu(g_u)                   (Layer-CAM)
+ *   gradcam-plus-plus c_u = x_u ⊙ w(x, g), Grad-CAM++'s weights (lib/saliency/cam_weights.ts)
+ *   xgradcam       c_u = x_u ⊙ w(x, g), XGrad-CAM's weights
+ *   principal-component  c_u = (x_u − mean x) ⊙ v₁, no gradient (Eigen-CAM; lib/saliency/principal_component.ts)
  *   identity-1x1   c_u = g_u x_uᵀ                             (NormGrad's virtual identity trick)
  *   identity-3x3   c_u = g_u P_uᵀ, P_u = unfold3x3(x)_u, zero padding 1
  *   depthwise-3x3  c_{k,δ,u} = P_{k,δ,u} g_{k,u}
@@ -23,17 +27,26 @@ import {
   type VectorStats,
 } from "./aggregate.ts";
 import { SaliencyInputError } from "./errors.ts";
+import { gradCamPlusPlusWeights, xGradCamWeights } from "./cam_weights.ts";
+import { principalContributions } from "./principal_component.ts";
 
 export const EXTRACTIONS = [
   "bias",
   "scaling",
   "gradcam-mean",
+  "positive-scaling",
+  "gradcam-plus-plus",
+  "xgradcam",
+  "principal-component",
   "identity-1x1",
   "identity-3x3",
   "depthwise-3x3",
   "conv-exact",
 ] as const;
 export type Extraction = typeof EXTRACTIONS[number];
+
+/** Extractions that read no gradient: their maps need the forward pass only. */
+export const GRADIENT_FREE: ReadonlySet<Extraction> = new Set(["principal-component"]);
 
 /** A window: kernel k (kernelW wide when not square), stride, symmetric zero padding per axis, dilation. */
 interface Window {
@@ -112,7 +125,7 @@ function depthwise(kind: Aggregation, x: Tensor, g: Tensor): Tensor {
 export interface ExtractInput {
   /** The probed activation [N, H, W, C] (for conv-exact: the conv's INPUT). */
   x: Tensor;
-  /** dS/d(probed tensor) [N, H, W, C] (for conv-exact: dS/d(conv output)). */
+  /** dS/d(probed tensor) [N, H, W, C] (for conv-exact: dS/d(conv output)); x itself for a GRADIENT_FREE one. */
   g: Tensor;
   /** For conv-exact: the conv's spec (kernel, stride, padding, dilation). */
   conv?: Conv2dSpec;
@@ -145,6 +158,14 @@ export function extractAggregate(
         return aggregateChannels(aggregation, tf.mul(x, g));
       case "gradcam-mean":
         return aggregateChannels(aggregation, tf.mul(x, tf.mean(g, [1, 2], true)));
+      case "positive-scaling":
+        return aggregateChannels(aggregation, tf.mul(x, tf.relu(g)));
+      case "gradcam-plus-plus":
+        return aggregateChannels(aggregation, tf.mul(x, gradCamPlusPlusWeights(x, g)));
+      case "xgradcam":
+        return aggregateChannels(aggregation, tf.mul(x, xGradCamWeights(x, g)));
+      case "principal-component":
+        return aggregateChannels(aggregation, principalContributions(x));
       case "identity-1x1":
         return aggregateOuter(aggregation, channelStats(g), channelStats(x));
       case "identity-3x3":

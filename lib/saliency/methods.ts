@@ -13,10 +13,18 @@ export interface MethodSpec {
   rules: RuleSetName;
   extract: Extraction;
   aggregate: Aggregation;
-  /** relu after aggregation (Grad-CAM, contrastive excitation backprop). */
+  /** relu after aggregation (Grad-CAM, contrastive excitation backprop, the CAM variants). */
   relu: boolean;
   description: string;
+  /** The paper the method comes from. */
+  reference: string;
+  /** Passes per map batch: forwards and backwards through the network. */
+  passes: { forward: number; backward: number };
 }
+
+const ONE_PASS = { forward: 1, backward: 1 };
+const PAPER =
+  "Rebuffi, Fong, Ji & Vedaldi, There and Back Again: Revisiting Backpropagation Saliency Methods, CVPR 2020";
 
 const method = (
   name: string,
@@ -25,16 +33,33 @@ const method = (
   aggregate: Aggregation,
   relu: boolean,
   description: string,
-): MethodSpec => ({ name, rules, extract, aggregate, relu, description });
+  reference: string,
+  passes = ONE_PASS,
+): MethodSpec => ({ name, rules, extract, aggregate, relu, description, reference, passes });
+
+const SIMONYAN = "Simonyan, Vedaldi & Zisserman, Deep Inside Convolutional Networks, ICLR workshop 2014";
+const SPRINGENBERG =
+  "Springenberg, Dosovitskiy, Brox & Riedmiller, Striving for Simplicity, ICLR workshop 2015";
+const GRAD_CAM = "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks, ICCV 2017";
+const EXCITATION =
+  "Zhang, Lin, Brandt, Shen & Sclaroff, Top-down Neural Attention by Excitation Backprop, ECCV 2016";
 
 export const METHODS: readonly MethodSpec[] = [
-  method("gradient", "standard", "bias", "max-abs", false, "max_k |g|"),
-  method("gradient-sum", "standard", "bias", "sum", false, "Σ_k g"),
-  method("guided", "guided", "bias", "max-abs", false, "max_k |g| under guided-backprop ReLUs"),
-  method("guided-sum", "guided", "bias", "sum", false, "Σ_k g under guided-backprop ReLUs"),
-  method("linear-approx", "standard", "scaling", "sum", false, "Σ_k x·g"),
-  method("grad-cam", "standard", "gradcam-mean", "sum", true, "relu(Σ_k x_k · mean(g_k))"),
-  method("excitation", "excitation", "bias", "sum", false, "Σ_k of the excitation-backprop signal"),
+  method("gradient", "standard", "bias", "max-abs", false, "max_k |g|", SIMONYAN),
+  method("gradient-sum", "standard", "bias", "sum", false, "Σ_k g", PAPER),
+  method("guided", "guided", "bias", "max-abs", false, "max_k |g| under guided-backprop ReLUs", SPRINGENBERG),
+  method("guided-sum", "guided", "bias", "sum", false, "Σ_k g under guided-backprop ReLUs", PAPER),
+  method("linear-approx", "standard", "scaling", "sum", false, "Σ_k x·g", PAPER),
+  method("grad-cam", "standard", "gradcam-mean", "sum", true, "relu(Σ_k x_k · mean(g_k))", GRAD_CAM),
+  method(
+    "excitation",
+    "excitation",
+    "bias",
+    "sum",
+    false,
+    "Σ_k of the excitation-backprop signal",
+    EXCITATION,
+  ),
   method(
     "contrastive-excitation",
     "contrastive-excitation",
@@ -42,9 +67,11 @@ export const METHODS: readonly MethodSpec[] = [
     "sum",
     true,
     "relu(Σ_k) of the contrastive excitation-backprop signal",
+    EXCITATION,
+    { forward: 1, backward: 2 },
   ),
-  method("normgrad", "standard", "identity-1x1", "norm", false, "‖x‖·‖g‖ (virtual identity trick)"),
-  method("selective-normgrad", "standard", "scaling", "positive-norm", false, "‖relu(x ⊙ g)‖"),
+  method("normgrad", "standard", "identity-1x1", "norm", false, "‖x‖·‖g‖ (virtual identity trick)", PAPER),
+  method("selective-normgrad", "standard", "scaling", "positive-norm", false, "‖relu(x ⊙ g)‖", PAPER),
   method(
     "normgrad-exact",
     "standard",
@@ -52,6 +79,54 @@ export const METHODS: readonly MethodSpec[] = [
     "norm",
     false,
     "‖unfold(x_in)‖·‖g_out‖ at a conv layer (no identity trick)",
+    PAPER,
+  ),
+  method(
+    "grad-cam-plus-plus",
+    "standard",
+    "gradcam-plus-plus",
+    "sum",
+    true,
+    "relu(Σ_k w_k x_k), w_k = Σ_u relu(g_uk)·g_uk² / (2g_uk² + Σ_u' x_u'k·g_uk³ + 1e-6)",
+    "Chattopadhay, Sarkar, Howlader & Balasubramanian, Grad-CAM++, WACV 2018",
+  ),
+  method(
+    "xgrad-cam",
+    "standard",
+    "xgradcam",
+    "sum",
+    true,
+    "relu(Σ_k w_k x_k), w_k = Σ_u g_uk x_uk / (Σ_u x_uk + 1e-7)",
+    "Fu et al., Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs, BMVC 2020",
+  ),
+  method(
+    "hires-cam",
+    "standard",
+    "scaling",
+    "sum",
+    true,
+    "relu(Σ_k x_k·g_k)",
+    "Draelos & Carin, Use HiResCAM instead of Grad-CAM for faithful explanations, arXiv 2011.08891, 2020",
+  ),
+  method(
+    "layer-cam",
+    "standard",
+    "positive-scaling",
+    "sum",
+    true,
+    "relu(Σ_k x_k·relu(g_k))",
+    "Jiang, Zhang, Hou, Cheng & Wei, LayerCAM: Exploring Hierarchical Class Activation Maps, IEEE TIP 2021",
+  ),
+  method(
+    "eigen-cam",
+    "standard",
+    "principal-component",
+    "sum",
+    true,
+    "relu((x_u − mean x)·v₁), v₁ the first principal direction of the layer's activations (no gradient, " +
+      "any target gives the same map)",
+    "Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020",
+    { forward: 1, backward: 0 },
   ),
 ];
 

@@ -11,7 +11,7 @@ import type { NetWeights } from "../nets/weights.ts";
 import { isVgg } from "../nets/config.ts";
 import type { Aggregation } from "./aggregate.ts";
 import { SaliencyInputError, UnsupportedRuleError } from "./errors.ts";
-import { extractAggregate, type Extraction } from "./extract.ts";
+import { extractAggregate, type Extraction, GRADIENT_FREE } from "./extract.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
 import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
@@ -48,6 +48,11 @@ export function resolveMethod(ref: MethodRef): MethodSpec {
     aggregate: ref.aggregate,
     relu: ref.relu ?? false,
     description: "custom extraction x aggregation pair",
+    reference: "Extract & Aggregate (METHODS.md §3)",
+    passes: {
+      forward: 1,
+      backward: GRADIENT_FREE.has(ref.extract) ? 0 : ref.rules === "contrastive-excitation" ? 2 : 1,
+    },
   };
 }
 
@@ -88,6 +93,7 @@ export function computeSaliency(
   net.assertLayers(spec.extract === "conv-exact" ? [] : layers);
   if (spec.extract === "conv-exact") net.assertConvs(layers);
   const needsX = spec.extract !== "bias" && spec.extract !== "conv-exact";
+  const needsG = !GRADIENT_FREE.has(spec.extract);
   let seed = request.seed;
   let ownedSeed: Tensor | null = null;
   let pNeg: Tensor | null = null;
@@ -111,7 +117,7 @@ export function computeSaliency(
     const signal = pNeg;
     const probed = runProbed(net, weights, input, {
       rules: rulesFor(spec.rules),
-      gradients: layers,
+      gradients: needsG ? layers : [],
       record: needsX ? layers : [],
       recordConvInputs: spec.extract === "conv-exact" ? layers : [],
       objective: objectiveFor(seed),
@@ -121,7 +127,7 @@ export function computeSaliency(
     try {
       const maps = new Map<string, Tensor>();
       for (const layer of layers) {
-        const g = probed.gradients.get(layer)!;
+        const g = needsG ? probed.gradients.get(layer)! : probed.activations.get(layer)!;
         const x = spec.extract === "conv-exact"
           ? probed.convInputs.get(layer)
           : needsX

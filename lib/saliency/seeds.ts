@@ -100,8 +100,9 @@ export function topKObjective(kept: (indices: Tensor) => void): (output: Tensor)
       (logits) => {
         const indices = tf.topk(tf.reshape(tf.slice(logits, [0, 0], [1, k]), [k]), n, true).indices;
         kept(tf.keep(indices));
-        // one-hot rows (the pointing seed of [N, K] logits is one-hot too); tf.oneHot refuses depth 1
-        return tf.slice(tf.oneHot(indices, Math.max(k, 2), 1, 0, "float32"), [0, 0], [n, k]);
+        // one-hot rows (the pointing seed of [N, K] logits is one-hot too); tf.oneHot refuses depth 1, and its
+        // float32 output on wasm holds the int32 bit patterns (1 reads as 1.4e-45): made as int32, then cast
+        return tf.cast(tf.slice(tf.oneHot(indices, Math.max(k, 2)), [0, 0], [n, k]), "float32");
       },
       (_dy, [logits]) => [tf.zerosLike(logits)],
       "inputs",

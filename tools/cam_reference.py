@@ -1,0 +1,145 @@
+"""Independent PyTorch reference for the CAM variants beyond Grad-CAM.
+
+Reads the fixtures tests/fixtures/pytorch/NAME.weights.safetensors (the model)
+and NAME.reference.safetensors (its input and targets), takes x and g at each
+fixture layer exactly as tools/saliency_reference.py does (forward hooks on
+the module's output, torch.autograd.grad of S = sum(y * G) with the fixture's
+seed), and writes tests/fixtures/pytorch/cams_NAME.safetensors with one key
+map.<method>.<layer> (N, 1, H, W) per method and layer:
+
+  grad-cam-plus-plus  Chattopadhay et al., Grad-CAM++, WACV 2018, eq. 19:
+                      alpha = g^2 / (2 g^2 + sum_u(x) g^3 + 1e-6), 0 where
+                      g == 0; w_k = sum_u relu(g) alpha; map = relu(sum_k w_k x_k)
+  xgrad-cam           Fu et al., Axiom-based Grad-CAM, BMVC 2020, eq. 11:
+                      w_k = sum_u(g x) / (sum_u(x) + 1e-7); relu(sum_k w_k x_k)
+  hires-cam           Draelos & Carin 2020: relu(sum_k g_k x_k)
+  layer-cam           Jiang et al., LayerCAM, TIP 2021: relu(sum_k relu(g_k) x_k)
+  eigen-cam           Muhammad & Yeasin, Eigen-CAM, IJCNN 2020: the centred
+                      activations A [HW, C] projected on the first right
+                      singular vector of torch.linalg.svd (float64), sign
+                      flipped so that the largest-magnitude entry of the
+                      projection is positive (max p >= -min p); relu
+
+The epsilons and the zeroing where g == 0 are pytorch-grad-cam's documented
+defaults (its grad_cam_plusplus.py, xgrad_cam.py; every CAM there ends with a
+ReLU). Reductions run in float64 from the float32 x and g. As in
+saliency_reference.py, the whole pipeline is rerun in float64 and
+f64_rel_diff[key] = max|f32 - f64| / max|f64| is stored as a tolerance hint.
+
+Run:  /usr/bin/python3 tools/cam_reference.py [--out DIR] [--only NAME..]
+"""
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no tools/__pycache__ in the working tree
+
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_fixtures as mf  # noqa: E402
+import saliency_reference as sr  # noqa: E402
+
+METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"]
+
+
+def cam_map(method, x, g):
+    """(N, 1, H, W) map of one CAM variant from float64 x, g (NCHW)."""
+    sum_x = x.sum((2, 3), keepdim=True)
+    if method == "grad-cam-plus-plus":
+        alpha = g.pow(2) / (2 * g.pow(2) + sum_x * g.pow(3) + 1e-6)
+        alpha = torch.where(g != 0, alpha, torch.zeros_like(alpha))
+        w = (g.clamp(min=0) * alpha).sum((2, 3), keepdim=True)
+        cam = (w * x).sum(1, keepdim=True)
+    elif method == "xgrad-cam":
+        w = (g * x).sum((2, 3), keepdim=True) / (sum_x + 1e-7)
+        cam = (w * x).sum(1, keepdim=True)
+    elif method == "hires-cam":
+        cam = (g * x).sum(1, keepdim=True)
+    elif method == "layer-cam":
+        cam = (g.clamp(min=0) * x).sum(1, keepdim=True)
+    elif method == "eigen-cam":
+        n, c, h, w_ = x.shape
+        cams = []
+        for b in range(n):
+            a = x[b].reshape(c, h * w_).T  # (HW, C)
+            a = a - a.mean(0, keepdim=True)
+            _, _, vt = torch.linalg.svd(a, full_matrices=False)
+            p = a @ vt[0]
+            if p.max() < -p.min():
+                p = -p
+            cams.append(p.reshape(1, h, w_))
+        cam = torch.stack(cams)
+    else:
+        raise ValueError(method)
+    return cam.clamp(min=0)
+
+
+def compute(fx, model, x, mcfg, rcfg):
+    names = fx["layers"]
+    std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
+    out = {}
+    for layer in names:
+        xs, gs = sr.d(std["x"][layer]), sr.d(std["g"][layer])
+        for m in METHODS:
+            out[f"map.{m}.{sr.key_layer(layer)}"] = cam_map(m, xs, gs)
+    return out
+
+
+def run(fx, out_dir):
+    t0 = time.time()
+    name = fx["name"]
+    model, x, mcfg, rcfg, _rarr, sha = sr.load_fixture(name)
+    out = {k: v.float() for k, v in compute(fx, model, x, mcfg, rcfg).items()}
+    for k, v in out.items():
+        assert torch.isfinite(v).all(), k
+    ref64 = compute(fx, copy.deepcopy(model).double(), x.double(), mcfg, rcfg)
+    f64_rel = {k: float(f"{sr.rel_err(out[k], ref64[k]):.3g}") for k in out}
+    worst = sorted(f64_rel.items(), key=lambda kv: -kv[1])[:3]
+    print("  float32 vs float64 worst keys: " + ", ".join(f"{k} {v:.2e}" for k, v in worst))
+    cfg = {
+        "fixture": name,
+        "model": mcfg,
+        "source_sha256": sha,
+        "input_shape": list(x.shape),
+        "targets": rcfg["targets"],
+        "seed_kind": "pointing-softmax" if mcfg["head"] == "fully-conv" else "one-hot",
+        "layers": fx["layers"],
+        "methods": METHODS,
+        "eigen_cam_sign": "projection's largest-magnitude entry positive (max p >= -min p)",
+        "epsilons": {"grad-cam-plus-plus": 1e-6, "xgrad-cam": 1e-7},
+        "reduction_dtype": "float64 from float32 x, g; stored float32",
+        "maps": "raw, at the probed tensor's resolution, NCHW (N,1,H,W), after the ReLU",
+        "f64_rel_diff": f64_rel,
+    }
+    path = os.path.join(out_dir, f"cams_{name}.safetensors")
+    size = mf.save_safetensors(path, out, {"config": json.dumps(cfg)})
+    print(f"  wrote {os.path.relpath(path, sr.ROOT)}: {len(out)} tensors, {size} bytes, "
+          f"{time.time() - t0:.1f} s")
+    return size
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=sr.FIXTURE_DIR)
+    ap.add_argument("--only", nargs="*")
+    args = ap.parse_args(argv)
+    torch.set_default_dtype(torch.float32)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    total = 0
+    for fx in sr.FIXTURES:
+        if args.only and fx["name"] not in args.only:
+            continue
+        print(f"{fx['name']}:")
+        total += run(fx, args.out)
+    print(f"total {total} bytes ({total / 2**20:.2f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
