@@ -9,7 +9,8 @@
  *
  * Workloads (as pytorch_baseline.py): forward; gradient (input, max-abs); linear-approx, normgrad, sel-normgrad,
  * grad-cam at the last paper layer; multi-layer (normgrad at every paper layer, one backward); weight-grads
- * (dS/dW for every trainable weight: meta-saliency's inner step). The HTTP column times the map workloads as
+ * (dS/dW for every trainable weight: meta-saliency's inner step); then the CAM variants beyond the paper at the
+ * last paper layer, against bench/pytorch_methods.py. The HTTP column times the map workloads as
  * POST /v1/saliency round trips on a one-worker server (bench/http_timings.ts).
  */
 import { parseArgs } from "node:util";
@@ -53,9 +54,30 @@ const py = await new Deno.Command("/usr/bin/python3", {
   stderr: "piped",
 }).output();
 if (py.code !== 0) throw new Error(`pytorch_baseline.py failed: ${new TextDecoder().decode(py.stderr)}`);
+// the methods beyond the paper, timed the same way (bench/pytorch_methods.py)
+const pyMethods = await new Deno.Command("/usr/bin/python3", {
+  args: [
+    new URL("./pytorch_methods.py", import.meta.url).pathname,
+    "--models",
+    values.models,
+    "--runs",
+    values.runs,
+    "--threads",
+    values.threads,
+  ],
+  stdout: "piped",
+  stderr: "piped",
+}).output();
+if (pyMethods.code !== 0) {
+  throw new Error(`pytorch_methods.py failed: ${new TextDecoder().decode(pyMethods.stderr)}`);
+}
 const torchMs = new Map<string, number>();
 let torchRuntime = "";
-for (const line of new TextDecoder().decode(py.stdout).split("\n")) {
+for (
+  const line of new TextDecoder().decode(py.stdout).split("\n").concat(
+    new TextDecoder().decode(pyMethods.stdout).split("\n"),
+  )
+) {
   if (!line.startsWith("{")) continue;
   const row = JSON.parse(line);
   torchMs.set(`${row.model}/${row.workload}`, row.median_ms);
@@ -101,6 +123,9 @@ for (const arch of models) {
     ["sel-normgrad", map("selective-normgrad", [last])],
     ["grad-cam", map("grad-cam", [last])],
     ["multi-layer", map("normgrad", layers)],
+    ...(["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"] as const).map((
+      m,
+    ): [string, () => Promise<void>] => [m, map(m, [last])]),
     ["weight-grads", async () => {
       const r = runProbed(net, weights, input, {
         weightGradients: trainableParams(net),

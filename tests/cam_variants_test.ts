@@ -2,13 +2,23 @@
  * The CAM variants' extractions (lib/saliency/cam_weights.ts, principal_component.ts) on cases small enough to
  * work out by hand, through each method's record (extraction, aggregation, ReLU); the PyTorch comparisons on
  * real networks are in saliency_fixtures_test.ts. Also: Eigen-CAM's sign rule, both of its Gram branches
- * (C <= HW and C > HW), that it reads no gradient, and that no tensor is left behind.
+ * (C <= HW and C > HW), that it reads no gradient, and that no tensor is left behind. Ablation-CAM at ResNet's
+ * layer4 against its closed form (the head is average pooling then a linear layer, so zeroing channel k lowers
+ * the logit by mean(A_k)·W_tk exactly), Score-CAM / Ablation-CAM weights independent of the channels per pass,
+ * and their refusal of seeds without targets.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
 import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { extractAggregate } from "../lib/saliency/extract.ts";
 import { methodByName } from "../lib/saliency/methods.ts";
+import { buildNetwork } from "../lib/nets/network.ts";
+import { randomWeights } from "../lib/nets/weights.ts";
+import { runProbed } from "../lib/nets/probes.ts";
+import { computeSaliency } from "../lib/saliency/saliency.ts";
+import { perturbationWeights } from "../lib/saliency/perturbation_cams.ts";
+import { SaliencyInputError } from "../lib/saliency/errors.ts";
+import { relErr } from "./helpers/compare.ts";
 
 await initBackend("wasm");
 
@@ -79,4 +89,72 @@ Deno.test("no tensor is left behind by the CAM variants", () => {
   extractAggregate(spec.extract, spec.aggregate, { x: wide, g: wide }).dispose();
   wide.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+const resnet = buildNetwork({ arch: "resnet18", width: 1 / 8, numClasses: 5 });
+const resnetW = randomWeights(resnet, 3);
+const images = tf.randomNormal([2, 40, 48, 3], 0, 1, "float32", 5);
+
+Deno.test("ablation-cam at layer4 = relu(Σ_k w_k A_k) with w_k = mean(A_k)·W_tk / s (avgpool + fc head)", () => {
+  const targets = [1, 3];
+  const ours = computeSaliency(resnet, resnetW, images, {
+    method: "ablation-cam",
+    layers: ["layer4"],
+    seed: { kind: "one-hot", targets },
+  });
+  const expected = tf.tidy(() => {
+    const r = runProbed(resnet, resnetW, images, { record: ["layer4"] });
+    const a = r.activations.get("layer4")!; // [N, h, w, C]
+    const fc = resnetW.get("fc.weight"); // [C, K]
+    const logits = r.output;
+    const maps = targets.map((t, i) => {
+      const ai = tf.slice(a, [i, 0, 0, 0], [1, -1, -1, -1]);
+      const s = tf.slice(logits, [i, t], [1, 1]);
+      const drop = tf.mul(tf.mean(ai, [1, 2]), tf.reshape(tf.slice(fc, [0, t], [-1, 1]), [1, -1])); // [1, C]
+      const w = tf.div(drop, s);
+      return tf.relu(tf.sum(tf.mul(ai, tf.reshape(w, [1, 1, 1, -1])), -1, true));
+    });
+    r.dispose();
+    return tf.concat(maps);
+  });
+  const err = relErr(
+    ours.maps.get("layer4")!.dataSync() as Float32Array,
+    expected.dataSync() as Float32Array,
+  );
+  assert.ok(err < 1e-4, `relative error ${err}`);
+  assert.ok(expected.max().dataSync()[0] > 0, "a non-trivial map");
+  ours.dispose();
+  expected.dispose();
+});
+
+Deno.test("score-cam and ablation-cam weights do not depend on the channels per pass", () => {
+  const before = tf.memory().numTensors;
+  const seed = { kind: "one-hot" as const, targets: [0, 4] };
+  const r = runProbed(resnet, resnetW, images, { record: ["layer3"] });
+  for (const kind of ["score-cam", "ablation-cam"] as const) {
+    const one = perturbationWeights(kind, resnet, resnetW, images, r, seed, 1);
+    const many = perturbationWeights(kind, resnet, resnetW, images, r, seed, 7); // 32 channels: 7 does not divide
+    const [a, b] = [one.get("layer3")!, many.get("layer3")!];
+    assert.deepEqual(a.shape, [2, 1, 1, 32]);
+    assert.ok(relErr(a.dataSync() as Float32Array, b.dataSync() as Float32Array) < 1e-5, kind);
+    tf.dispose([a, b]);
+  }
+  r.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("score-cam and ablation-cam refuse seeds without target classes", () => {
+  const gradient = tf.zeros([2, 5]);
+  for (const method of ["score-cam", "ablation-cam"]) {
+    assert.throws(
+      () =>
+        computeSaliency(resnet, resnetW, images, {
+          method,
+          layers: ["layer4"],
+          seed: { kind: "gradient", gradient },
+        }),
+      (e: Error) => e instanceof SaliencyInputError && /one-hot or pointing targets/.test(e.message),
+    );
+  }
+  gradient.dispose();
 });

@@ -95,7 +95,12 @@ for (const c of CASES) {
         for (const method of METHODS) {
           if (c.skip.includes(method.name)) continue;
           const convExact = method.extract === "conv-exact";
-          const at = convExact ? [...graph.net.convs.keys()].slice(-3) : layers;
+          // a forward per channel (Score-CAM, Ablation-CAM): the deepest layer only, to keep the suite's time
+          const at = convExact
+            ? [...graph.net.convs.keys()].slice(-3)
+            : method.passes.perChannel
+            ? layers.slice(-1)
+            : layers;
           await t.step(`${method.name} at ${at.map((l) => l || "input").join(", ")}`, () => {
             const a = computeSaliency(graph.net, graph.weights, input, {
               method: method.name,

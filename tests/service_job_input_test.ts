@@ -3,7 +3,9 @@
  * rasterizer stands in for the decoder and returns the hand-made PNG's known pixels): `present` with no class over the threshold answers no
  * targets and no maps (predictions still listed) instead of falling back to the top class; lib errors reach the
  * service with the API's codes (unknown_method, unknown_layer, unsupported_rule, invalid_request); a bomb is
- * refused before the decoder; live tensors are back to their baseline after every case.
+ * refused before the decoder; gradient-free methods (Eigen-CAM, Score-CAM, Ablation-CAM) with top-k targets
+ * get their targets from a forward first (they evaluate no objective to choose them in); live tensors are back to
+ * their baseline after every case.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
@@ -76,6 +78,31 @@ Deno.test("present: no class over the threshold answers no targets and no maps, 
   assert.deepEqual(one.targets, [{ index: top.index, name: top.name }]);
   assert.equal(one.maps.length, 1);
   assert.deepEqual(one.maps[0].shape, model.manifest.inputSize);
+  assert.equal(tf.memory().numTensors, baseline, "tensors leaked");
+});
+
+Deno.test("gradient-free methods with top-k targets: the top classes, each with a non-trivial map", async () => {
+  const baseline = tf.memory().numTensors;
+  for (const method of ["eigen-cam", "score-cam", "ablation-cam"]) {
+    const answer = await runSaliencyJob(
+      model,
+      job({ method, layers: ["features.29"], targets: { kind: "top-k", k: 2 } }),
+      rasterize,
+    );
+    assert.deepEqual(
+      answer.targets.map((t) => t.index),
+      answer.predictions.slice(0, 2).map((p) => p.index),
+      method,
+    );
+    assert.equal(answer.maps.length, 2, method);
+    for (const m of answer.maps) assert.ok(Math.max(...m.data) > 0, `${method}: a map that is not all zero`);
+    if (method !== "eigen-cam") {
+      assert.ok(
+        answer.maps[0].data.some((v, i) => v !== answer.maps[1].data[i]),
+        `${method} depends on the target`,
+      );
+    }
+  }
   assert.equal(tf.memory().numTensors, baseline, "tensors leaked");
 });
 

@@ -14,6 +14,17 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       w_k = sum_u(g x) / (sum_u(x) + 1e-7); relu(sum_k w_k x_k)
   hires-cam           Draelos & Carin 2020: relu(sum_k g_k x_k)
   layer-cam           Jiang et al., LayerCAM, TIP 2021: relu(sum_k relu(g_k) x_k)
+  score-cam           Wang et al., Score-CAM, CVPR-W 2020, with pytorch-grad-cam's
+                      weights: channel k of x upsampled to the input
+                      (bilinear, align_corners=True), min-max normalised
+                      (+1e-8) into a mask; w = softmax_k of the target's
+                      score on input * mask_k; relu(sum_k w_k x_k)
+  ablation-cam        Desai & Ramaswamy, Ablation-CAM, WACV 2020, eq. 4: s_k =
+                      the score with channel k of the layer's output set to
+                      0 (a forward hook); w_k = (s - s_k) / s; relu(sum_k w_k x_k)
+                      (a forward's score: sum(y * G) with the fixture's seed
+                      G computed from that forward's own output: the target
+                      logit for one-hot seeds)
   eigen-cam           Muhammad & Yeasin, Eigen-CAM, IJCNN 2020: the centred
                       activations A [HW, C] projected on the first right
                       singular vector of torch.linalg.svd (float64), sign
@@ -44,7 +55,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures as mf  # noqa: E402
 import saliency_reference as sr  # noqa: E402
 
-METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"]
+import torch.nn.functional as F  # noqa: E402
+
+METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "score-cam", "ablation-cam"]
+FORWARD_METHODS = ["score-cam", "ablation-cam"]
 
 
 def cam_map(method, x, g):
@@ -79,6 +93,58 @@ def cam_map(method, x, g):
     return cam.clamp(min=0)
 
 
+def score(model, inp, t, head, layer=None, ablate=None):
+    """Per row of a forward of inp: sum(y * G) with G the seed for target t from that forward's own output.
+    ablate: channel index per row, set to 0 in `layer`'s output (a forward hook)."""
+    handle = None
+    if ablate is not None and layer != "":
+        def hook(mod, inp_, out):
+            out = out.clone()
+            for r, k in enumerate(ablate):
+                out[r, k] = 0
+            return out
+        handle = dict(model.named_modules())[layer].register_forward_hook(hook)
+    elif ablate is not None:
+        inp = inp.clone()
+        for r, k in enumerate(ablate):
+            inp[r, k] = 0
+    try:
+        with torch.no_grad():
+            y = model(inp)
+    finally:
+        if handle:
+            handle.remove()
+    G = sr.make_seed(y, [t] * y.shape[0], head)
+    return (y * G).flatten(1).sum(1)
+
+
+def forward_weights(method, model, x, layer, a, targets, head, batch=16):
+    """Channel weights (N, C, 1, 1) of score-cam / ablation-cam at `layer` with activation a (NCHW)."""
+    n, c = a.shape[:2]
+    ws = []
+    for i, t in enumerate(targets):
+        img = x[i:i + 1]
+        scores = []
+        for start in range(0, c, batch):
+            ks = list(range(start, min(c, start + batch)))
+            if method == "score-cam":
+                up = F.interpolate(a[i:i + 1, ks], size=x.shape[2:], mode="bilinear", align_corners=True)
+                lo = up.amin((2, 3), keepdim=True)
+                hi = up.amax((2, 3), keepdim=True)
+                masks = (up - lo) / (hi - lo + 1e-8)  # (1, b, H, W)
+                scores.append(score(model, img * masks.transpose(0, 1), t, head))
+            else:
+                scores.append(score(model, img.repeat(len(ks), 1, 1, 1), t, head, layer, ks))
+        s = sr.d(torch.cat(scores))
+        if method == "score-cam":
+            w = torch.softmax(s, 0)
+        else:
+            s0 = sr.d(score(model, img, t, head))
+            w = (s0 - s) / s0
+        ws.append(w)
+    return torch.stack(ws)[:, :, None, None]
+
+
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
@@ -86,7 +152,12 @@ def compute(fx, model, x, mcfg, rcfg):
     for layer in names:
         xs, gs = sr.d(std["x"][layer]), sr.d(std["g"][layer])
         for m in METHODS:
-            out[f"map.{m}.{sr.key_layer(layer)}"] = cam_map(m, xs, gs)
+            if m in FORWARD_METHODS:
+                w = forward_weights(m, model, x, layer, std["x"][layer], rcfg["targets"], mcfg["head"])
+                cam = (w * xs).sum(1, keepdim=True).clamp(min=0)
+            else:
+                cam = cam_map(m, xs, gs)
+            out[f"map.{m}.{sr.key_layer(layer)}"] = cam
     return out
 
 

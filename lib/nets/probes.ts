@@ -30,6 +30,12 @@ export interface ProbeOptions {
    * the one before the transform.
    */
   gradientTransforms?: ReadonlyMap<string, (g: Tensor) => Tensor>;
+  /**
+   * Replace a layer's output in the forward by a function of it, as a PyTorch forward hook returning a new
+   * value does (e.g. Ablation-CAM zeroes one channel per batch item). Recording and gradients at that layer see
+   * the replaced value.
+   */
+  replace?: ReadonlyMap<string, (x: Tensor) => Tensor>;
   /** Conv modules whose INPUT activation to return (in `convInputs`), e.g. for normgrad-exact. */
   recordConvInputs?: readonly string[];
   /**
@@ -77,6 +83,7 @@ export function runProbed(
     ...record,
     ...wanted,
     ...transforms.keys(),
+    ...(options.replace?.keys() ?? []),
     ...(options.objectiveLayer ? [options.objectiveLayer] : []),
   ]);
   const convInputNames = new Set(options.recordConvInputs ?? []);
@@ -98,7 +105,8 @@ export function runProbed(
     if (convInputNames.has(name) && !convInputs.has(name)) convInputs.set(name, tf.keep(tf.clone(x)));
   };
   let objectiveInput: Tensor | null = null;
-  const probe = (name: string, value: Tensor): Tensor => {
+  const probe = (name: string, given: Tensor): Tensor => {
+    const value = options.replace?.get(name)?.(given) ?? given;
     if (record.has(name) && !activations.has(name)) activations.set(name, tf.keep(tf.clone(value)));
     const transform = transforms.get(name);
     const x = transform ? withBackward(1, (v) => tf.clone(v), (dy) => [transform(dy)], "none")(value) : value;

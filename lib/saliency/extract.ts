@@ -8,6 +8,8 @@
  *   gradcam-plus-plus c_u = x_u ⊙ w(x, g), Grad-CAM++'s weights (lib/saliency/cam_weights.ts)
  *   xgradcam       c_u = x_u ⊙ w(x, g), XGrad-CAM's weights
  *   principal-component  c_u = (x_u − mean x) ⊙ v₁, no gradient (Eigen-CAM; lib/saliency/principal_component.ts)
+ *   score-weights / ablation-weights  c_u = x_u ⊙ w with w from forward passes per channel, no gradient
+ *                  (Score-CAM, Ablation-CAM; lib/saliency/perturbation_cams.ts computes w, computeSaliency runs it)
  *   identity-1x1   c_u = g_u x_uᵀ                             (NormGrad's virtual identity trick)
  *   identity-3x3   c_u = g_u P_uᵀ, P_u = unfold3x3(x)_u, zero padding 1
  *   depthwise-3x3  c_{k,δ,u} = P_{k,δ,u} g_{k,u}
@@ -38,6 +40,8 @@ export const EXTRACTIONS = [
   "gradcam-plus-plus",
   "xgradcam",
   "principal-component",
+  "score-weights",
+  "ablation-weights",
   "identity-1x1",
   "identity-3x3",
   "depthwise-3x3",
@@ -46,7 +50,17 @@ export const EXTRACTIONS = [
 export type Extraction = typeof EXTRACTIONS[number];
 
 /** Extractions that read no gradient: their maps need the forward pass only. */
-export const GRADIENT_FREE: ReadonlySet<Extraction> = new Set(["principal-component"]);
+export const GRADIENT_FREE: ReadonlySet<Extraction> = new Set([
+  "principal-component",
+  "score-weights",
+  "ablation-weights",
+]);
+
+/** Extractions whose channel weights come from extra forward passes (lib/saliency/perturbation_cams.ts). */
+export const PERTURBATION_WEIGHTS = {
+  "score-weights": "score-cam",
+  "ablation-weights": "ablation-cam",
+} as const;
 
 /** A window: kernel k (kernelW wide when not square), stride, symmetric zero padding per axis, dilation. */
 interface Window {
@@ -129,6 +143,8 @@ export interface ExtractInput {
   g: Tensor;
   /** For conv-exact: the conv's spec (kernel, stride, padding, dilation). */
   conv?: Conv2dSpec;
+  /** For score-weights / ablation-weights: the channel weights [N, 1, 1, C] their forward passes gave. */
+  channelWeights?: Tensor;
 }
 
 /**
@@ -166,6 +182,12 @@ export function extractAggregate(
         return aggregateChannels(aggregation, tf.mul(x, xGradCamWeights(x, g)));
       case "principal-component":
         return aggregateChannels(aggregation, principalContributions(x));
+      case "score-weights":
+      case "ablation-weights":
+        if (!input.channelWeights) {
+          throw new SaliencyInputError(`${extraction} needs the channel weights of its forward passes`);
+        }
+        return aggregateChannels(aggregation, tf.mul(x, input.channelWeights));
       case "identity-1x1":
         return aggregateOuter(aggregation, channelStats(g), channelStats(x));
       case "identity-3x3":

@@ -18,11 +18,14 @@ export interface MethodSpec {
   description: string;
   /** The paper the method comes from. */
   reference: string;
-  /** Passes per map batch: forwards and backwards through the network. */
-  passes: { forward: number; backward: number };
+  /**
+   * Passes per map batch: forwards and backwards through the network; `perChannel`: one more forward per
+   * channel of each explained layer (run several channels to a pass).
+   */
+  passes: { forward: number; backward: number; perChannel?: boolean };
 }
 
-const ONE_PASS = { forward: 1, backward: 1 };
+const ONE_PASS: MethodSpec["passes"] = { forward: 1, backward: 1 };
 const PAPER =
   "Rebuffi, Fong, Ji & Vedaldi, There and Back Again: Revisiting Backpropagation Saliency Methods, CVPR 2020";
 
@@ -127,6 +130,29 @@ export const METHODS: readonly MethodSpec[] = [
       "any target gives the same map)",
     "Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020",
     { forward: 1, backward: 0 },
+  ),
+  method(
+    "score-cam",
+    "standard",
+    "score-weights",
+    "sum",
+    true,
+    "relu(Σ_k w_k x_k), w = softmax_k of the target's score on the input masked by channel k (upsampled, " +
+      "min-max normalised); 16 channels per forward pass",
+    "Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, CVPR-W 2020",
+    { forward: 1, backward: 0, perChannel: true },
+  ),
+  method(
+    "ablation-cam",
+    "standard",
+    "ablation-weights",
+    "sum",
+    true,
+    "relu(Σ_k w_k x_k), w_k = (s − s_k) / s, s_k the target's score with channel k set to 0; 32 channels per " +
+      "forward pass",
+    "Desai & Ramaswamy, Ablation-CAM: Visual Explanations for Deep Convolutional Network via Gradient-free " +
+      "Localization, WACV 2020",
+    { forward: 1, backward: 0, perChannel: true },
   ),
 ];
 

@@ -11,7 +11,8 @@ import type { NetWeights } from "../nets/weights.ts";
 import { isVgg } from "../nets/config.ts";
 import type { Aggregation } from "./aggregate.ts";
 import { SaliencyInputError, UnsupportedRuleError } from "./errors.ts";
-import { extractAggregate, type Extraction, GRADIENT_FREE } from "./extract.ts";
+import { extractAggregate, type Extraction, GRADIENT_FREE, PERTURBATION_WEIGHTS } from "./extract.ts";
+import { perturbationWeights } from "./perturbation_cams.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
 import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
@@ -124,7 +125,12 @@ export function computeSaliency(
       objectiveLayer: seed.kind === "objective" ? seed.layer : undefined,
       gradientTransforms: signal ? new Map([[contrast, (g: Tensor) => tf.sub(g, signal)]]) : undefined,
     });
+    const perturbation = PERTURBATION_WEIGHTS[spec.extract as keyof typeof PERTURBATION_WEIGHTS];
+    let channelWeights: Map<string, Tensor> | null = null;
     try {
+      if (perturbation) {
+        channelWeights = perturbationWeights(perturbation, net, weights, input, probed, request.seed);
+      }
       const maps = new Map<string, Tensor>();
       for (const layer of layers) {
         const g = needsG ? probed.gradients.get(layer)! : probed.activations.get(layer)!;
@@ -141,6 +147,7 @@ export function computeSaliency(
               x,
               g,
               conv: net.convs.get(layer),
+              channelWeights: channelWeights?.get(layer),
             });
             return spec.relu ? tf.relu(map) : map;
           }),
@@ -150,6 +157,7 @@ export function computeSaliency(
       return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
     } finally {
       probed.dispose();
+      if (channelWeights) tf.dispose([...channelWeights.values()]);
     }
   } finally {
     pNeg?.dispose();

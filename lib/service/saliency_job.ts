@@ -17,6 +17,7 @@ import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } 
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
 import { computeSaliency, type MethodRef, resolveMethod } from "../saliency/saliency.ts";
+import { GRADIENT_FREE } from "../saliency/extract.ts";
 import { objectiveFor, repeatForTargets, type Seed, topKObjective } from "../saliency/seeds.ts";
 import { SaliencyInputError, UnknownMethodError, UnsupportedRuleError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
@@ -297,8 +298,10 @@ export async function runSaliencyJob(
     ? job.targets.k
     : null;
   // (the method is known: checkMethod above)
-  const seedable = count !== null && !job.meta &&
-    resolveMethod(job.method).rules !== "contrastive-excitation";
+  // (a gradient-free method, e.g. Eigen-CAM or Score-CAM, evaluates no objective: its targets come first)
+  const spec = resolveMethod(job.method);
+  const seedable = count !== null && !job.meta && spec.rules !== "contrastive-excitation" &&
+    !GRADIENT_FREE.has(spec.extract);
   const onePass = seedable && readsSynchronously();
   const onDevice = seedable && !onePass && manifest.head !== "fully-conv";
   let chosen: Tensor | null = null; // the device's target choice (int32 [N]), read with the maps
