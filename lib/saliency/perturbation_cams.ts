@@ -13,6 +13,8 @@
  *                 k of A is set to 0 (eq. 4, the paper's ablation). pytorch-grad-cam (ablation_layer.py) does
  *                 the same when the layer's minimum is 0 (post-ReLU layers, the usual target), and otherwise
  *                 sets the channel to min(A) − 1e7, which only makes sense if a ReLU follows: not followed here.
+ *                 On the built-in networks the layers before run once per image, not once per channel (the
+ *                 activation is copied per ablated channel where it is replaced); imported graphs run whole.
  * Both are then the Extract & Aggregate pair c_u = A_u ⊙ w, summed over channels, ReLU (lib/saliency/extract.ts).
  * Scores stay on the device: nothing here reads back.
  */
@@ -73,6 +75,7 @@ export function perturbationWeights(
     );
   }
   const [height, width] = [input.shape[1]!, input.shape[2]!];
+  const sequential = net.config.arch !== "onnx";
   const out = new Map<string, Tensor>();
   try {
     for (const [layer, activation] of forward.activations) {
@@ -117,9 +120,16 @@ export function perturbationWeights(
                   // row j keeps every channel but from + j
                   const hot = tf.cast(tf.oneHot(tf.range(from, from + size, 1, "int32"), c), "float32");
                   const keep = tf.reshape(tf.sub(1, hot), [size, 1, 1, c]);
-                  return pass(tf.tile(image, [size, 1, 1, 1]), {
-                    replace: new Map([[layer, (x: Tensor) => tf.mul(x, keep)]]),
-                  });
+                  // The built-in VGG and ResNet carry nothing from before a layer past it but its output, so the
+                  // image goes through the layers before once and its activation is copied per ablated channel
+                  // there; an imported graph may (a DenseNet's concatenations), so it gets the image per row.
+                  return sequential
+                    ? pass(image, {
+                      replace: new Map([[layer, (x: Tensor) => tf.mul(tf.tile(x, [size, 1, 1, 1]), keep)]]),
+                    })
+                    : pass(tf.tile(image, [size, 1, 1, 1]), {
+                      replace: new Map([[layer, (x: Tensor) => tf.mul(x, keep)]]),
+                    });
                 }));
               w = tf.div(tf.sub(s0, s), s0);
             }
