@@ -3,7 +3,7 @@
  * of small VGG16 and ResNet50 models (classifier heads with one-hot seeds, fully-convolutional heads with the
  * pointing seed), plus meta-saliency, against an independent PyTorch implementation
  * (tools/saliency_reference.py: autograd hooks, rules as autograd Functions, contributions materialised), and
- * the CAM variants Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM and Eigen-CAM against tools/cam_reference.py.
+ * the CAM variants Grad-CAM++, XGrad-CAM, HiResCAM, Layer-CAM and Eigen-CAM against tools/methods_reference.py.
  * Criteria: Pearson >= 0.999 and max relative error <= 1e-3 per map — except where float32 itself cannot be that
  * close: the reference records, per map, how far its float32 run is from the same pipeline in float64
  * (`f64_rel_diff`; contrastive EB at the input cancels p − p_neg down to ~4e-3). There the bound is twice that.
@@ -99,8 +99,8 @@ for (const name of FIXTURES) {
     for (const [method, layers] of group(keys, "map.", 1)) {
       await run(method, method, layers, `map.${method}.`);
     }
-    // the CAM variants beyond Grad-CAM (tools/cam_reference.py), from the same x and g
-    const cams = readSafetensors(await Deno.readFile(`${DIR}cams_${name}.safetensors`), name);
+    // the CAM variants beyond Grad-CAM (tools/methods_reference.py), from the same x and g
+    const cams = readSafetensors(await Deno.readFile(`${DIR}methods_${name}.safetensors`), name);
     for (const [method, layers] of group([...cams.tensors.keys()], "map.", 1)) {
       await run(method, method, layers, `map.${method}.`, cams);
     }

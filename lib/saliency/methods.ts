@@ -52,6 +52,15 @@ export const METHODS: readonly MethodSpec[] = [
   method("gradient-sum", "standard", "bias", "sum", false, "Σ_k g", PAPER),
   method("guided", "guided", "bias", "max-abs", false, "max_k |g| under guided-backprop ReLUs", SPRINGENBERG),
   method("guided-sum", "guided", "bias", "sum", false, "Σ_k g under guided-backprop ReLUs", PAPER),
+  method(
+    "deconvnet",
+    "deconvnet",
+    "bias",
+    "max-abs",
+    false,
+    "max_k |g| under deconvnet ReLUs (grad_in = relu(grad_out))",
+    "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
+  ),
   method("linear-approx", "standard", "scaling", "sum", false, "Σ_k x·g", PAPER),
   method("grad-cam", "standard", "gradcam-mean", "sum", true, "relu(Σ_k x_k · mean(g_k))", GRAD_CAM),
   method(

@@ -8,7 +8,7 @@
  *
  * v₁'s sign is arbitrary in an SVD (pytorch-grad-cam keeps whatever LAPACK returns); here it is fixed so that
  * the projection's largest-magnitude entry is positive (max p >= −min p), scikit-learn's svd_flip convention,
- * and tools/cam_reference.py applies the same rule.
+ * and tools/methods_reference.py applies the same rule.
  *
  * v₁ is found on the device without reading anything back: the top eigenvector of the smaller of the two Gram
  * matrices (AᵀA [C, C] or AAᵀ [HW, HW]), by repeated squaring of the matrix normalised each time, 2^16 powers in

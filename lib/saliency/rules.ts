@@ -3,6 +3,9 @@
  * replaces the backward:
  *   guided      every ReLU: grad_in = relu(grad_out) · [x_in >= 0] (ReLU only, as Captum and pytorch-grad-cam;
  *               ReLU6 and the other activations keep their gradients).
+ *   deconvnet   every ReLU: grad_in = relu(grad_out), the forward's sign ignored — Zeiler & Fergus, "Visualizing
+ *               and Understanding Convolutional Networks", ECCV 2014 (the deconvnet's rectification), as Captum's
+ *               Deconvolution applies it (ReLU modules only; max pooling keeps its switches).
  *   excitation  conv / linear: W+ = max(W, 0), bias dropped, z = op(x, W+), grad_x = x ⊙ vjp_x(op(·, W+))(p / (z + 1e-20));
  *               average and adaptive average pooling: grad_x = x ⊙ vjp(p / (z + 1e-20));
  *               batch norm: identity backward; residual add: grad_a = a/(a+b) ⊙ p, grad_b = b/(a+b) ⊙ p, and 0 where
@@ -17,7 +20,7 @@ import { adaptiveAvgPoolGrad, type BackwardRules, type ConvParams, standardOps }
 import type { PoolSpec } from "../nets/ops.ts";
 import { UnsupportedRuleError } from "./errors.ts";
 
-export const RULE_SETS = ["standard", "guided", "excitation", "contrastive-excitation"] as const;
+export const RULE_SETS = ["standard", "guided", "deconvnet", "excitation", "contrastive-excitation"] as const;
 export type RuleSetName = typeof RULE_SETS[number];
 
 const EPS = 1e-20;
@@ -30,6 +33,10 @@ const guidedRelu = withBackward(
 );
 
 export const guidedRules: BackwardRules = { relu: (x) => guidedRelu(x) };
+
+const deconvRelu = withBackward(1, (x) => tf.relu(x), (dy) => [tf.relu(dy)], "none");
+
+export const deconvnetRules: BackwardRules = { relu: (x) => deconvRelu(x) };
 
 /** x ⊙ vjp(p / (z + eps)): the excitation step shared by every layer type. */
 function excite(x: Tensor, p: Tensor, z: Tensor, vjp: (pHat: Tensor) => Tensor): Tensor {
@@ -121,6 +128,7 @@ export const excitationRules: BackwardRules = {
 /** The rule set behind a name ("contrastive-excitation" uses the excitation rules in both of its passes). */
 export function rulesFor(name: RuleSetName): BackwardRules | undefined {
   if (name === "guided") return guidedRules;
+  if (name === "deconvnet") return deconvnetRules;
   if (name === "excitation" || name === "contrastive-excitation") return excitationRules;
   return undefined;
 }

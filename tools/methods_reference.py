@@ -1,10 +1,10 @@
-"""Independent PyTorch reference for the CAM variants beyond Grad-CAM.
+"""Independent PyTorch reference for the methods beyond the paper: the CAM variants and the deconvnet.
 
 Reads the fixtures tests/fixtures/pytorch/NAME.weights.safetensors (the model)
 and NAME.reference.safetensors (its input and targets), takes x and g at each
 fixture layer exactly as tools/saliency_reference.py does (forward hooks on
 the module's output, torch.autograd.grad of S = sum(y * G) with the fixture's
-seed), and writes tests/fixtures/pytorch/cams_NAME.safetensors with one key
+seed), and writes tests/fixtures/pytorch/methods_NAME.safetensors with one key
 map.<method>.<layer> (N, 1, H, W) per method and layer:
 
   grad-cam-plus-plus  Chattopadhay et al., Grad-CAM++, WACV 2018, eq. 19:
@@ -25,6 +25,10 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       (a forward's score: sum(y * G) with the fixture's seed
                       G computed from that forward's own output: the target
                       logit for one-hot seeds)
+  deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
+                      relu(grad_out) (the module swapped for an autograd
+                      Function, as Captum's Deconvolution hooks do), the same
+                      seed G as the standard pass; map = max_k |g|
   eigen-cam           Muhammad & Yeasin, Eigen-CAM, IJCNN 2020: the centred
                       activations A [HW, C] projected on the first right
                       singular vector of torch.linalg.svd (float64), sign
@@ -37,7 +41,7 @@ ReLU). Reductions run in float64 from the float32 x and g. As in
 saliency_reference.py, the whole pipeline is rerun in float64 and
 f64_rel_diff[key] = max|f32 - f64| / max|f64| is stored as a tolerance hint.
 
-Run:  /usr/bin/python3 tools/cam_reference.py [--out DIR] [--only NAME..]
+Run:  /usr/bin/python3 tools/methods_reference.py [--out DIR] [--only NAME..]
 """
 
 import argparse
@@ -57,7 +61,25 @@ import saliency_reference as sr  # noqa: E402
 
 import torch.nn.functional as F  # noqa: E402
 
-METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "score-cam", "ablation-cam"]
+METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "score-cam", "ablation-cam",
+           "deconvnet"]
+
+
+class DeconvReLUFn(torch.autograd.Function):
+    """relu forward; backward grad_in = relu(grad_out), whatever the input's sign."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out.clamp(min=0)
+
+
+class DeconvReLU(torch.nn.ReLU):
+    def forward(self, x):
+        return DeconvReLUFn.apply(x)
 FORWARD_METHODS = ["score-cam", "ablation-cam"]
 
 
@@ -148,11 +170,14 @@ def forward_weights(method, model, x, layer, a, targets, head, batch=16):
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
+    deconv = sr.backprop(sr.with_rules(model, {torch.nn.ReLU: DeconvReLU}), x, names, G=std["G"])
     out = {}
     for layer in names:
         xs, gs = sr.d(std["x"][layer]), sr.d(std["g"][layer])
         for m in METHODS:
-            if m in FORWARD_METHODS:
+            if m == "deconvnet":
+                cam = sr.d(deconv["g"][layer]).abs().amax(1, keepdim=True)
+            elif m in FORWARD_METHODS:
                 w = forward_weights(m, model, x, layer, std["x"][layer], rcfg["targets"], mcfg["head"])
                 cam = (w * xs).sum(1, keepdim=True).clamp(min=0)
             else:
@@ -187,7 +212,7 @@ def run(fx, out_dir):
         "maps": "raw, at the probed tensor's resolution, NCHW (N,1,H,W), after the ReLU",
         "f64_rel_diff": f64_rel,
     }
-    path = os.path.join(out_dir, f"cams_{name}.safetensors")
+    path = os.path.join(out_dir, f"methods_{name}.safetensors")
     size = mf.save_safetensors(path, out, {"config": json.dumps(cfg)})
     print(f"  wrote {os.path.relpath(path, sr.ROOT)}: {len(out)} tensors, {size} bytes, "
           f"{time.time() - t0:.1f} s")
