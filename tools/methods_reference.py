@@ -25,6 +25,14 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       (a forward's score: sum(y * G) with the fixture's seed
                       G computed from that forward's own output: the target
                       logit for one-hot seeds)
+  integrated-gradients  Sundararajan et al., ICML 2017; at a layer as Captum's
+                      LayerIntegratedGradients (the path in the layer's
+                      activations, A(x') + a (A(x) - A(x')), put in place by a
+                      forward hook): 50 Gauss-Legendre points (numpy leggauss
+                      mapped to [0, 1]), baseline 0; map = sum_k (A(x) -
+                      A(x'))_k * sum_j w_j dS/dA_k at a_j. Also
+                      gap.integrated-gradients.<layer> (N,): sum of the
+                      attributions - (S(x) - S(x'))
   deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
                       relu(grad_out) (the module swapped for an autograd
                       Function, as Captum's Deconvolution hooks do), the same
@@ -62,7 +70,8 @@ import saliency_reference as sr  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "score-cam", "ablation-cam",
-           "deconvnet"]
+           "deconvnet", "integrated-gradients"]
+IG_STEPS = 50
 
 
 class DeconvReLUFn(torch.autograd.Function):
@@ -167,6 +176,50 @@ def forward_weights(method, model, x, layer, a, targets, head, batch=16):
     return torch.stack(ws)[:, :, None, None]
 
 
+def hooked(model, layer, inp, fn):
+    """Forward of inp with `layer`'s output replaced by fn(output) ("" replaces the input); returns (y, value)."""
+    box = {}
+    if layer == "":
+        v = fn(inp)
+        box["v"] = v
+        return model(v), v
+
+    def hook(mod, i, out):
+        box["v"] = fn(out)
+        return box["v"]
+    h = dict(model.named_modules())[layer].register_forward_hook(hook)
+    try:
+        y = model(inp)
+    finally:
+        h.remove()
+    return y, box["v"]
+
+
+def integrated_gradients(model, x, layer, targets, head):
+    """(map (N,1,h,w) float64, gap (N,) float64) with 50 Gauss-Legendre points, baseline 0."""
+    import numpy as np
+    t_nodes, t_weights = np.polynomial.legendre.leggauss(IG_STEPS)
+    alphas, ws = (t_nodes + 1) / 2, t_weights / 2
+    maps, gaps = [], []
+    for i, t in enumerate(targets):
+        pair = torch.cat([x[i:i + 1], torch.zeros_like(x[i:i + 1])])
+        with torch.no_grad():
+            y_ends, ends = hooked(model, layer, pair, lambda v: v)
+        ax, ab = ends[0:1].detach(), ends[1:2].detach()
+        s_ends = (y_ends * sr.make_seed(y_ends, [t, t], head)).flatten(1).sum(1)
+        acc = torch.zeros_like(ax, dtype=torch.float64)
+        for a, w in zip(alphas, ws):
+            point = (ab + float(a) * (ax - ab)).requires_grad_(True)
+            y, v = hooked(model, layer, x[i:i + 1], lambda _v: point)
+            S = (y * sr.make_seed(y, [t], head)).sum()
+            (g,) = torch.autograd.grad(S, point)
+            acc += float(w) * sr.d(g)
+        attr = sr.d(ax - ab) * acc
+        maps.append(attr.sum(1, keepdim=True))
+        gaps.append(attr.sum() - sr.d(s_ends[0] - s_ends[1]))
+    return torch.cat(maps), torch.stack(gaps)
+
+
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
@@ -177,6 +230,9 @@ def compute(fx, model, x, mcfg, rcfg):
         for m in METHODS:
             if m == "deconvnet":
                 cam = sr.d(deconv["g"][layer]).abs().amax(1, keepdim=True)
+            elif m == "integrated-gradients":
+                cam, gap = integrated_gradients(model, x, layer, rcfg["targets"], mcfg["head"])
+                out[f"gap.{m}.{sr.key_layer(layer)}"] = gap
             elif m in FORWARD_METHODS:
                 w = forward_weights(m, model, x, layer, std["x"][layer], rcfg["targets"], mcfg["head"])
                 cam = (w * xs).sum(1, keepdim=True).clamp(min=0)
@@ -208,6 +264,7 @@ def run(fx, out_dir):
         "methods": METHODS,
         "eigen_cam_sign": "projection's largest-magnitude entry positive (max p >= -min p)",
         "epsilons": {"grad-cam-plus-plus": 1e-6, "xgrad-cam": 1e-7},
+        "integrated_gradients": {"steps": IG_STEPS, "quadrature": "gauss-legendre", "baseline": "zeros"},
         "reduction_dtype": "float64 from float32 x, g; stored float32",
         "maps": "raw, at the probed tensor's resolution, NCHW (N,1,H,W), after the ReLU",
         "f64_rel_diff": f64_rel,

@@ -8,6 +8,8 @@
  *   gradcam-plus-plus c_u = x_u ⊙ w(x, g), Grad-CAM++'s weights (lib/saliency/cam_weights.ts)
  *   xgradcam       c_u = x_u ⊙ w(x, g), XGrad-CAM's weights
  *   principal-component  c_u = (x_u − mean x) ⊙ v₁, no gradient (Eigen-CAM; lib/saliency/principal_component.ts)
+ *   path-integral  c_u = (A(x) − A(x'))_u ⊙ ḡ_u, ḡ the gradient averaged along the path (Integrated Gradients;
+ *                  lib/saliency/integrated_gradients.ts gives both factors as x and g, computeSaliency runs it)
  *   score-weights / ablation-weights  c_u = x_u ⊙ w with w from forward passes per channel, no gradient
  *                  (Score-CAM, Ablation-CAM; lib/saliency/perturbation_cams.ts computes w, computeSaliency runs it)
  *   identity-1x1   c_u = g_u x_uᵀ                             (NormGrad's virtual identity trick)
@@ -42,6 +44,7 @@ export const EXTRACTIONS = [
   "principal-component",
   "score-weights",
   "ablation-weights",
+  "path-integral",
   "identity-1x1",
   "identity-3x3",
   "depthwise-3x3",
@@ -182,6 +185,8 @@ export function extractAggregate(
         return aggregateChannels(aggregation, tf.mul(x, xGradCamWeights(x, g)));
       case "principal-component":
         return aggregateChannels(aggregation, principalContributions(x));
+      case "path-integral":
+        return aggregateChannels(aggregation, tf.mul(x, g));
       case "score-weights":
       case "ablation-weights":
         if (!input.channelWeights) {

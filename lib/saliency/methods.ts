@@ -141,6 +141,17 @@ export const METHODS: readonly MethodSpec[] = [
     { forward: 1, backward: 0 },
   ),
   method(
+    "integrated-gradients",
+    "standard",
+    "path-integral",
+    "sum",
+    false,
+    "Σ_k (A(x) − A(x'))_k · Σ_j w_j ∂S/∂A_k at A(x') + α_j (A(x) − A(x')): 50 Gauss-Legendre points by " +
+      "default, baseline 0 (Captum's); at a layer the path runs in its activations (Captum's layer IG)",
+    "Sundararajan, Taly & Yan, Axiomatic Attribution for Deep Networks, ICML 2017",
+    { forward: 51, backward: 50 },
+  ),
+  method(
     "score-cam",
     "standard",
     "score-weights",

@@ -23,7 +23,7 @@ import type { Network } from "../nets/network.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
 import { SaliencyInputError } from "./errors.ts";
-import { type Seed, seedTensor } from "./seeds.ts";
+import { type Seed, targetScores } from "./seeds.ts";
 
 export const PERTURBATION_CAMS = ["score-cam", "ablation-cam"] as const;
 export type PerturbationCam = typeof PERTURBATION_CAMS[number];
@@ -32,14 +32,6 @@ export type PerturbationCam = typeof PERTURBATION_CAMS[number];
 export const DEFAULT_CHANNEL_BATCH: Record<PerturbationCam, number> = { "score-cam": 16, "ablation-cam": 32 };
 
 const MASK_EPS = 1e-8;
-
-/** Per batch row, the score of target t: Σ y·G with the seed's G for t computed from that row's output. */
-function scores(seed: Seed & { targets: readonly number[] }, t: number, output: Tensor): Tensor {
-  const rows = output.shape[0]!;
-  const g = seedTensor({ kind: seed.kind, targets: new Array(rows).fill(t) } as Seed, output);
-  const axes = output.shape.slice(1).map((_, i) => i + 1);
-  return tf.sum(tf.mul(output, g), axes);
-}
 
 /** One image's forward scores for `count` channels, `batch` at a time: [count]. */
 function channelScores(count: number, batch: number, pass: (from: number, size: number) => Tensor): Tensor {
@@ -93,7 +85,7 @@ export function perturbationWeights(
             const pass = (x: Tensor, options = {}) => {
               const r = runProbed(net, weights, x, options);
               try {
-                return scores(seed, t, r.output);
+                return targetScores(seed.kind, t, r.output);
               } finally {
                 r.dispose();
               }
@@ -114,7 +106,7 @@ export function perturbationWeights(
                   return pass(tf.mul(image, tf.transpose(masks, [3, 1, 2, 0]))); // [size, H, W, 3] inputs
                 })));
             } else {
-              const s0 = scores(seed, t, tf.slice(forward.output, i, 1));
+              const s0 = targetScores(seed.kind, t, tf.slice(forward.output, i, 1));
               const s = channelScores(c, batch, (from, size) =>
                 tf.tidy(() => {
                   // row j keeps every channel but from + j

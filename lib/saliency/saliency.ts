@@ -13,6 +13,7 @@ import type { Aggregation } from "./aggregate.ts";
 import { SaliencyInputError, UnsupportedRuleError } from "./errors.ts";
 import { extractAggregate, type Extraction, GRADIENT_FREE, PERTURBATION_WEIGHTS } from "./extract.ts";
 import { perturbationWeights } from "./perturbation_cams.ts";
+import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
 import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
@@ -30,13 +31,27 @@ export interface SaliencyRequest {
   /** Layers to explain at ("" = input); for conv-exact, conv modules. */
   layers: readonly string[];
   seed: Seed;
+  /** For the path-integral extraction (integrated-gradients): steps, quadrature, baseline, points per pass. */
+  integratedGradients?: IntegratedGradientsOptions;
 }
 
 /** Maps per layer ([N, h, w, 1] each) and the network output. The caller disposes it. */
 export interface SaliencyResult {
   maps: Map<string, Tensor>;
   output: Tensor;
+  /** integrated-gradients: per layer, Σ attributions − (S(x) − S(x')) per image [N]. */
+  completenessGap?: Map<string, Tensor>;
   dispose(): void;
+}
+
+/**
+ * Whether a method can explain an objective seed (a function of the output whose targets it picks itself): not
+ * one that scores forward passes by a target or evaluates no objective (the gradient-free extractions), not
+ * integrated gradients (it integrates a target's score), not contrastive excitation (it contrasts classes).
+ */
+export function takesObjectiveSeed(spec: MethodSpec): boolean {
+  return !GRADIENT_FREE.has(spec.extract) && spec.extract !== "path-integral" &&
+    spec.rules !== "contrastive-excitation";
 }
 
 export function resolveMethod(ref: MethodRef): MethodSpec {
@@ -93,6 +108,9 @@ export function computeSaliency(
   }
   net.assertLayers(spec.extract === "conv-exact" ? [] : layers);
   if (spec.extract === "conv-exact") net.assertConvs(layers);
+  if (spec.extract === "path-integral") {
+    return pathIntegralSaliency(net, weights, input, spec, layers, request);
+  }
   const needsX = spec.extract !== "bias" && spec.extract !== "conv-exact";
   const needsG = !GRADIENT_FREE.has(spec.extract);
   let seed = request.seed;
@@ -162,6 +180,54 @@ export function computeSaliency(
   } finally {
     pNeg?.dispose();
     ownedSeed?.dispose();
+  }
+}
+
+/** Integrated Gradients' maps: the path integral's two factors aggregated like any extraction. */
+function pathIntegralSaliency(
+  net: Network,
+  weights: NetWeights,
+  input: Tensor,
+  spec: MethodSpec,
+  layers: readonly string[],
+  request: SaliencyRequest,
+): SaliencyResult {
+  if (spec.rules !== "standard") {
+    throw new UnsupportedRuleError(
+      `integrated gradients integrates the standard gradient, not ${spec.rules} rules`,
+    );
+  }
+  const ig = integratedGradients(net, weights, input, layers, request.seed, request.integratedGradients);
+  const maps = new Map<string, Tensor>();
+  try {
+    for (const layer of layers) {
+      maps.set(
+        layer,
+        tf.tidy(() => {
+          const x = ig.difference.get(layer)!;
+          const map = extractAggregate("path-integral", spec.aggregate, {
+            x,
+            g: ig.meanGradient.get(layer)!,
+          });
+          return spec.relu ? tf.relu(map) : map;
+        }),
+      );
+    }
+    const forward = runProbed(net, weights, input);
+    const output = forward.output;
+    const completenessGap = new Map(ig.completenessGap);
+    ig.completenessGap.clear();
+    return {
+      maps,
+      output,
+      completenessGap,
+      dispose: () => tf.dispose([output, ...maps.values(), ...completenessGap.values()]),
+    };
+  } catch (e) {
+    tf.dispose([...maps.values()]);
+    throw e;
+  } finally {
+    ig.dispose();
   }
 }
 

@@ -67,6 +67,17 @@ export function seedTensor(seed: Seed, output: Tensor): Tensor {
   return tf.tidy(() => seedFromRows(seed.kind, oneHot(seed.targets, output.shape[output.rank - 1]!), output));
 }
 
+/**
+ * Per batch row, the score S of target t: Σ y·G with the one-hot or pointing seed for t computed from that row's
+ * own output (the target logit for one-hot seeds on logits). [N].
+ */
+export function targetScores(kind: "one-hot" | "pointing", t: number, output: Tensor): Tensor {
+  return tf.tidy(() => {
+    const g = seedTensor({ kind, targets: new Array(output.shape[0]!).fill(t) }, output);
+    return tf.sum(tf.mul(output, g), output.shape.slice(1).map((_, i) => i + 1));
+  });
+}
+
 /** A one-hot or pointing seed shaped like `output` from its [N, K] one-hot target rows. */
 function seedFromRows(kind: "one-hot" | "pointing", hot: Tensor, output: Tensor): Tensor {
   if (output.rank === 2) return hot;

@@ -16,8 +16,7 @@ import { readTogether } from "../runtime/read_together.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
-import { computeSaliency, type MethodRef, resolveMethod } from "../saliency/saliency.ts";
-import { GRADIENT_FREE } from "../saliency/extract.ts";
+import { computeSaliency, type MethodRef, resolveMethod, takesObjectiveSeed } from "../saliency/saliency.ts";
 import { objectiveFor, repeatForTargets, type Seed, topKObjective } from "../saliency/seeds.ts";
 import { SaliencyInputError, UnknownMethodError, UnsupportedRuleError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
@@ -298,10 +297,8 @@ export async function runSaliencyJob(
     ? job.targets.k
     : null;
   // (the method is known: checkMethod above)
-  // (a gradient-free method, e.g. Eigen-CAM or Score-CAM, evaluates no objective: its targets come first)
-  const spec = resolveMethod(job.method);
-  const seedable = count !== null && !job.meta && spec.rules !== "contrastive-excitation" &&
-    !GRADIENT_FREE.has(spec.extract);
+  // (a gradient-free method, e.g. Eigen-CAM or Score-CAM, or integrated gradients: their targets come first)
+  const seedable = count !== null && !job.meta && takesObjectiveSeed(resolveMethod(job.method));
   const onePass = seedable && readsSynchronously();
   const onDevice = seedable && !onePass && manifest.head !== "fully-conv";
   let chosen: Tensor | null = null; // the device's target choice (int32 [N]), read with the maps
