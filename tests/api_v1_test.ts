@@ -39,7 +39,7 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
       for (const name of ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"]) {
         assert.ok(byName.has(name), `${name} is listed`);
       }
-      for (const m of methods.methods) assert.ok(m.reference.length > 10 && m.passes.forward === 1, m.name);
+      for (const m of methods.methods) assert.ok(m.reference.length > 10 && m.passes.forward >= 1, m.name);
       assert.deepEqual((byName.get("eigen-cam") as { passes: unknown }).passes, { forward: 1, backward: 0 });
       assert.deepEqual((byName.get("contrastive-excitation") as { passes: unknown }).passes, {
         forward: 1,

@@ -95,10 +95,12 @@ for (const c of CASES) {
         for (const method of METHODS) {
           if (c.skip.includes(method.name)) continue;
           const convExact = method.extract === "conv-exact";
-          // a forward per channel (Score-CAM, Ablation-CAM): the deepest layer only, to keep the suite's time
+          // many passes per map (Score-CAM, Ablation-CAM, integrated gradients, RISE): one layer, few points
           const at = convExact
             ? [...graph.net.convs.keys()].slice(-3)
-            : method.passes.perChannel
+            : method.extract === "random-masks"
+            ? [""]
+            : method.passes.perChannel || method.passes.forward > 1
             ? layers.slice(-1)
             : layers;
           await t.step(`${method.name} at ${at.map((l) => l || "input").join(", ")}`, () => {
@@ -106,11 +108,15 @@ for (const c of CASES) {
               method: method.name,
               layers: at,
               seed,
+              rise: { masks: 16 },
+              integratedGradients: { steps: 8 },
             });
             const b = computeSaliency(built.net, built.weights, input, {
               method: method.name,
               layers: at,
               seed,
+              rise: { masks: 16 },
+              integratedGradients: { steps: 8 },
             });
             try {
               assert.ok(relErr(a.output, b.output) < 1e-4, "logits");

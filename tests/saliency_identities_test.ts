@@ -191,8 +191,18 @@ Deno.test("no tensor leaks across repeated calls of every method and of meta-sal
   const seed = { kind: "one-hot" as const, targets: [1, 4] };
   const call = () => {
     for (const m of METHODS) {
-      const layers = m.extract === "conv-exact" ? ["features.8"] : ["", "features.9"];
-      computeSaliency(vgg, vggW, images, { method: m.name, layers, seed }).dispose();
+      const layers = m.extract === "conv-exact"
+        ? ["features.8"]
+        : m.extract === "random-masks"
+        ? [""]
+        : ["", "features.9"];
+      computeSaliency(vgg, vggW, images, {
+        method: m.name,
+        layers,
+        seed,
+        rise: { masks: 8 },
+        integratedGradients: { steps: 4 },
+      }).dispose();
     }
     metaSaliency(vgg, vggW, images, { method: "normgrad", layers: ["features.9"], seed }, { eta: 1e-3 })
       .dispose();

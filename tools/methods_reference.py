@@ -33,6 +33,14 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       A(x'))_k * sum_j w_j dS/dA_k at a_j. Also
                       gap.integrated-gradients.<layer> (N,): sum of the
                       attributions - (S(x) - S(x'))
+  rise                Petsiuk et al., BMVC 2018, classifier fixtures only:
+                      RISE_MASKS masks from 7x7 Bernoulli(0.5) grids drawn
+                      by torch (stored: rise.grids (M,7,7), rise.shifts (M,2)),
+                      each upsampled as TorchRay's rise does (reflection pad
+                      of one cell, bilinear, align_corners=False, to cell *
+                      (7 + 2), sliced from one cell) and cropped at its shift;
+                      rise.masks holds the first 4; rise.map (N,1,H,W) =
+                      sum_i softmax(y(x * M_i))[t] M_i / (M * 0.5)
   deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
                       relu(grad_out) (the module swapped for an autograd
                       Function, as Captum's Deconvolution hooks do), the same
@@ -67,11 +75,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures as mf  # noqa: E402
 import saliency_reference as sr  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 METHODS = ["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "score-cam", "ablation-cam",
            "deconvnet", "integrated-gradients"]
 IG_STEPS = 50
+RISE_MASKS = 64
 
 
 class DeconvReLUFn(torch.autograd.Function):
@@ -220,11 +230,41 @@ def integrated_gradients(model, x, layer, targets, head):
     return torch.cat(maps), torch.stack(gaps)
 
 
+def rise_masks(grids, shifts, h, w):
+    """(M,1,H,W) masks from binary grids (M,s,s) and shifts (M,2), TorchRay's upsampling."""
+    s = grids.shape[1]
+    cell = (int(np.ceil(h / s)), int(np.ceil(w / s)))
+    padded = F.pad(grids[:, None], (1, 1, 1, 1), mode="reflect")
+    up = F.interpolate(padded, (cell[0] * (s + 2), cell[1] * (s + 2)), mode="bilinear", align_corners=False)
+    return torch.stack([up[i, :, cell[0] + dy: cell[0] + dy + h, cell[1] + dx: cell[1] + dx + w]
+                        for i, (dy, dx) in enumerate(shifts.tolist())])
+
+
+def rise_reference(model, x, targets):
+    gen = torch.Generator().manual_seed(0)
+    h, w = x.shape[2:]
+    grids = (torch.rand(RISE_MASKS, 7, 7, generator=gen) < 0.5).float()
+    cell = (int(np.ceil(h / 7)), int(np.ceil(w / 7)))
+    shifts = torch.stack([torch.randint(0, cell[0], (RISE_MASKS,), generator=gen),
+                          torch.randint(0, cell[1], (RISE_MASKS,), generator=gen)], 1)
+    masks = rise_masks(grids, shifts, h, w)
+    maps = []
+    for i, t in enumerate(targets):
+        with torch.no_grad():
+            prob = torch.softmax(model(x[i:i + 1] * masks), 1)[:, t]
+        maps.append((sr.d(prob)[:, None, None, None] * sr.d(masks)).sum(0, keepdim=True) / (RISE_MASKS * 0.5))
+    return grids, shifts.float(), masks[:4], torch.cat(maps)
+
+
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
+    if mcfg["head"] != "fully-conv":
+        grids, shifts, first, rmap = rise_reference(model, x, rcfg["targets"])
+        out = {"rise.grids": grids, "rise.shifts": shifts, "rise.masks": first, "rise.map": rmap}
+    else:
+        out = {}
     deconv = sr.backprop(sr.with_rules(model, {torch.nn.ReLU: DeconvReLU}), x, names, G=std["G"])
-    out = {}
     for layer in names:
         xs, gs = sr.d(std["x"][layer]), sr.d(std["g"][layer])
         for m in METHODS:

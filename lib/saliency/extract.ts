@@ -10,6 +10,8 @@
  *   principal-component  c_u = (x_u − mean x) ⊙ v₁, no gradient (Eigen-CAM; lib/saliency/principal_component.ts)
  *   path-integral  c_u = (A(x) − A(x'))_u ⊙ ḡ_u, ḡ the gradient averaged along the path (Integrated Gradients;
  *                  lib/saliency/integrated_gradients.ts gives both factors as x and g, computeSaliency runs it)
+ *   random-masks   RISE's map at the input, not a per-location contribution (lib/saliency/rise.ts; computeSaliency
+ *                  runs it, extractAggregate refuses it)
  *   score-weights / ablation-weights  c_u = x_u ⊙ w with w from forward passes per channel, no gradient
  *                  (Score-CAM, Ablation-CAM; lib/saliency/perturbation_cams.ts computes w, computeSaliency runs it)
  *   identity-1x1   c_u = g_u x_uᵀ                             (NormGrad's virtual identity trick)
@@ -45,6 +47,7 @@ export const EXTRACTIONS = [
   "score-weights",
   "ablation-weights",
   "path-integral",
+  "random-masks",
   "identity-1x1",
   "identity-3x3",
   "depthwise-3x3",
@@ -57,6 +60,7 @@ export const GRADIENT_FREE: ReadonlySet<Extraction> = new Set([
   "principal-component",
   "score-weights",
   "ablation-weights",
+  "random-masks",
 ]);
 
 /** Extractions whose channel weights come from extra forward passes (lib/saliency/perturbation_cams.ts). */
@@ -187,6 +191,10 @@ export function extractAggregate(
         return aggregateChannels(aggregation, principalContributions(x));
       case "path-integral":
         return aggregateChannels(aggregation, tf.mul(x, g));
+      case "random-masks":
+        throw new SaliencyInputError(
+          "random-masks (RISE) is a map of the input from masked forwards: use computeSaliency",
+        );
       case "score-weights":
       case "ablation-weights":
         if (!input.channelWeights) {

@@ -152,6 +152,17 @@ export const METHODS: readonly MethodSpec[] = [
     { forward: 51, backward: 50 },
   ),
   method(
+    "rise",
+    "standard",
+    "random-masks",
+    "sum",
+    false,
+    "Σ_i P(target | x ⊙ M_i)·M_i / (N·p) over N random masks (7x7 Bernoulli(0.5) grids, bilinearly upsampled, " +
+      "randomly shifted; 8000 masks, 32 a pass, seed 0: TorchRay's defaults); the input only",
+    "Petsiuk, Das & Saenko, RISE: Randomized Input Sampling for Explanation of Black-box Models, BMVC 2018",
+    { forward: 8001, backward: 0 },
+  ),
+  method(
     "score-cam",
     "standard",
     "score-weights",

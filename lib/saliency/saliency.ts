@@ -14,6 +14,7 @@ import { SaliencyInputError, UnsupportedRuleError } from "./errors.ts";
 import { extractAggregate, type Extraction, GRADIENT_FREE, PERTURBATION_WEIGHTS } from "./extract.ts";
 import { perturbationWeights } from "./perturbation_cams.ts";
 import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
+import { rise, type RiseOptions } from "./rise.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
 import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
@@ -33,6 +34,8 @@ export interface SaliencyRequest {
   seed: Seed;
   /** For the path-integral extraction (integrated-gradients): steps, quadrature, baseline, points per pass. */
   integratedGradients?: IntegratedGradientsOptions;
+  /** For the random-masks extraction (rise): masks, cells, p, masks per pass, seed, probability. */
+  rise?: RiseOptions;
 }
 
 /** Maps per layer ([N, h, w, 1] each) and the network output. The caller disposes it. */
@@ -111,6 +114,7 @@ export function computeSaliency(
   if (spec.extract === "path-integral") {
     return pathIntegralSaliency(net, weights, input, spec, layers, request);
   }
+  if (spec.extract === "random-masks") return riseSaliency(net, weights, input, layers, request);
   const needsX = spec.extract !== "bias" && spec.extract !== "conv-exact";
   const needsG = !GRADIENT_FREE.has(spec.extract);
   let seed = request.seed;
@@ -181,6 +185,23 @@ export function computeSaliency(
     pNeg?.dispose();
     ownedSeed?.dispose();
   }
+}
+
+/** RISE's map, at the input only: a weighted average of masks, not an extraction at a layer. */
+function riseSaliency(
+  net: Network,
+  weights: NetWeights,
+  input: Tensor,
+  layers: readonly string[],
+  request: SaliencyRequest,
+): SaliencyResult {
+  if (layers.length !== 1 || layers[0] !== "") {
+    throw new SaliencyInputError('RISE explains the input only: ask for the layer "" (input)');
+  }
+  const map = rise(net, weights, input, request.seed, request.rise);
+  const output = runProbed(net, weights, input).output;
+  const maps = new Map([["", map]]);
+  return { maps, output, dispose: () => tf.dispose([output, map]) };
 }
 
 /** Integrated Gradients' maps: the path integral's two factors aggregated like any extraction. */

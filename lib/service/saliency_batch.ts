@@ -30,6 +30,7 @@ import {
   type MapOut,
   mapsOf,
   resolveTargets,
+  riseProbability,
   type SaliencyAnswer,
   type SaliencyJob,
   ServiceInputError,
@@ -125,6 +126,7 @@ export async function runSaliencyJobs(
         method,
         layers,
         seed: { kind: seed ?? "pointing" as const, targets: busy.flatMap((l) => l.targets!) },
+        rise: { probability: riseProbability(manifest) },
       };
       result = meta
         ? metaSaliency(net, weights, batch, request, meta)

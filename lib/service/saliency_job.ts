@@ -272,6 +272,11 @@ export function combineJobMaps(
   });
 }
 
+/** How RISE turns this model's logits into probabilities. */
+export function riseProbability(manifest: { multiLabel?: boolean }): "sigmoid" | "softmax" {
+  return manifest.multiLabel ? "sigmoid" : "softmax";
+}
+
 /** Runs one job on a loaded classifier. `rasterize` replaces the canvas decoder (tests). */
 export async function runSaliencyJob(
   model: LoadedModel,
@@ -344,7 +349,8 @@ export async function runSaliencyJob(
       };
     }
     const batch = repeatForTargets(input, onePass || onDevice ? new Array(count!).fill(0) : targets);
-    const request = { method: job.method, layers, seed };
+    // RISE weighs masks by the model's probability: sigmoid for multi-label models
+    const request = { method: job.method, layers, seed, rise: { probability: riseProbability(manifest) } };
     let result;
     try {
       result = job.meta
