@@ -41,6 +41,14 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       (7 + 2), sliced from one cell) and cropped at its shift;
                       rise.masks holds the first 4; rise.map (N,1,H,W) =
                       sum_i softmax(y(x * M_i))[t] M_i / (M * 0.5)
+  causal.*            RISE's deletion and insertion metrics (the authors'
+                      CausalMetric, evaluation.py), classifier fixtures,
+                      image 0, its target, softmax probabilities, saliency =
+                      that image's integrated-gradients map at the input,
+                      one row of pixels a step: causal.saliency (H,W),
+                      causal.deletion / causal.insertion (n+1,) curves,
+                      causal.kernel (11,11): scipy.ndimage.gaussian_filter of
+                      a unit impulse, sigma 5 (scipy is needed here only)
   deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
                       relu(grad_out) (the module swapped for an autograd
                       Function, as Captum's Deconvolution hooks do), the same
@@ -256,12 +264,47 @@ def rise_reference(model, x, targets):
     return grids, shifts.float(), masks[:4], torch.cat(maps)
 
 
+def causal_reference(model, x, target, saliency):
+    """RISE's CausalMetric for one image (1,3,H,W): deletion and insertion curves, pixel order flip(argsort)."""
+    from scipy.ndimage import gaussian_filter
+    klen, nsig = 11, 5
+    impulse = np.zeros((klen, klen))
+    impulse[klen // 2, klen // 2] = 1
+    k = gaussian_filter(impulse, nsig)
+    kern = torch.zeros(3, 3, klen, klen, dtype=x.dtype)
+    for c in range(3):
+        kern[c, c] = torch.from_numpy(k.astype("float32")).to(x.dtype)
+    h, w = x.shape[2:]
+    hw, step = h * w, w
+    n = (hw + step - 1) // step
+    order = np.flip(np.argsort(saliency.reshape(-1), kind="stable")).copy()
+    curves = {}
+    for mode in ("deletion", "insertion"):
+        blurred = F.conv2d(x, kern, padding=klen // 2)
+        start, finish = (x.clone(), torch.zeros_like(x)) if mode == "deletion" else (blurred, x.clone())
+        scores = []
+        for i in range(n + 1):
+            with torch.no_grad():
+                scores.append(float(torch.softmax(model(start), 1)[0, target]))
+            if i < n:
+                coords = order[step * i: step * (i + 1)]
+                flat, src = start.reshape(1, 3, hw), finish.reshape(1, 3, hw)
+                flat[0, :, coords] = src[0, :, coords]
+        curves[mode] = torch.tensor(scores, dtype=torch.float64)
+    return torch.from_numpy(k), curves
+
+
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
     if mcfg["head"] != "fully-conv":
         grids, shifts, first, rmap = rise_reference(model, x, rcfg["targets"])
         out = {"rise.grids": grids, "rise.shifts": shifts, "rise.masks": first, "rise.map": rmap}
+        ig0, _ = integrated_gradients(model, x[0:1], "", rcfg["targets"][:1], mcfg["head"])
+        saliency = ig0[0, 0].float()
+        kernel, curves = causal_reference(model, x[0:1], rcfg["targets"][0], saliency.numpy())
+        out.update({"causal.saliency": saliency, "causal.kernel": kernel,
+                    "causal.deletion": curves["deletion"], "causal.insertion": curves["insertion"]})
     else:
         out = {}
     deconv = sr.backprop(sr.with_rules(model, {torch.nn.ReLU: DeconvReLU}), x, names, G=std["G"])
