@@ -15,6 +15,7 @@ import { extractAggregate, type Extraction, GRADIENT_FREE, PERTURBATION_WEIGHTS 
 import { perturbationWeights } from "./perturbation_cams.ts";
 import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
 import { rise, type RiseOptions } from "./rise.ts";
+import { noiseTunnel, type NoiseTunnelOptions } from "./noise_tunnel.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
 import { objectiveFor, type Seed, seedTensor } from "./seeds.ts";
@@ -36,6 +37,8 @@ export interface SaliencyRequest {
   integratedGradients?: IntegratedGradientsOptions;
   /** For the random-masks extraction (rise): masks, cells, p, masks per pass, seed, probability. */
   rise?: RiseOptions;
+  /** Any method through a noise tunnel: smoothgrad, smoothgrad-sq or vargrad of its maps over noisy samples. */
+  noise?: NoiseTunnelOptions;
 }
 
 /** Maps per layer ([N, h, w, 1] each) and the network output. The caller disposes it. */
@@ -96,6 +99,7 @@ export function computeSaliency(
   input: Tensor,
   request: SaliencyRequest,
 ): SaliencyResult {
+  if (request.noise) return noisySaliency(net, weights, input, request, request.noise);
   const spec = resolveMethod(request.method);
   checkRuleSupport(spec.rules, net.extraOps);
   if (spec.rules === "contrastive-excitation" && net.config.arch === "onnx" && !net.contrast) {
@@ -185,6 +189,27 @@ export function computeSaliency(
     pNeg?.dispose();
     ownedSeed?.dispose();
   }
+}
+
+/** The method's maps through a noise tunnel, with the clean input's output. */
+function noisySaliency(
+  net: Network,
+  weights: NetWeights,
+  input: Tensor,
+  request: SaliencyRequest,
+  noise: NoiseTunnelOptions,
+): SaliencyResult {
+  const layers = [...new Set(request.layers)];
+  const plain = { ...request, noise: undefined };
+  const maps = noiseTunnel(input, request.seed, noise, layers, (batch, seed) => {
+    const r = computeSaliency(net, weights, batch, { ...plain, seed });
+    const kept = new Map(r.maps);
+    r.maps.clear();
+    r.dispose();
+    return kept;
+  });
+  const output = runProbed(net, weights, input).output;
+  return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
 }
 
 /** RISE's map, at the input only: a weighted average of masks, not an extraction at a layer. */
