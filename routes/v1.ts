@@ -243,6 +243,9 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     seed: body.seed,
     meta: body.meta,
     combine: body.combine,
+    ...(body.integratedGradients ? { integratedGradients: body.integratedGradients } : {}),
+    ...(body.rise ? { rise: body.rise } : {}),
+    ...(body.noise ? { noise: body.noise } : {}),
     maxPixels: options.maxPixels,
     ...(png ? { overlay: body.overlay } : {}),
   };
@@ -270,6 +273,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     targets: answer.targets,
     predictions: answer.predictions,
     maps: mapsJson(answer.maps),
+    ...(answer.completeness ? { completeness: answer.completeness } : {}),
     timings: answer.timings,
   }, 200);
 }

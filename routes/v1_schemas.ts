@@ -9,6 +9,8 @@ import { EXTRACTIONS } from "../lib/saliency/extract.ts";
 import { AGGREGATIONS } from "../lib/saliency/aggregate.ts";
 import { RULE_SETS } from "../lib/saliency/rules.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
+import { QUADRATURES } from "../lib/saliency/quadrature.ts";
+import { NOISE_KINDS } from "../lib/saliency/noise_tunnel.ts";
 import {
   alternatives,
   flag,
@@ -121,6 +123,26 @@ export const SaliencyRequestSchema = strictObject({
     eta: number(0, 1).default(1e-4),
   }).optional(),
   combine: strictObject({ mode: oneOf(COMBINE_MODES), weights: oneOf(WEIGHT_SCHEMES) }).optional(),
+  integratedGradients: strictObject({
+    steps: integer(1, 1024).default(50),
+    quadrature: oneOf(QUADRATURES).default("gauss-legendre"),
+    baseline: oneOf(["zero", "black"]).default("zero"),
+    batch: integer(1, 256).default(16),
+  }).optional().describe("for method integrated-gradients (defaults: Captum's)"),
+  rise: strictObject({
+    masks: integer(1, 100_000).default(8000),
+    cells: integer(1, 64).default(7),
+    p: number(0, 1).default(0.5),
+    seed: integer(0, 2 ** 31 - 1).default(0),
+    batch: integer(1, 256).default(32),
+  }).optional().describe("for method rise (defaults: TorchRay's)"),
+  noise: strictObject({
+    kind: oneOf(NOISE_KINDS),
+    samples: integer(1, 10_000).default(50),
+    sigma: number(0, 10).default(0.15),
+    seed: integer(0, 2 ** 31 - 1).default(0),
+    batch: integer(1, 256).default(16),
+  }).optional().describe("any method through a noise tunnel (defaults: SmoothGrad's)"),
   overlay: strictObject({
     alpha: number(0, 1).default(0.5),
     map: integer(0, Infinity, "a map index").default(0).describe("which map (index into maps) to draw"),
@@ -160,5 +182,7 @@ export const SaliencyResponseSchema = z.object({
   targets: z.array(z.object({ index: z.number(), name: z.string() })),
   predictions: z.array(z.object({ index: z.number(), name: z.string(), score: z.number() })),
   maps: z.array(MapSchema),
+  completeness: z.array(z.object({ target: z.number(), layer: z.string(), gap: z.number() })).optional()
+    .describe("integrated-gradients: Σ attributions − (S(x) − S(x')) per target and layer"),
   timings: z.record(z.string(), z.number()),
 }).openapi("SaliencyResponse");

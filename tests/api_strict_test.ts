@@ -85,7 +85,10 @@ Deno.test("unknown fields are 400 unknown_field naming them, and misplaced ones 
   await t.step("a near miss is named with the key it was probably meant as", async () => {
     const message = await refusal(await postJson(app, { ...BASE, layer: ["layer4"] }), 400, "unknown_field");
     assert.match(message, /unknown field "layer"; did you mean "layers"\?/);
-    assert.match(message, /accepted: image, model, method, layers, targets, seed, meta, combine, overlay/);
+    assert.match(
+      message,
+      /accepted: image, model, method, layers, targets, seed, meta, combine, integratedGradients, rise, noise, overlay/,
+    );
   });
   await t.step("inside nested objects", async () => {
     const inTargets = await refusal(
@@ -277,7 +280,7 @@ Deno.test("every validation message names the field and its rule", async (t) => 
     );
     assert.equal(
       await refusal(await postJson(app, [1, 2]), 400, "invalid_request"),
-      "body: must be an object with image, model, method, layers, targets, seed, meta, combine, overlay, got [1,2]",
+      "body: must be an object with image, model, method, layers, targets, seed, meta, combine, integratedGradients, rise, noise, overlay, got [1,2]",
     );
     assert.equal(
       await refusal(

@@ -123,6 +123,68 @@ syntheticTest("POST /v1/saliency and friends: maps, predictions, bad input", asy
         "linear-approx = scaling x sum",
       );
     });
+    await t.step(
+      "method options: integrated gradients' steps and gap, a noise tunnel, options for the wrong method",
+      async () => {
+        const ig = await post({
+          image,
+          model: "resnet50_synthetic",
+          method: "integrated-gradients",
+          layers: ["layer4"],
+          targets: { topK: 2 },
+          integratedGradients: { steps: 4, quadrature: "riemann-trapezoid", baseline: "black" },
+        });
+        assert.equal(ig.status, 200);
+        const body = await ig.json();
+        assert.equal(body.maps.length, 2);
+        assert.equal(body.completeness.length, 2, "a gap per target at the one layer");
+        for (const c of body.completeness) {
+          assert.ok(c.layer === "layer4" && Number.isFinite(c.gap), JSON.stringify(c));
+        }
+        const noisy = await post({
+          image,
+          model: "resnet50_synthetic",
+          method: "grad-cam",
+          layers: ["layer4"],
+          targets: { classes: [2] },
+          noise: { kind: "smoothgrad", samples: 2, sigma: 0 },
+        });
+        const plain = await post({
+          image,
+          model: "resnet50_synthetic",
+          method: "grad-cam",
+          layers: ["layer4"],
+          targets: { classes: [2] },
+        });
+        assert.equal(noisy.status, 200);
+        const [a, b] = [(await noisy.json()).maps[0].data, (await plain.json()).maps[0].data];
+        const floats = (s: string) =>
+          new Float32Array(Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0)).buffer);
+        const [fa, fb] = [floats(a), floats(b)];
+        assert.ok(
+          fa.every((v, i) => Math.abs(v - fb[i]) <= 1e-5 * Math.max(1, Math.abs(fb[i]))),
+          "σ = 0: the plain map",
+        );
+        const wrong = await post({
+          image,
+          model: "resnet50_synthetic",
+          method: "grad-cam",
+          layers: ["layer4"],
+          rise: { masks: 10 },
+        });
+        assert.equal(wrong.status, 400);
+        assert.match((await wrong.json()).error.message, /rise: applies to method rise only/);
+        const unknown = await post({
+          image,
+          model: "resnet50_synthetic",
+          method: "grad-cam",
+          layers: ["layer4"],
+          noise: { kind: "vargrad", sigmaa: 0.1 },
+        });
+        assert.equal(unknown.status, 400);
+        assert.match((await unknown.json()).error.message, /sigmaa/);
+      },
+    );
     await t.step("targets by class name", async () => {
       const res = await post({
         image,

@@ -67,7 +67,7 @@ Deno.test("with noise: the mean and variance of the maps of each noisy sample ru
     const image = tf.slice(images, [i, 0, 0, 0], [1, -1, -1, -1]);
     const range = tf.tidy(() => tf.sub(tf.max(image), tf.min(image)));
     const maps = Array.from({ length: samples }, (_, s) => {
-      const noisy = noisySamples(image, range, options, i, s, 1);
+      const noisy = noisySamples(image, range, options, s, 1);
       const r = computeSaliency(net, weights, noisy, {
         method: "grad-cam",
         layers: [layer],

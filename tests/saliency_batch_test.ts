@@ -146,6 +146,36 @@ Deno.test("a batch of requests answers each as it would be answered alone", asyn
     }
   });
 
+  await t.step("integrated gradients (with its completeness gaps) and a noise tunnel batched", async () => {
+    const ig = {
+      ...base,
+      method: "integrated-gradients",
+      layers: ["layer3", "layer4"],
+      integratedGradients: {
+        steps: 3,
+        quadrature: "gauss-legendre" as const,
+        baseline: "black" as const,
+        batch: 2,
+      },
+    };
+    const got = await checkBatch([
+      { ...ig, image: png(64, 64, 3), targets: { kind: "top-k", k: 2 } },
+      { ...ig, image: png(40, 56, 4), targets: { kind: "classes", classes: [5] } },
+    ]);
+    assert.equal((got[0] as SaliencyAnswer).completeness!.length, 4, "2 targets x 2 layers");
+    const noise = { kind: "vargrad" as const, samples: 3, sigma: 0.1, seed: 2, batch: 2 };
+    await checkBatch([
+      { ...base, layers: ["layer4"], noise, image: png(64, 64, 5), targets: { kind: "top-k", k: 1 } },
+      {
+        ...base,
+        layers: ["layer4"],
+        noise,
+        image: png(50, 64, 6),
+        targets: { kind: "classes", classes: [2, 4] },
+      },
+    ]);
+  });
+
   await t.step("jobs that ask different things are not one batch", async () => {
     const a = {
       ...base,
@@ -155,6 +185,10 @@ Deno.test("a batch of requests answers each as it would be answered alone", asyn
     };
     assert.equal(batchKey(a), batchKey({ ...a, layers: ["", "layer3", "layer4"] }), '"input" is ""');
     assert.notEqual(batchKey(a), batchKey({ ...a, method: "gradient" }));
+    assert.notEqual(
+      batchKey(a),
+      batchKey({ ...a, noise: { kind: "smoothgrad", samples: 2, sigma: 0.1, seed: 0, batch: 2 } }),
+    );
     await assert.rejects(runSaliencyJobs(model, [a, { ...a, layers: ["layer4"] }]), /ask different things/);
   });
 });

@@ -52,22 +52,22 @@ export function normals(seed: number, count: number): Float32Array {
 }
 
 /**
- * Noisy copies [count, H, W, C] of one image [1, H, W, C]: samples from..from+count−1 of image `index`'s stream
- * (one generator per (seed, image, sample), so any batching draws the same noise). `range` is the image's
+ * Noisy copies [count, H, W, C] of one image [1, H, W, C]: samples from..from+count−1 (one generator per (seed,
+ * sample), the same for every image of a request: an image's maps do not depend on what it is batched with, in a
+ * request or in the service's batches). `range` is the image's
  * max − min, a scalar tensor (read nowhere: webgpu under Deno has no synchronous read).
  */
 export function noisySamples(
   image: Tensor,
   range: Tensor,
   options: { sigma: number; seed: number },
-  index: number,
   from: number,
   count: number,
 ): Tensor {
   const size = image.size;
   const noise = new Float32Array(count * size);
   for (let s = 0; s < count; s++) {
-    noise.set(normals(((options.seed * 1000003) ^ (index * 7919)) + from + s, size), s * size);
+    noise.set(normals(options.seed * 1000003 + from + s, size), s * size);
   }
   return tf.tidy(() =>
     tf.add(image, tf.mul(tf.tensor(noise, [count, ...image.shape.slice(1)]), tf.mul(range, options.sigma)))
@@ -129,7 +129,7 @@ export function noiseTunnel(
       try {
         for (let from = 0; from < o.samples; from += o.batch) {
           const count = Math.min(o.batch, o.samples - from);
-          const noisy = noisySamples(image, range, o, i, from, count);
+          const noisy = noisySamples(image, range, o, from, count);
           const maps = (() => {
             try {
               return mapsOf(noisy, { kind: seed.kind, targets: new Array(count).fill(t) });

@@ -24,13 +24,14 @@ import {
   checkJob,
   classScores,
   combineJobMaps,
+  completenessOf,
   decodeUpload,
   drawOverlay,
   inputErrorCode,
   type MapOut,
   mapsOf,
+  methodRequest,
   resolveTargets,
-  riseProbability,
   type SaliencyAnswer,
   type SaliencyJob,
   ServiceInputError,
@@ -117,17 +118,15 @@ export async function runSaliencyJobs(
     }
     const busy = explained.filter((l) => l.targets!.length > 0);
     if (busy.length === 0) return out;
-    const { method, seed, meta, combine } = busy[0].job;
+    const { seed, meta, combine } = busy[0].job;
     const layers = busy[0].layers;
     const batch = tf.tidy(() => tf.concat(busy.map((l) => tf.tile(l.input, [l.targets!.length, 1, 1, 1]))));
     let result: SaliencyResult;
+    const request = methodRequest(busy[0].job, manifest, layers, {
+      kind: seed ?? "pointing",
+      targets: busy.flatMap((l) => l.targets!),
+    });
     try {
-      const request = {
-        method,
-        layers,
-        seed: { kind: seed ?? "pointing" as const, targets: busy.flatMap((l) => l.targets!) },
-        rise: { probability: riseProbability(manifest) },
-      };
       result = meta
         ? metaSaliency(net, weights, batch, request, meta)
         : computeSaliency(net, weights, batch, request);
@@ -137,6 +136,7 @@ export async function runSaliencyJobs(
       return out;
     } finally {
       tf.dispose(batch);
+      request.integratedGradients?.baseline?.dispose();
     }
     const owned: Tensor[] = [];
     try {
@@ -165,11 +165,22 @@ export async function runSaliencyJobs(
         return list;
       });
       const values = await readTogether(entries.flat().map(([, m]) => m));
+      const gaps = result.completenessGap
+        ? await completenessOf(result.completenessGap, busy.flatMap((l) => l.targets!))
+        : null;
       const t3 = performance.now();
       let at = 0;
       busy.forEach((l, j) => {
         const mine = values.slice(at, at += entries[j].length);
-        withOverlay(l, answer(l, mapsOf(entries[j], mine, l.targets!), t3 - t2));
+        const a = answer(l, mapsOf(entries[j], mine, l.targets!), t3 - t2);
+        // completenessOf lists layer by layer, every row in each: this member's rows of each layer
+        if (gaps) {
+          const perLayer = gaps.length / layers.length;
+          a.completeness = layers.flatMap((_, li) =>
+            gaps.slice(li * perLayer + l.start!, li * perLayer + l.start! + l.targets!.length)
+          );
+        }
+        withOverlay(l, a);
       });
     } finally {
       tf.dispose(owned);

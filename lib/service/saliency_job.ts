@@ -16,7 +16,15 @@ import { readTogether } from "../runtime/read_together.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
-import { computeSaliency, type MethodRef, resolveMethod, takesObjectiveSeed } from "../saliency/saliency.ts";
+import {
+  computeSaliency,
+  type MethodRef,
+  resolveMethod,
+  type SaliencyRequest,
+  takesObjectiveSeed,
+} from "../saliency/saliency.ts";
+import type { Quadrature } from "../saliency/quadrature.ts";
+import type { NoiseTunnelOptions } from "../saliency/noise_tunnel.ts";
 import { objectiveFor, repeatForTargets, type Seed, topKObjective } from "../saliency/seeds.ts";
 import { SaliencyInputError, UnknownMethodError, UnsupportedRuleError } from "../saliency/errors.ts";
 import { UnknownLayerError } from "../nets/errors.ts";
@@ -45,6 +53,17 @@ export interface SaliencyJob {
   seed?: "pointing" | "one-hot";
   meta?: { sign: MetaSign; eta: number };
   combine?: { mode: CombineMode; weights: WeightScheme };
+  /** integrated-gradients' options; the baseline named in the model's input space ("black": pixel value 0). */
+  integratedGradients?: {
+    steps: number;
+    quadrature: Quadrature;
+    baseline: "zero" | "black";
+    batch: number;
+  };
+  /** rise's options (its probability follows the model: sigmoid for multi-label). */
+  rise?: { masks: number; cells: number; p: number; seed: number; batch: number };
+  /** Any method through a noise tunnel. */
+  noise?: NoiseTunnelOptions;
   /** Largest accepted width x height of the decoded image. */
   maxPixels: number;
   /** "image": every map resized (bilinear, align_corners=false) to the image's own size; default raw. */
@@ -66,6 +85,8 @@ export interface MapOut {
 
 export interface SaliencyAnswer {
   image: { width: number; height: number };
+  /** integrated-gradients: per target and layer, Σ attributions − (S(x) − S(x')). */
+  completeness?: { target: number; layer: string; gap: number }[];
   targets: { index: number; name: string }[];
   predictions: { index: number; name: string; score: number }[];
   maps: MapOut[];
@@ -215,6 +236,22 @@ export function checkJob(model: LoadedModel, job: SaliencyJob): string[] {
   if (job.combine && layers.every((l) => l === "")) {
     throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
   }
+  const extract = resolveMethod(job.method).extract;
+  if (job.integratedGradients && extract !== "path-integral") {
+    throw new ServiceInputError(
+      "invalid_request",
+      "integratedGradients: applies to method integrated-gradients only",
+    );
+  }
+  if (job.rise && extract !== "random-masks") {
+    throw new ServiceInputError("invalid_request", "rise: applies to method rise only");
+  }
+  if (job.noise && job.meta) {
+    throw new ServiceInputError(
+      "invalid_request",
+      "noise: a noise tunnel does not combine with meta-saliency",
+    );
+  }
   return layers;
 }
 
@@ -272,9 +309,51 @@ export function combineJobMaps(
   });
 }
 
+/** The completeness gaps [targets] per layer, read, one entry per target and layer ("" answered as "input"). */
+export async function completenessOf(
+  gaps: ReadonlyMap<string, Tensor>,
+  targets: readonly number[],
+): Promise<{ target: number; layer: string; gap: number }[]> {
+  const out: { target: number; layer: string; gap: number }[] = [];
+  for (const [layer, t] of gaps) {
+    const values = await t.data();
+    targets.forEach((target, i) => out.push({ target, layer: layer || "input", gap: values[i] }));
+  }
+  return out;
+}
+
 /** How RISE turns this model's logits into probabilities. */
 export function riseProbability(manifest: { multiLabel?: boolean }): "sigmoid" | "softmax" {
   return manifest.multiLabel ? "sigmoid" : "softmax";
+}
+
+/** The lib request of a job: its method's options, RISE's probability from the model, IG's baseline in its space. */
+export function methodRequest(
+  job: Pick<SaliencyJob, "method" | "integratedGradients" | "rise" | "noise">,
+  manifest: LoadedModel["manifest"],
+  layers: readonly string[],
+  seed: Seed,
+): SaliencyRequest {
+  const ig = job.integratedGradients;
+  let baseline: Tensor | undefined;
+  if (ig?.baseline === "black") {
+    // pixel value 0 in every channel, preprocessed as the model's inputs are: (0 · scale − mean) / std
+    const { mean, std } = manifest.preprocess;
+    const [h, w] = manifest.inputSize;
+    baseline = tf.tidy(() =>
+      tf.tile(tf.tensor4d(mean.map((m, c) => -m / std[c]), [1, 1, 1, 3]), [1, h, w, 1])
+    );
+  }
+  return {
+    method: job.method,
+    layers,
+    seed,
+    rise: { ...job.rise, probability: riseProbability(manifest) },
+    ...(ig
+      ? { integratedGradients: { steps: ig.steps, quadrature: ig.quadrature, batch: ig.batch, baseline } }
+      : {}),
+    ...(job.noise ? { noise: job.noise } : {}),
+  };
 }
 
 /** Runs one job on a loaded classifier. `rasterize` replaces the canvas decoder (tests). */
@@ -303,7 +382,7 @@ export async function runSaliencyJob(
     : null;
   // (the method is known: checkMethod above)
   // (a gradient-free method, e.g. Eigen-CAM or Score-CAM, or integrated gradients: their targets come first)
-  const seedable = count !== null && !job.meta && takesObjectiveSeed(resolveMethod(job.method));
+  const seedable = count !== null && !job.meta && !job.noise && takesObjectiveSeed(resolveMethod(job.method));
   const onePass = seedable && readsSynchronously();
   const onDevice = seedable && !onePass && manifest.head !== "fully-conv";
   let chosen: Tensor | null = null; // the device's target choice (int32 [N]), read with the maps
@@ -349,8 +428,7 @@ export async function runSaliencyJob(
       };
     }
     const batch = repeatForTargets(input, onePass || onDevice ? new Array(count!).fill(0) : targets);
-    // RISE weighs masks by the model's probability: sigmoid for multi-label models
-    const request = { method: job.method, layers, seed, rise: { probability: riseProbability(manifest) } };
+    const request = methodRequest(job, manifest, layers, seed);
     let result;
     try {
       result = job.meta
@@ -363,6 +441,7 @@ export async function runSaliencyJob(
       throw e;
     } finally {
       batch.dispose();
+      request.integratedGradients?.baseline?.dispose();
     }
     const owned: Tensor[] = []; // resized maps and the combination, freed with the result
     try {
@@ -395,12 +474,16 @@ export async function runSaliencyJob(
       } else {
         maps = await readMaps(entries, targets);
       }
+      const completeness = result.completenessGap
+        ? await completenessOf(result.completenessGap, targets)
+        : undefined;
       const t3 = performance.now();
       return {
         image: { width: image.width, height: image.height },
         targets: targets.map((t) => ({ index: t, name: manifest.classes[t] })),
         predictions: predictions(),
         ...(job.overlay ? { maps: [], overlay: drawOverlay(image, maps, job.overlay) } : { maps }),
+        ...(completeness ? { completeness } : {}),
         timings: { decodeMs: t1 - t0, forwardMs: t2 - t1, saliencyMs: t3 - t2 },
       };
     } finally {
