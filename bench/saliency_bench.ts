@@ -12,7 +12,7 @@ import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { IDENTITY_STUDY_CONVS, PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
 import { metaSaliency } from "../lib/saliency/meta.ts";
-import { METHODS } from "../lib/saliency/methods.ts";
+import { METHODS, PAPER_METHODS } from "../lib/saliency/methods.ts";
 import { computeSaliency, type SaliencyResult } from "../lib/saliency/saliency.ts";
 
 const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm"));
@@ -31,7 +31,7 @@ for (const arch of models) {
   const input = tf.randomNormal([1, 224, 224, 3], 0, 1, "float32", 1);
   const seed = { kind: "one-hot" as const, targets: [37] };
   const [paper, convs] = [[...PAPER_LAYERS[arch]], [...IDENTITY_STUDY_CONVS[arch]]];
-  for (const m of METHODS.filter((m) => !only || only.includes(m.name))) {
+  for (const m of only ? METHODS.filter((m) => only.includes(m.name)) : PAPER_METHODS) {
     const layerSets = m.extract === "conv-exact" ? [[convs.at(-1)!], convs] : [[paper.at(-1)!], paper];
     for (const layers of layerSets) {
       Deno.bench({

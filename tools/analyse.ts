@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { loadModel } from "../lib/models/load.ts";
 import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
-import { METHODS } from "../lib/saliency/methods.ts";
+import { PAPER_METHODS } from "../lib/saliency/methods.ts";
 import { IDENTITY_STUDY_CONVS, resolveLayers } from "../lib/nets/paper_layers.ts";
 import { META_ETA } from "../lib/saliency/meta.ts";
 import { meanStd } from "../lib/saliency/correlations.ts";
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     manifest.arch,
     manifest.probeLayers,
   );
-  const allMethods = METHODS.map((m) => m.name).filter((m) => m !== "normgrad-exact");
+  const allMethods = PAPER_METHODS.map((m) => m.name).filter((m) => m !== "normgrad-exact");
   await Deno.mkdir(values.out, { recursive: true });
   const base = `${values.out}/${mode}-${manifest.name}`;
   const started = performance.now();

@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { loadModel } from "../lib/models/load.ts";
 import { initBackend } from "../lib/runtime/backend.ts";
-import { METHODS } from "../lib/saliency/methods.ts";
+import { PAPER_METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { resolveLayers } from "../lib/nets/paper_layers.ts";
 import { centrePointer, type Combination, type Pointer, saliencyPointer } from "../lib/eval/pointers.ts";
@@ -154,8 +154,9 @@ async function main(): Promise<number> {
     pointer = centrePointer();
     describe = { pointer: "centre" };
   } else {
+    // "all" is the paper's sweep; the methods beyond it (many passes per map, some at the input only) by name
     const methods = values.methods === "all"
-      ? METHODS.map((m) => m.name).filter((m) => m !== "normgrad-exact")
+      ? PAPER_METHODS.map((m) => m.name).filter((m) => m !== "normgrad-exact")
       : list(values.methods);
     const layers = resolveLayers(
       values.layers === "paper" ? "paper" : list(values.layers),

@@ -47,20 +47,12 @@ const GRAD_CAM = "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Netw
 const EXCITATION =
   "Zhang, Lin, Brandt, Shen & Sclaroff, Top-down Neural Attention by Excitation Backprop, ECCV 2016";
 
-export const METHODS: readonly MethodSpec[] = [
+/** The paper's methods (METHODS.md §3.4): one forward and one backward (two for contrastive EB) per map. */
+export const PAPER_METHODS: readonly MethodSpec[] = [
   method("gradient", "standard", "bias", "max-abs", false, "max_k |g|", SIMONYAN),
   method("gradient-sum", "standard", "bias", "sum", false, "Σ_k g", PAPER),
   method("guided", "guided", "bias", "max-abs", false, "max_k |g| under guided-backprop ReLUs", SPRINGENBERG),
   method("guided-sum", "guided", "bias", "sum", false, "Σ_k g under guided-backprop ReLUs", PAPER),
-  method(
-    "deconvnet",
-    "deconvnet",
-    "bias",
-    "max-abs",
-    false,
-    "max_k |g| under deconvnet ReLUs (grad_in = relu(grad_out))",
-    "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
-  ),
   method("linear-approx", "standard", "scaling", "sum", false, "Σ_k x·g", PAPER),
   method("grad-cam", "standard", "gradcam-mean", "sum", true, "relu(Σ_k x_k · mean(g_k))", GRAD_CAM),
   method(
@@ -92,6 +84,19 @@ export const METHODS: readonly MethodSpec[] = [
     false,
     "‖unfold(x_in)‖·‖g_out‖ at a conv layer (no identity trick)",
     PAPER,
+  ),
+];
+
+/** The methods beyond the paper (pytorch-grad-cam's CAMs, Captum's and TorchRay's attributions). */
+export const BEYOND_PAPER_METHODS: readonly MethodSpec[] = [
+  method(
+    "deconvnet",
+    "deconvnet",
+    "bias",
+    "max-abs",
+    false,
+    "max_k |g| under deconvnet ReLUs (grad_in = relu(grad_out))",
+    "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
   ),
   method(
     "grad-cam-plus-plus",
@@ -186,6 +191,8 @@ export const METHODS: readonly MethodSpec[] = [
     { forward: 1, backward: 0, perChannel: true },
   ),
 ];
+
+export const METHODS: readonly MethodSpec[] = [...PAPER_METHODS, ...BEYOND_PAPER_METHODS];
 
 const BY_NAME = new Map(METHODS.map((m) => [m.name, m]));
 

@@ -1,0 +1,135 @@
+/**
+ * `deno task faithfulness`: RISE's deletion and insertion metrics for saliency methods on a dataset split, from
+ * the command line, with a progress line, a resumable results file and a Markdown + JSON report with the mean
+ * curves as PNG plots. Defaults: the shipped ResNet50 on the synthetic test split.
+ *
+ *   deno task faithfulness --methods grad-cam@layer4,linear-approx@layer4,selective-normgrad@layer4,rise@input \
+ *     --limit 50 --rise-masks 1000 --report docs/reports/2026-12-05
+ *
+ * A method is name@layer ("input" = the image). The results file (default results/faithfulness-<model>.jsonl)
+ * is resumed when it exists. Backend: RETRACE_BACKEND (auto|webgpu|wasm|cpu).
+ */
+import { parseArgs } from "node:util";
+import { loadModel } from "../lib/models/load.ts";
+import { initBackend } from "../lib/runtime/backend.ts";
+import { type MethodAt, runFaithfulness, summariseFaithfulness } from "../lib/eval/faithfulness_run.ts";
+import { writeFaithfulnessReport } from "../lib/eval/faithfulness_report.ts";
+import { progressLine } from "./progress.ts";
+
+const USAGE = `usage: deno task faithfulness [--model DIR] [--format voc|coco] [--root DIR] [--split NAME]
+  [--methods m@layer,...] [--limit N] [--step PIXELS] [--rise-masks N] [--results FILE] [--report DIR]`;
+
+class UsageError extends Error {}
+
+function methodsAt(text: string): MethodAt[] {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).map((item) => {
+    const at = item.lastIndexOf("@");
+    if (at <= 0) {
+      throw new UsageError(`--methods ${item}: expected method@layer (e.g. grad-cam@layer4, rise@input)`);
+    }
+    const layer = item.slice(at + 1);
+    return { method: item.slice(0, at), layer: layer === "input" ? "" : layer };
+  });
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string", default: "models/resnet50_synthetic" },
+      format: { type: "string", default: "voc" },
+      root: { type: "string" },
+      split: { type: "string" },
+      methods: { type: "string", default: "grad-cam@layer4,linear-approx@layer4,selective-normgrad@layer4" },
+      limit: { type: "string" },
+      step: { type: "string" },
+      "rise-masks": { type: "string" },
+      results: { type: "string" },
+      report: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const format = values.format;
+  if (format !== "voc" && format !== "coco") {
+    throw new UsageError(`--format must be voc or coco, got ${format}`);
+  }
+  const positive = (name: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new UsageError(`--${name} must be a positive integer, got ${text}`);
+    }
+    return n;
+  };
+  const limit = positive("limit", values.limit);
+  const step = positive("step", values.step);
+  const riseMasks = positive("rise-masks", values["rise-masks"]);
+  const methods = methodsAt(values.methods);
+  const root = values.root ?? (format === "voc" ? "data/synthetic/VOCdevkit/VOC2007" : "data/synthetic/coco");
+  const split = values.split ?? (format === "voc" ? "test" : "test2014");
+  const backend = await initBackend();
+  const model = await loadModel(values.model);
+  const results = values.results ?? `results/faithfulness-${model.manifest.name}.jsonl`;
+  await Deno.mkdir(results.split("/").slice(0, -1).join("/") || ".", { recursive: true });
+  const started = performance.now();
+  let problems = 0;
+  let fresh = 0;
+  for await (
+    const event of runFaithfulness({
+      model,
+      source: { format, root, split },
+      methods,
+      limit,
+      step,
+      rise: riseMasks ? { masks: riseMasks } : undefined,
+      results,
+    })
+  ) {
+    if (event.kind === "problem") {
+      problems++;
+      console.error(`\n${event.key}: ${event.problem}`);
+      continue;
+    }
+    fresh++;
+    const perSecond = fresh / ((performance.now() - started) / 1000);
+    const line = progressLine({
+      done: event.done,
+      total: event.total,
+      imagesPerSecond: perSecond,
+      etaSeconds: (event.total - event.done) / perSecond,
+      problems,
+      accuracy: {},
+    });
+    Deno.stderr.writeSync(new TextEncoder().encode(line));
+  }
+  console.error("");
+  const summary = await summariseFaithfulness(results);
+  const base = values.report
+    ? `${values.report}/faithfulness-${model.manifest.name}`
+    : results.replace(/\.jsonl$/, "");
+  if (values.report) await Deno.mkdir(values.report, { recursive: true });
+  await writeFaithfulnessReport(base, summary, `Deletion and insertion: ${model.manifest.name}`, [
+    `dataset: ${format} ${root} split ${split}${limit ? `, first ${limit} images` : ""}`,
+    `target: the model's top class; maps resized to the input (${model.manifest.inputSize.join("x")})`,
+    `step: ${step ?? model.manifest.inputSize[1]} pixels; deletion to zeros, insertion from RISE's blur`,
+    `probability: ${model.manifest.multiLabel ? "sigmoid (multi-label model)" : "softmax"}`,
+    ...(riseMasks ? [`rise: ${riseMasks} masks (TorchRay's default 8000)`] : []),
+    `backend: ${backend.backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  ]);
+  console.log(`${base}.md`);
+  return 0;
+}
+
+try {
+  Deno.exit(await main());
+} catch (e) {
+  if (e instanceof UsageError) {
+    console.error(`${e.message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  throw e;
+}
