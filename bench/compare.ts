@@ -25,6 +25,7 @@ import { trainableParams } from "../lib/saliency/meta.ts";
 import { objectiveFor } from "../lib/saliency/seeds.ts";
 import { type HttpTiming, httpTimings, type HttpWorkload } from "./http_timings.ts";
 import { medianTime } from "./median.ts";
+import { pythonRows } from "./python_rows.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -39,49 +40,18 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const models = values.models.split(",");
 
-// --- PyTorch side
-const py = await new Deno.Command("/usr/bin/python3", {
-  args: [
-    new URL("../../shared/bench/pytorch_baseline.py", import.meta.url).pathname,
-    "--models",
-    values.models,
-    "--runs",
-    values.runs,
-    "--threads",
-    values.threads,
-  ],
-  stdout: "piped",
-  stderr: "piped",
-}).output();
-if (py.code !== 0) throw new Error(`pytorch_baseline.py failed: ${new TextDecoder().decode(py.stderr)}`);
-// the methods beyond the paper, timed the same way (bench/pytorch_methods.py)
-const pyMethods = await new Deno.Command("/usr/bin/python3", {
-  args: [
-    new URL("./pytorch_methods.py", import.meta.url).pathname,
-    "--models",
-    values.models,
-    "--runs",
-    values.runs,
-    "--threads",
-    values.threads,
-  ],
-  stdout: "piped",
-  stderr: "piped",
-}).output();
-if (pyMethods.code !== 0) {
-  throw new Error(`pytorch_methods.py failed: ${new TextDecoder().decode(pyMethods.stderr)}`);
-}
+// --- PyTorch side: the paper's workloads, then the methods beyond it timed the same way (bench/pytorch_methods.py)
+const pyArgs = ["--models", values.models, "--runs", values.runs, "--threads", values.threads];
 const torchMs = new Map<string, number>();
 let torchRuntime = "";
 for (
-  const line of new TextDecoder().decode(py.stdout).split("\n").concat(
-    new TextDecoder().decode(pyMethods.stdout).split("\n"),
-  )
+  const row of [
+    ...await pythonRows(new URL("../../shared/bench/pytorch_baseline.py", import.meta.url), pyArgs),
+    ...await pythonRows(new URL("./pytorch_methods.py", import.meta.url), pyArgs),
+  ]
 ) {
-  if (!line.startsWith("{")) continue;
-  const row = JSON.parse(line);
-  torchMs.set(`${row.model}/${row.workload}`, row.median_ms);
-  torchRuntime = row.runtime;
+  torchMs.set(`${row.model}/${row.workload}`, row.median_ms as number);
+  torchRuntime = row.runtime as string;
 }
 
 // --- retrace side

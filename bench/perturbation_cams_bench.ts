@@ -14,30 +14,23 @@ import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { medianTime } from "./median.ts";
+import { pythonRows } from "./python_rows.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: { runs: { type: "string", default: "3" }, threads: { type: "string", default: "2" } },
 });
 const runs = Number(values.runs);
-const py = await new Deno.Command("/usr/bin/python3", {
-  args: [
-    new URL("./pytorch_perturbation_cams.py", import.meta.url).pathname,
+const torch = new Map<string, { ms: number; runtime: string }>();
+for (
+  const row of await pythonRows(new URL("./pytorch_perturbation_cams.py", import.meta.url), [
     "--runs",
     values.runs,
     "--threads",
     values.threads,
-  ],
-  stdout: "piped",
-  stderr: "piped",
-}).output();
-if (py.code !== 0) {
-  throw new Error(`pytorch_perturbation_cams.py failed: ${new TextDecoder().decode(py.stderr)}`);
-}
-const torch = new Map<string, { ms: number; runtime: string }>();
-for (const line of new TextDecoder().decode(py.stdout).split("\n").filter((l) => l.startsWith("{"))) {
-  const row = JSON.parse(line);
-  torch.set(row.method, { ms: row.median_ms, runtime: row.runtime });
+  ])
+) {
+  torch.set(row.method as string, { ms: row.median_ms as number, runtime: row.runtime as string });
 }
 
 const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm"));

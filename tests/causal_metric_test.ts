@@ -9,14 +9,12 @@ import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { getFloatTensor, readSafetensors } from "../lib/nets/safetensors.ts";
-import { loadWeightsFile } from "../lib/nets/weights_io.ts";
+import { loadPytorchFixture, PYTORCH_FIXTURES } from "./helpers/pytorch_fixture.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { causalCurve, curveArea, insertionBlurKernel, pixelOrder } from "../lib/eval/causal_metric.ts";
 
 await initBackend("wasm");
-
-const DIR = new URL("./fixtures/pytorch/", import.meta.url).pathname;
 
 Deno.test("the trapezoid area and the pixel order by hand", () => {
   assert.equal(curveArea([1, 0]), 0.5);
@@ -29,15 +27,10 @@ Deno.test("the trapezoid area and the pixel order by hand", () => {
 
 for (const name of ["vgg16_w32", "resnet50_w8"]) {
   Deno.test(`deletion and insertion curves match the authors' metric in PyTorch: ${name}`, async () => {
-    const ref = readSafetensors(await Deno.readFile(`${DIR}methods_${name}.safetensors`), name);
-    const base = readSafetensors(await Deno.readFile(`${DIR}saliency_${name}.safetensors`), name);
-    const cfg = JSON.parse(base.metadata.config);
-    const [, , h, w] = cfg.input_shape;
-    const net = buildNetwork({ ...cfg.model, numClasses: cfg.model.num_classes, inputSize: [h, w] });
-    const weights = await loadWeightsFile(net, `${DIR}${name}.weights.safetensors`);
-    const source = readSafetensors(await Deno.readFile(`${DIR}${name}.reference.safetensors`), name);
-    const x = getFloatTensor(source, "input");
-    const image = tf.tidy(() => tf.slice(tf.transpose(tf.tensor(x.data, x.shape), [0, 2, 3, 1]), 0, 1));
+    const ref = readSafetensors(await Deno.readFile(`${PYTORCH_FIXTURES}methods_${name}.safetensors`), name);
+    const { cfg, width: w, net, weights, input } = await loadPytorchFixture(name);
+    const image = tf.slice(input, 0, 1);
+    input.dispose();
     const kernel = getFloatTensor(ref, "causal.kernel").data;
     insertionBlurKernel().flat().forEach((v, i) => assert.ok(Math.abs(v - kernel[i]) < 1e-9, `kernel ${i}`));
     const saliency = getFloatTensor(ref, "causal.saliency").data;

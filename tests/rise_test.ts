@@ -10,7 +10,7 @@ import { initBackend } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { getFloatTensor, readSafetensors } from "../lib/nets/safetensors.ts";
-import { loadWeightsFile } from "../lib/nets/weights_io.ts";
+import { loadPytorchFixture, PYTORCH_FIXTURES } from "./helpers/pytorch_fixture.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { rise, riseMasks } from "../lib/saliency/rise.ts";
@@ -20,20 +20,10 @@ import { relErr } from "./helpers/compare.ts";
 
 await initBackend("wasm");
 
-const DIR = new URL("./fixtures/pytorch/", import.meta.url).pathname;
-const nchwToNhwc = (t: { shape: number[]; data: Float32Array }) =>
-  tf.tidy(() => tf.transpose(tf.tensor(t.data, t.shape), [0, 2, 3, 1]));
-
 for (const name of ["vgg16_w32", "resnet50_w8"]) {
   Deno.test(`RISE masks and map match PyTorch: ${name}`, async () => {
-    const ref = readSafetensors(await Deno.readFile(`${DIR}methods_${name}.safetensors`), name);
-    const base = readSafetensors(await Deno.readFile(`${DIR}saliency_${name}.safetensors`), name);
-    const cfg = JSON.parse(base.metadata.config);
-    const [, , h, w] = cfg.input_shape;
-    const net = buildNetwork({ ...cfg.model, numClasses: cfg.model.num_classes, inputSize: [h, w] });
-    const weights = await loadWeightsFile(net, `${DIR}${name}.weights.safetensors`);
-    const source = readSafetensors(await Deno.readFile(`${DIR}${name}.reference.safetensors`), name);
-    const input = nchwToNhwc(getFloatTensor(source, "input"));
+    const ref = readSafetensors(await Deno.readFile(`${PYTORCH_FIXTURES}methods_${name}.safetensors`), name);
+    const { cfg, height: h, width: w, net, weights, input } = await loadPytorchFixture(name);
     const before = tf.memory().numTensors;
     const g = getFloatTensor(ref, "rise.grids");
     const grids = tf.tensor(g.data, g.shape);

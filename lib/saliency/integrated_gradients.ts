@@ -19,7 +19,7 @@ import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
 import { SaliencyInputError } from "./errors.ts";
 import { type Quadrature, quadrature } from "./quadrature.ts";
-import { objectiveFor, type Seed, targetScores } from "./seeds.ts";
+import { objectiveFor, type Seed, targetScores, targetSeed } from "./seeds.ts";
 
 export interface IntegratedGradientsOptions {
   /** Quadrature points (default 50, Captum's n_steps). */
@@ -49,17 +49,8 @@ export function integratedGradients(
   seed: Seed,
   options: IntegratedGradientsOptions = {},
 ): PathIntegral {
-  if (seed.kind !== "one-hot" && seed.kind !== "pointing") {
-    throw new SaliencyInputError(
-      "integrated gradients integrates a target's score: give one-hot or pointing targets",
-    );
-  }
   const n = input.shape[0]!;
-  if (seed.targets.length !== n) {
-    throw new SaliencyInputError(
-      `${seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
-    );
-  }
+  const target = targetSeed(seed, n, "integrated gradients integrates a target's score");
   const batch = options.batch ?? 16;
   if (!Number.isInteger(batch) || batch < 1) throw new SaliencyInputError("batch must be a positive integer");
   const { alphas, weights: w } = (() => {
@@ -91,7 +82,7 @@ export function integratedGradients(
   };
   try {
     for (const layer of layers) {
-      const perImage = seed.targets.map((t, i) =>
+      const perImage = target.targets.map((t, i) =>
         tf.tidy(() => {
           const image = tf.slice(input, [i, 0, 0, 0], [1, -1, -1, -1]);
           const base = baseline
@@ -104,7 +95,7 @@ export function integratedGradients(
             throw new SaliencyInputError(`${layer} is not spatial ([${act.shape}]): it has no map`);
           }
           const [ax, ab] = [tf.slice(act, 0, 1), tf.slice(act, 1, 1)];
-          const scores = targetScores(seed.kind, t, ends.output);
+          const scores = targetScores(target.kind, t, ends.output);
           ends.dispose();
           const diff = tf.sub(ax, ab);
           let acc = tf.zerosLike(ax);
@@ -115,7 +106,7 @@ export function integratedGradients(
             const r = runProbed(net, weights, sequential ? image : tf.tile(image, [size, 1, 1, 1]), {
               replace: new Map([[layer, path]]),
               gradients: [layer],
-              objective: objectiveFor({ kind: seed.kind, targets: new Array(size).fill(t) }),
+              objective: objectiveFor({ kind: target.kind, targets: new Array(size).fill(t) }),
             });
             const wk = tf.tensor(w.slice(from, from + size), [size, 1, 1, 1]);
             acc = tf.add(acc, tf.sum(tf.mul(r.gradients.get(layer)!, wk), 0, true));

@@ -14,7 +14,8 @@
  */
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { SaliencyInputError } from "./errors.ts";
-import type { Seed } from "./seeds.ts";
+import { type Seed, targetSeed } from "./seeds.ts";
+import { seededUniforms } from "../runtime/seeded_random.ts";
 
 export const NOISE_KINDS = ["smoothgrad", "smoothgrad-sq", "vargrad"] as const;
 export type NoiseKind = typeof NOISE_KINDS[number];
@@ -31,16 +32,10 @@ export interface NoiseTunnelOptions {
 
 export const NOISE_DEFAULTS = { samples: 50, sigma: 0.15, seed: 0, batch: 16 } as const;
 
-/** Standard normal draws from a seeded generator (host-side). */
+/** Standard normal draws from a seeded generator (host-side, Box-Muller). */
 export function normals(seed: number, count: number): Float32Array {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296; // in (0, 1)
-  };
+  const next = seededUniforms(seed);
+  const uniform = () => 1 - next(); // in (0, 1]: log() stays finite
   const out = new Float32Array(count);
   for (let i = 0; i < count; i += 2) {
     const r = Math.sqrt(-2 * Math.log(uniform()));
@@ -108,20 +103,14 @@ export function noiseTunnel(
   mapsOf: (batch: Tensor, seed: Seed) => Map<string, Tensor>,
 ): Map<string, Tensor> {
   const o = noiseOptions(options);
-  if (seed.kind !== "one-hot" && seed.kind !== "pointing") {
-    throw new SaliencyInputError(
-      "the noise tunnel repeats each image's target over its samples: give one-hot or pointing targets",
-    );
-  }
-  const n = input.shape[0]!;
-  if (seed.targets.length !== n) {
-    throw new SaliencyInputError(
-      `${seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
-    );
-  }
+  const target = targetSeed(
+    seed,
+    input.shape[0]!,
+    "the noise tunnel repeats each image's target over its samples",
+  );
   const out = new Map<string, Tensor[]>(layers.map((l) => [l, []]));
   try {
-    seed.targets.forEach((t, i) => {
+    target.targets.forEach((t, i) => {
       const image = tf.slice(input, [i, 0, 0, 0], [1, -1, -1, -1]);
       const range = tf.tidy(() => tf.sub(tf.max(image), tf.min(image)));
       // sums of (m − K) and (m − K)² with K the first sample's map: the variance without cancellation
@@ -132,7 +121,7 @@ export function noiseTunnel(
           const noisy = noisySamples(image, range, o, from, count);
           const maps = (() => {
             try {
-              return mapsOf(noisy, { kind: seed.kind, targets: new Array(count).fill(t) });
+              return mapsOf(noisy, { kind: target.kind, targets: new Array(count).fill(t) });
             } finally {
               noisy.dispose();
             }

@@ -23,7 +23,7 @@ import type { Network } from "../nets/network.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
 import { SaliencyInputError } from "./errors.ts";
-import { type Seed, targetScores } from "./seeds.ts";
+import { type Seed, targetScores, targetSeed } from "./seeds.ts";
 
 export const PERTURBATION_CAMS = ["score-cam", "ablation-cam"] as const;
 export type PerturbationCam = typeof PERTURBATION_CAMS[number];
@@ -54,18 +54,8 @@ export function perturbationWeights(
   seed: Seed,
   batch = DEFAULT_CHANNEL_BATCH[kind],
 ): Map<string, Tensor> {
-  if (seed.kind !== "one-hot" && seed.kind !== "pointing") {
-    throw new SaliencyInputError(
-      `${kind} scores forward passes by a target class: give one-hot or pointing targets`,
-    );
-  }
   if (!Number.isInteger(batch) || batch < 1) throw new SaliencyInputError("batch must be a positive integer");
-  const n = input.shape[0]!;
-  if (seed.targets.length !== n) {
-    throw new SaliencyInputError(
-      `${seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
-    );
-  }
+  const target = targetSeed(seed, input.shape[0]!, `${kind} scores forward passes by a target class`);
   const [height, width] = [input.shape[1]!, input.shape[2]!];
   const sequential = net.config.arch !== "onnx";
   const out = new Map<string, Tensor>();
@@ -80,12 +70,12 @@ export function perturbationWeights(
       out.set(
         layer,
         tf.tidy(() =>
-          tf.concat(seed.targets.map((t, i) => {
+          tf.concat(target.targets.map((t, i) => {
             const image = tf.slice(input, [i, 0, 0, 0], [1, -1, -1, -1]);
             const pass = (x: Tensor, options = {}) => {
               const r = runProbed(net, weights, x, options);
               try {
-                return targetScores(seed.kind, t, r.output);
+                return targetScores(target.kind, t, r.output);
               } finally {
                 r.dispose();
               }
@@ -106,7 +96,7 @@ export function perturbationWeights(
                   return pass(tf.mul(image, tf.transpose(masks, [3, 1, 2, 0]))); // [size, H, W, 3] inputs
                 })));
             } else {
-              const s0 = targetScores(seed.kind, t, tf.slice(forward.output, i, 1));
+              const s0 = targetScores(target.kind, t, tf.slice(forward.output, i, 1));
               const s = channelScores(c, batch, (from, size) =>
                 tf.tidy(() => {
                   // row j keeps every channel but from + j

@@ -16,7 +16,8 @@ import type { Network } from "../nets/network.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
 import { SaliencyInputError } from "./errors.ts";
-import type { Seed } from "./seeds.ts";
+import { type Seed, targetSeed } from "./seeds.ts";
+import { seededUniforms } from "../runtime/seeded_random.ts";
 
 export interface RiseOptions {
   masks?: number;
@@ -59,21 +60,9 @@ export function riseMasks(
   });
 }
 
-/** mulberry32: a small seeded generator of uniforms in [0, 1) (host-side: no device read, same on every backend). */
-function uniforms(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Draws n masks: grids and shifts from the seeded generator (chunk k of a run from seed·65537 + k). */
 function drawMasks(n: number, cells: number, p: number, seed: number, height: number, width: number): Tensor {
-  const next = uniforms(seed);
+  const next = seededUniforms(seed);
   const grid = Float32Array.from({ length: n * cells * cells }, () => (next() < p ? 1 : 0));
   const cell = [Math.ceil(height / cells), Math.ceil(width / cells)];
   const shifts = Array.from(
@@ -98,17 +87,8 @@ export function rise(
   given?: Tensor,
 ): Tensor {
   const o = { ...RISE_DEFAULTS, ...options };
-  if (seed.kind !== "one-hot" && seed.kind !== "pointing") {
-    throw new SaliencyInputError(
-      "RISE weighs masks by a target's probability: give one-hot or pointing targets",
-    );
-  }
   const n = input.shape[0]!;
-  if (seed.targets.length !== n) {
-    throw new SaliencyInputError(
-      `${seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
-    );
-  }
+  const target = targetSeed(seed, n, "RISE weighs masks by a target's probability");
   for (const [key, v, lo] of [["masks", o.masks, 1], ["cells", o.cells, 1], ["batch", o.batch, 1]] as const) {
     if (!Number.isInteger(v) || v < lo) {
       throw new SaliencyInputError(`rise.${key} must be an integer >= ${lo}, got ${v}`);
@@ -130,7 +110,7 @@ export function rise(
         const masks = given
           ? tf.slice(given, from, size)
           : drawMasks(size, o.cells, o.p, o.seed * 65537 + chunk, height, width);
-        const perImage = seed.targets.map((t, i) => {
+        const perImage = target.targets.map((t, i) => {
           const image = tf.slice(input, [i, 0, 0, 0], [1, -1, -1, -1]);
           const r = runProbed(net, weights, tf.mul(image, masks));
           try {

@@ -67,6 +67,25 @@ export function seedTensor(seed: Seed, output: Tensor): Tensor {
   return tf.tidy(() => seedFromRows(seed.kind, oneHot(seed.targets, output.shape[output.rank - 1]!), output));
 }
 
+/** A seed that names one target class per image. */
+export type TargetSeed = Extract<Seed, { kind: "one-hot" | "pointing" }>;
+
+/**
+ * The seed of a method that scores or integrates a target class (one-hot or pointing, one target for each of the
+ * n images); SaliencyInputError saying why (`why`) otherwise.
+ */
+export function targetSeed(seed: Seed, n: number, why: string): TargetSeed {
+  if (seed.kind !== "one-hot" && seed.kind !== "pointing") {
+    throw new SaliencyInputError(`${why}: give one-hot or pointing targets`);
+  }
+  if (seed.targets.length !== n) {
+    throw new SaliencyInputError(
+      `${seed.targets.length} target(s) for a batch of ${n}: give one target per image`,
+    );
+  }
+  return seed;
+}
+
 /**
  * Per batch row, the score S of target t: Σ y·G with the one-hot or pointing seed for t computed from that row's
  * own output (the target logit for one-hot seeds on logits). [N].
