@@ -22,20 +22,12 @@ import {
   type TensorInput,
   writeSafetensors,
 } from "../lib/nets/safetensors.ts";
+import { seededUniforms } from "../lib/runtime/seeded_random.ts";
 
 // ---------- helpers ----------
 
-/** Deterministic PRNG (mulberry32) so fuzz failures are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so fuzz failures are reproducible. */
+const rng = seededUniforms;
 
 function f32FromBits(bits: number): number {
   return new Float32Array(new Uint32Array([bits]).buffer)[0];
