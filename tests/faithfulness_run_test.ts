@@ -74,6 +74,12 @@ Deno.test("faithfulness run: records, resume, summary and report", async () => {
     const mean = records.reduce((a, x) => a + x.curves["rise@input"].insertion.auc, 0) / 3;
     assert.ok(Math.abs(summary.methods["rise@input"].insertion.auc - mean) < 1e-12);
 
+    // Average Drop / Increase: the records' own (Y, O) pairs, averaged
+    const changes = records.map((x) => x.confidence!["grad-cam@layer4"]);
+    const drop = changes.reduce((a, c) => a + Math.max(0, c.full - c.masked) / c.full, 0) * 100 / 3;
+    assert.ok(Math.abs(summary.confidence["grad-cam@layer4"].averageDrop - drop) < 1e-9);
+    assert.ok(changes.every((c) => c.full > 0 && c.full <= 1 && c.masked >= 0 && c.masked <= 1));
+
     // a file cut inside its last line: that image is redone, the others are not
     const text = await Deno.readTextFile(results);
     await Deno.writeTextFile(results, text.slice(0, text.length - 40));
@@ -87,7 +93,7 @@ Deno.test("faithfulness run: records, resume, summary and report", async () => {
 
     await writeFaithfulnessReport(`${out}/report`, summary, "test", ["a detail"]);
     const md = await Deno.readTextFile(`${out}/report.md`);
-    assert.match(md, /\| grad-cam@layer4 \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \|/);
+    assert.match(md, /\| grad-cam@layer4 \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
     for (const mode of ["deletion", "insertion"]) {
       const png = await Deno.readFile(`${out}/report-${mode}.png`);
       assert.deepEqual(Array.from(png.subarray(1, 4)), [80, 78, 71], "a PNG");

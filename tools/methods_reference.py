@@ -49,6 +49,10 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       causal.deletion / causal.insertion (n+1,) curves,
                       causal.kernel (11,11): scipy.ndimage.gaussian_filter of
                       a unit impulse, sigma 5 (scipy is needed here only)
+  confidence.change   Grad-CAM++'s Average Drop inputs for image 0 (classifier
+                      fixtures): (Y, O) = softmax probability of its target on
+                      the image and on the image times causal.saliency
+                      min-max normalised to [0, 1]
   deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
                       relu(grad_out) (the module swapped for an autograd
                       Function, as Captum's Deconvolution hooks do), the same
@@ -305,6 +309,11 @@ def compute(fx, model, x, mcfg, rcfg):
         kernel, curves = causal_reference(model, x[0:1], rcfg["targets"][0], saliency.numpy())
         out.update({"causal.saliency": saliency, "causal.kernel": kernel,
                     "causal.deletion": curves["deletion"], "causal.insertion": curves["insertion"]})
+        sal = sr.d(saliency)
+        mask = ((sal - sal.min()) / (sal.max() - sal.min())).to(x.dtype)
+        with torch.no_grad():
+            probs = torch.softmax(model(torch.cat([x[0:1], x[0:1] * mask])), 1)[:, rcfg["targets"][0]]
+        out["confidence.change"] = probs
     else:
         out = {}
     deconv = sr.backprop(sr.with_rules(model, {torch.nn.ReLU: DeconvReLU}), x, names, G=std["G"])

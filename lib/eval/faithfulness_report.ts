@@ -1,6 +1,6 @@
 /**
  * The faithfulness evaluation's report: a Markdown table of each method's mean deletion and insertion AUC (±
- * standard error; deletion lower and insertion higher is more faithful) and the mean curves as PNG plots beside
+ * standard error; deletion lower and insertion higher is more faithful), Average Drop and Increase in Confidence and the mean curves as PNG plots beside
  * it, plus the summary as JSON.
  */
 import { plotCurves } from "./curve_plot.ts";
@@ -21,16 +21,20 @@ export async function writeFaithfulnessReport(
     ...details.map((d) => `- ${d}`),
     `- images: ${summary.images}`,
     "",
-    "| method | deletion AUC (lower is better) | insertion AUC (higher is better) |",
-    "|---|---|---|",
+    "| method | deletion AUC (lower is better) | insertion AUC (higher is better) | Average Drop % (lower is " +
+    "better) | Increase in Confidence % (higher is better) |",
+    "|---|---|---|---|---|",
     ...labels.map((l) => {
       const m = summary.methods[l];
       const cell = (mode: "deletion" | "insertion") =>
         `${m[mode].auc.toFixed(4)} ± ${m[mode].sem.toFixed(4)}`;
-      return `| ${l} | ${cell("deletion")} | ${cell("insertion")} |`;
+      const c = summary.confidence[l];
+      const conf = c ? `${c.averageDrop.toFixed(2)} | ${c.increase.toFixed(1)}` : "- | -";
+      return `| ${l} | ${cell("deletion")} | ${cell("insertion")} | ${conf} |`;
     }),
     "",
-    "± is the standard error of the mean over images.",
+    "± is the standard error of the mean over images. Average Drop and Increase in Confidence (Grad-CAM++): the",
+    "target's probability on the image times its map (min-max normalised) against on the image.",
     "",
   ];
   for (const mode of CAUSAL_MODES) {

@@ -2,8 +2,10 @@
  * A faithfulness evaluation: for each image of a dataset split, the model's top class is explained by each
  * method at its layer, the map resized to the model's input (bilinear, PyTorch's align_corners=false), and RISE's
  * deletion and insertion curves run on it (lib/eval/causal_metric.ts; probabilities by the model's head: sigmoid
- * for multi-label models, else softmax). One JSON line per image in a results file, so a run resumes where it
- * stopped; the summary is each method's mean AUC (with its standard error) and mean curve per mode.
+ * for multi-label models, else softmax), and Grad-CAM++'s Average Drop / Increase in Confidence
+ * (lib/eval/confidence_metrics.ts). One JSON line per image in a results file, so a run resumes where it stopped;
+ * the summary is each method's mean AUC (with its standard error) and mean curve per mode, and its Average Drop
+ * and Increase in Confidence.
  */
 import type { LoadedModel } from "../models/load.ts";
 import type { Tensor } from "../runtime/tf.ts";
@@ -15,6 +17,7 @@ import { methodByName } from "../saliency/methods.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
 import type { RiseOptions } from "../saliency/rise.ts";
 import { causalCurve, type CausalMode } from "./causal_metric.ts";
+import { averageDropIncrease, confidenceChange } from "./confidence_metrics.ts";
 import { datasetKeys, type DatasetSource, pointingSamples } from "./pointing_samples.ts";
 
 export const CAUSAL_MODES: readonly CausalMode[] = ["deletion", "insertion"];
@@ -46,6 +49,8 @@ export interface ImageRecord {
   target: number;
   /** Per method label and mode: the AUC and the curve. */
   curves: Record<string, Record<CausalMode, { auc: number; scores: number[] }>>;
+  /** Per method label: the target's probability on the image and on the image times the map. */
+  confidence?: Record<string, { full: number; masked: number }>;
 }
 
 export type FaithfulnessEvent =
@@ -113,7 +118,7 @@ export async function* runFaithfulness(options: FaithfulnessOptions): AsyncGener
           (best, v, i, a) => (v > a[best] ? i : best),
           0,
         );
-        const record: ImageRecord = { key: sample.key, target, curves: {} };
+        const record: ImageRecord = { key: sample.key, target, curves: {}, confidence: {} };
         for (const m of methods) {
           const r = computeSaliency(net, weights, input, {
             method: m.method,
@@ -125,6 +130,14 @@ export async function* runFaithfulness(options: FaithfulnessOptions): AsyncGener
           try {
             const resized: Tensor = resizeMap(r.maps.get(m.layer)!, [height, width]);
             saliency = await resized.data() as Float32Array;
+            record.confidence![methodAtLabel(m)] = await confidenceChange(
+              net,
+              weights,
+              input,
+              target,
+              resized,
+              probability,
+            );
             resized.dispose();
           } finally {
             r.dispose();
@@ -152,6 +165,8 @@ export interface FaithfulnessSummary {
   images: number;
   /** Per method label and mode: mean AUC, its standard error, and the mean curve. */
   methods: Record<string, Record<CausalMode, { auc: number; sem: number; curve: number[] }>>;
+  /** Per method label: Average Drop and Increase in Confidence (%), over the records that have them. */
+  confidence: Record<string, { averageDrop: number; increase: number; images: number }>;
 }
 
 /** Means over the records of a results file. */
@@ -174,5 +189,10 @@ export async function summariseFaithfulness(results: string): Promise<Faithfulne
       methods[label][mode] = { auc: mean, sem: sd / Math.sqrt(aucs.length), curve };
     }
   }
-  return { images: records.length, methods };
+  const confidence: FaithfulnessSummary["confidence"] = {};
+  for (const label of labels) {
+    const changes = records.flatMap((r) => (r.confidence?.[label] ? [r.confidence[label]] : []));
+    if (changes.length) confidence[label] = { ...averageDropIncrease(changes), images: changes.length };
+  }
+  return { images: records.length, methods, confidence };
 }
