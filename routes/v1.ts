@@ -245,6 +245,7 @@ async function answerSaliency(c: Context, options: V1Options, body: SaliencyOpti
     combine: body.combine,
     ...(body.integratedGradients ? { integratedGradients: body.integratedGradients } : {}),
     ...(body.rise ? { rise: body.rise } : {}),
+    ...(body.occlusion ? { occlusion: body.occlusion } : {}),
     ...(body.noise ? { noise: body.noise } : {}),
     maxPixels: options.maxPixels,
     ...(png ? { overlay: body.overlay } : {}),

@@ -136,6 +136,11 @@ export const SaliencyRequestSchema = strictObject({
     seed: integer(0, 2 ** 31 - 1).default(0),
     batch: integer(1, 256).default(32),
   }).optional().describe("for method rise (defaults: TorchRay's)"),
+  occlusion: strictObject({
+    window: integer(1, 4096).default(15),
+    stride: integer(1, 4096).default(8),
+    batch: integer(1, 256).default(32),
+  }).optional().describe("for method occlusion (defaults: Captum's vision tutorial)"),
   noise: strictObject({
     kind: oneOf(NOISE_KINDS),
     samples: integer(1, 10_000).default(50),

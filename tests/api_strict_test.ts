@@ -87,7 +87,7 @@ Deno.test("unknown fields are 400 unknown_field naming them, and misplaced ones 
     assert.match(message, /unknown field "layer"; did you mean "layers"\?/);
     assert.match(
       message,
-      /accepted: image, model, method, layers, targets, seed, meta, combine, integratedGradients, rise, noise, overlay/,
+      /accepted: image, model, method, layers, targets, seed, meta, combine, integratedGradients, rise, occlusion, noise, overlay/,
     );
   });
   await t.step("inside nested objects", async () => {
@@ -280,7 +280,7 @@ Deno.test("every validation message names the field and its rule", async (t) => 
     );
     assert.equal(
       await refusal(await postJson(app, [1, 2]), 400, "invalid_request"),
-      "body: must be an object with image, model, method, layers, targets, seed, meta, combine, integratedGradients, rise, noise, overlay, got [1,2]",
+      "body: must be an object with image, model, method, layers, targets, seed, meta, combine, integratedGradients, rise, occlusion, noise, overlay, got [1,2]",
     );
     assert.equal(
       await refusal(

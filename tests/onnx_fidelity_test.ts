@@ -18,6 +18,7 @@ import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { metaSaliency } from "../lib/saliency/meta.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
+import { INPUT_ONLY } from "../lib/saliency/extract.ts";
 import { seeded } from "./helpers/onnx_builder.ts";
 import { relErr } from "./helpers/compare.ts";
 import { pearson } from "../lib/saliency/correlations.ts";
@@ -98,7 +99,7 @@ for (const c of CASES) {
           // many passes per map (Score-CAM, Ablation-CAM, integrated gradients, RISE): one layer, few points
           const at = convExact
             ? [...graph.net.convs.keys()].slice(-3)
-            : method.extract === "random-masks"
+            : INPUT_ONLY.has(method.extract)
             ? [""]
             : method.passes.perChannel || method.passes.forward > 1
             ? layers.slice(-1)
@@ -109,6 +110,7 @@ for (const c of CASES) {
               layers: at,
               seed,
               rise: { masks: 16 },
+              occlusion: { window: 56, stride: 56 },
               integratedGradients: { steps: 8 },
             });
             const b = computeSaliency(built.net, built.weights, input, {
@@ -116,6 +118,7 @@ for (const c of CASES) {
               layers: at,
               seed,
               rise: { masks: 16 },
+              occlusion: { window: 56, stride: 56 },
               integratedGradients: { steps: 8 },
             });
             try {

@@ -16,6 +16,7 @@ import { aggregateChannels, AGGREGATIONS } from "../lib/saliency/aggregate.ts";
 import { extractAggregate } from "../lib/saliency/extract.ts";
 import { metaSaliency, metaStep } from "../lib/saliency/meta.ts";
 import { METHODS } from "../lib/saliency/methods.ts";
+import { INPUT_ONLY } from "../lib/saliency/extract.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { objectiveFor, repeatForTargets } from "../lib/saliency/seeds.ts";
 import { relErr } from "./helpers/compare.ts";
@@ -193,7 +194,7 @@ Deno.test("no tensor leaks across repeated calls of every method and of meta-sal
     for (const m of METHODS) {
       const layers = m.extract === "conv-exact"
         ? ["features.8"]
-        : m.extract === "random-masks"
+        : INPUT_ONLY.has(m.extract)
         ? [""]
         : ["", "features.9"];
       computeSaliency(vgg, vggW, images, {
@@ -201,6 +202,7 @@ Deno.test("no tensor leaks across repeated calls of every method and of meta-sal
         layers,
         seed,
         rise: { masks: 8 },
+        occlusion: { window: 16, stride: 16 },
         integratedGradients: { steps: 4 },
       }).dispose();
     }

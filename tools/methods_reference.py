@@ -53,6 +53,11 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       fixtures): (Y, O) = softmax probability of its target on
                       the image and on the image times causal.saliency
                       min-max normalised to [0, 1]
+  occlusion.map       Zeiler & Fergus's occlusion as Captum computes it
+                      (classifier fixtures): 5x5 patches of all channels,
+                      stride 3, set to 0; per pixel the mean over the patches
+                      covering it of logit(x) - logit(x occluded), 0 where
+                      none covers it (Captum: 0/0)
   deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
                       relu(grad_out) (the module swapped for an autograd
                       Function, as Captum's Deconvolution hooks do), the same
@@ -298,6 +303,26 @@ def causal_reference(model, x, target, saliency):
     return torch.from_numpy(k), curves
 
 
+def occlusion_reference(model, x, targets, window=5, stride=3):
+    n, c, h, w = x.shape
+    maps = []
+    for i, t in enumerate(targets):
+        img = x[i:i + 1]
+        with torch.no_grad():
+            base = sr.d(model(img)[0, t])
+            total = torch.zeros(h, w, dtype=torch.float64)
+            count = torch.zeros(h, w, dtype=torch.float64)
+            for y0 in range(0, h - window + 1, stride):
+                for x0 in range(0, w - window + 1, stride):
+                    occluded = img.clone()
+                    occluded[:, :, y0:y0 + window, x0:x0 + window] = 0
+                    drop = base - sr.d(model(occluded)[0, t])
+                    total[y0:y0 + window, x0:x0 + window] += drop
+                    count[y0:y0 + window, x0:x0 + window] += 1
+        maps.append(torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))[None, None])
+    return torch.cat(maps)
+
+
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
@@ -314,6 +339,7 @@ def compute(fx, model, x, mcfg, rcfg):
         with torch.no_grad():
             probs = torch.softmax(model(torch.cat([x[0:1], x[0:1] * mask])), 1)[:, rcfg["targets"][0]]
         out["confidence.change"] = probs
+        out["occlusion.map"] = occlusion_reference(model, x, rcfg["targets"])
     else:
         out = {}
     deconv = sr.backprop(sr.with_rules(model, {torch.nn.ReLU: DeconvReLU}), x, names, G=std["G"])

@@ -12,6 +12,8 @@
  *                  lib/saliency/integrated_gradients.ts gives both factors as x and g, computeSaliency runs it)
  *   random-masks   RISE's map at the input, not a per-location contribution (lib/saliency/rise.ts; computeSaliency
  *                  runs it, extractAggregate refuses it)
+ *   occlusion      the score drop under sliding patches, at the input (lib/saliency/occlusion.ts; computeSaliency
+ *                  runs it, extractAggregate refuses it)
  *   score-weights / ablation-weights  c_u = x_u ⊙ w with w from forward passes per channel, no gradient
  *                  (Score-CAM, Ablation-CAM; lib/saliency/perturbation_cams.ts computes w, computeSaliency runs it)
  *   identity-1x1   c_u = g_u x_uᵀ                             (NormGrad's virtual identity trick)
@@ -48,6 +50,7 @@ export const EXTRACTIONS = [
   "ablation-weights",
   "path-integral",
   "random-masks",
+  "occlusion",
   "identity-1x1",
   "identity-3x3",
   "depthwise-3x3",
@@ -61,7 +64,11 @@ export const GRADIENT_FREE: ReadonlySet<Extraction> = new Set([
   "score-weights",
   "ablation-weights",
   "random-masks",
+  "occlusion",
 ]);
+
+/** Extractions that map the input only (black-box perturbations of the image). */
+export const INPUT_ONLY: ReadonlySet<Extraction> = new Set(["random-masks", "occlusion"]);
 
 /** Extractions whose channel weights come from extra forward passes (lib/saliency/perturbation_cams.ts). */
 export const PERTURBATION_WEIGHTS = {
@@ -192,8 +199,9 @@ export function extractAggregate(
       case "path-integral":
         return aggregateChannels(aggregation, tf.mul(x, g));
       case "random-masks":
+      case "occlusion":
         throw new SaliencyInputError(
-          "random-masks (RISE) is a map of the input from masked forwards: use computeSaliency",
+          `${extraction} is a map of the input from masked forwards: use computeSaliency`,
         );
       case "score-weights":
       case "ablation-weights":

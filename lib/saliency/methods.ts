@@ -168,6 +168,17 @@ export const BEYOND_PAPER_METHODS: readonly MethodSpec[] = [
     { forward: 8001, backward: 0 },
   ),
   method(
+    "occlusion",
+    "standard",
+    "occlusion",
+    "sum",
+    false,
+    "mean over the 15x15 patches (stride 8, Captum's tutorial values) covering a pixel of S(x) − S(x with the " +
+      "patch set to 0); the input only",
+    "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
+    { forward: 730, backward: 0 },
+  ),
+  method(
     "score-cam",
     "standard",
     "score-weights",

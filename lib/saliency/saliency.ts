@@ -15,6 +15,7 @@ import { extractAggregate, type Extraction, GRADIENT_FREE, PERTURBATION_WEIGHTS 
 import { perturbationWeights } from "./perturbation_cams.ts";
 import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
 import { rise, type RiseOptions } from "./rise.ts";
+import { occlusion, type OcclusionOptions } from "./occlusion.ts";
 import { noiseTunnel, type NoiseTunnelOptions } from "./noise_tunnel.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
@@ -37,6 +38,8 @@ export interface SaliencyRequest {
   integratedGradients?: IntegratedGradientsOptions;
   /** For the random-masks extraction (rise): masks, cells, p, masks per pass, seed, probability. */
   rise?: RiseOptions;
+  /** For the occlusion extraction: window, stride, patches per pass. */
+  occlusion?: OcclusionOptions;
   /** Any method through a noise tunnel: smoothgrad, smoothgrad-sq or vargrad of its maps over noisy samples. */
   noise?: NoiseTunnelOptions;
 }
@@ -118,7 +121,26 @@ export function computeSaliency(
   if (spec.extract === "path-integral") {
     return pathIntegralSaliency(net, weights, input, spec, layers, request);
   }
-  if (spec.extract === "random-masks") return riseSaliency(net, weights, input, layers, request);
+  if (spec.extract === "random-masks") {
+    return inputMapSaliency(
+      net,
+      weights,
+      input,
+      layers,
+      "RISE",
+      () => rise(net, weights, input, request.seed, request.rise),
+    );
+  }
+  if (spec.extract === "occlusion") {
+    return inputMapSaliency(
+      net,
+      weights,
+      input,
+      layers,
+      "occlusion",
+      () => occlusion(net, weights, input, request.seed, request.occlusion),
+    );
+  }
   const needsX = spec.extract !== "bias" && spec.extract !== "conv-exact";
   const needsG = !GRADIENT_FREE.has(spec.extract);
   let seed = request.seed;
@@ -212,18 +234,19 @@ function noisySaliency(
   return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
 }
 
-/** RISE's map, at the input only: a weighted average of masks, not an extraction at a layer. */
-function riseSaliency(
+/** A black-box map of the input (RISE, occlusion): the layer must be "" (input). */
+function inputMapSaliency(
   net: Network,
   weights: NetWeights,
   input: Tensor,
   layers: readonly string[],
-  request: SaliencyRequest,
+  what: string,
+  make: () => Tensor,
 ): SaliencyResult {
   if (layers.length !== 1 || layers[0] !== "") {
-    throw new SaliencyInputError('RISE explains the input only: ask for the layer "" (input)');
+    throw new SaliencyInputError(`${what} explains the input only: ask for the layer "" (input)`);
   }
-  const map = rise(net, weights, input, request.seed, request.rise);
+  const map = make();
   const output = runProbed(net, weights, input).output;
   const maps = new Map([["", map]]);
   return { maps, output, dispose: () => tf.dispose([output, map]) };

@@ -8,7 +8,7 @@ import type { SaliencyJob } from "./saliency_job.ts";
 export function batchKey(
   job: Pick<
     SaliencyJob,
-    "method" | "layers" | "seed" | "meta" | "combine" | "integratedGradients" | "rise" | "noise"
+    "method" | "layers" | "seed" | "meta" | "combine" | "integratedGradients" | "rise" | "occlusion" | "noise"
   >,
 ): string {
   const layers = job.layers.map((l) => (l === "input" ? "" : l));
@@ -20,6 +20,7 @@ export function batchKey(
     job.combine ?? null,
     job.integratedGradients ?? null,
     job.rise ?? null,
+    job.occlusion ?? null,
     job.noise ?? null,
   ]);
 }

@@ -62,6 +62,8 @@ export interface SaliencyJob {
   };
   /** rise's options (its probability follows the model: sigmoid for multi-label). */
   rise?: { masks: number; cells: number; p: number; seed: number; batch: number };
+  /** occlusion's options. */
+  occlusion?: { window: number; stride: number; batch: number };
   /** Any method through a noise tunnel. */
   noise?: NoiseTunnelOptions;
   /** Largest accepted width x height of the decoded image. */
@@ -246,6 +248,9 @@ export function checkJob(model: LoadedModel, job: SaliencyJob): string[] {
   if (job.rise && extract !== "random-masks") {
     throw new ServiceInputError("invalid_request", "rise: applies to method rise only");
   }
+  if (job.occlusion && extract !== "occlusion") {
+    throw new ServiceInputError("invalid_request", "occlusion: applies to method occlusion only");
+  }
   if (job.noise && job.meta) {
     throw new ServiceInputError(
       "invalid_request",
@@ -329,7 +334,7 @@ export function riseProbability(manifest: { multiLabel?: boolean }): "sigmoid" |
 
 /** The lib request of a job: its method's options, RISE's probability from the model, IG's baseline in its space. */
 export function methodRequest(
-  job: Pick<SaliencyJob, "method" | "integratedGradients" | "rise" | "noise">,
+  job: Pick<SaliencyJob, "method" | "integratedGradients" | "rise" | "occlusion" | "noise">,
   manifest: LoadedModel["manifest"],
   layers: readonly string[],
   seed: Seed,
@@ -352,6 +357,7 @@ export function methodRequest(
     ...(ig
       ? { integratedGradients: { steps: ig.steps, quadrature: ig.quadrature, batch: ig.batch, baseline } }
       : {}),
+    ...(job.occlusion ? { occlusion: job.occlusion } : {}),
     ...(job.noise ? { noise: job.noise } : {}),
   };
 }
