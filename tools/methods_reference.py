@@ -58,6 +58,13 @@ map.<method>.<layer> (N, 1, H, W) per method and layer:
                       stride 3, set to 0; per pixel the mean over the patches
                       covering it of logit(x) - logit(x occluded), 0 where
                       none covers it (Captum: 0/0)
+  full-grad           Srinivas & Fleuret, NeurIPS 2019, as the authors' code
+                      (idiap/fullgrad-saliency): psi(grad_x S * x) summed over
+                      channels plus, for every Conv2d with a bias and every
+                      BatchNorm2d (bias beta - mean gamma / sqrt(var + eps)),
+                      psi(dS/dz * b) bilinearly upsampled (align_corners=True)
+                      and summed over channels; psi = abs, min-max per image
+                      (+1e-6); key map.full-grad.input
   deconvnet           Zeiler & Fergus, ECCV 2014: every ReLU's backward is
                       relu(grad_out) (the module swapped for an autograd
                       Function, as Captum's Deconvolution hooks do), the same
@@ -323,6 +330,35 @@ def occlusion_reference(model, x, targets, window=5, stride=3):
     return torch.cat(maps)
 
 
+def full_grad(model, x, G):
+    mods = [(n, m) for n, m in model.named_modules()
+            if (isinstance(m, torch.nn.Conv2d) and m.bias is not None) or isinstance(m, torch.nn.BatchNorm2d)]
+    outs, handles = {}, []
+    for n, m in mods:
+        handles.append(m.register_forward_hook(lambda mod, i, o, n=n: outs.__setitem__(n, o)))
+    xin = x.detach().clone().requires_grad_(True)
+    try:
+        y = model(xin)
+    finally:
+        for h in handles:
+            h.remove()
+    grads = torch.autograd.grad((y * G).sum(), [xin] + [outs[n] for n, _ in mods])
+
+    def psi(t):
+        t = t.abs()
+        t = t - t.flatten(1).min(1)[0][:, None, None, None]
+        return t / (t.flatten(1).max(1)[0][:, None, None, None] + 1e-6)
+    cam = psi(sr.d(grads[0]) * sr.d(x)).sum(1, keepdim=True)
+    for (n, m), g in zip(mods, grads[1:]):
+        if isinstance(m, torch.nn.BatchNorm2d):
+            b = m.bias - m.running_mean * m.weight / torch.sqrt(m.running_var + m.eps)
+        else:
+            b = m.bias
+        term = psi(sr.d(g) * sr.d(b)[None, :, None, None])
+        cam = cam + F.interpolate(term, size=x.shape[2:], mode="bilinear", align_corners=True).sum(1, keepdim=True)
+    return cam
+
+
 def compute(fx, model, x, mcfg, rcfg):
     names = fx["layers"]
     std = sr.backprop(model, x, names, targets=rcfg["targets"], head=mcfg["head"])
@@ -342,6 +378,7 @@ def compute(fx, model, x, mcfg, rcfg):
         out["occlusion.map"] = occlusion_reference(model, x, rcfg["targets"])
     else:
         out = {}
+    out["map.full-grad.input"] = full_grad(model, x, std["G"])
     deconv = sr.backprop(sr.with_rules(model, {torch.nn.ReLU: DeconvReLU}), x, names, G=std["G"])
     for layer in names:
         xs, gs = sr.d(std["x"][layer]), sr.d(std["g"][layer])

@@ -14,6 +14,8 @@
  *                  runs it, extractAggregate refuses it)
  *   occlusion      the score drop under sliding patches, at the input (lib/saliency/occlusion.ts; computeSaliency
  *                  runs it, extractAggregate refuses it)
+ *   full-gradient  FullGrad's input- and bias-gradient terms summed at the input (lib/saliency/full_grad.ts;
+ *                  computeSaliency runs it, extractAggregate refuses it)
  *   score-weights / ablation-weights  c_u = x_u ⊙ w with w from forward passes per channel, no gradient
  *                  (Score-CAM, Ablation-CAM; lib/saliency/perturbation_cams.ts computes w, computeSaliency runs it)
  *   identity-1x1   c_u = g_u x_uᵀ                             (NormGrad's virtual identity trick)
@@ -51,6 +53,7 @@ export const EXTRACTIONS = [
   "path-integral",
   "random-masks",
   "occlusion",
+  "full-gradient",
   "identity-1x1",
   "identity-3x3",
   "depthwise-3x3",
@@ -67,8 +70,8 @@ export const GRADIENT_FREE: ReadonlySet<Extraction> = new Set([
   "occlusion",
 ]);
 
-/** Extractions that map the input only (black-box perturbations of the image). */
-export const INPUT_ONLY: ReadonlySet<Extraction> = new Set(["random-masks", "occlusion"]);
+/** Extractions that map the input only (black-box perturbations of the image, FullGrad's sum over layers). */
+export const INPUT_ONLY: ReadonlySet<Extraction> = new Set(["random-masks", "occlusion", "full-gradient"]);
 
 /** Extractions whose channel weights come from extra forward passes (lib/saliency/perturbation_cams.ts). */
 export const PERTURBATION_WEIGHTS = {
@@ -200,6 +203,7 @@ export function extractAggregate(
         return aggregateChannels(aggregation, tf.mul(x, g));
       case "random-masks":
       case "occlusion":
+      case "full-gradient":
         throw new SaliencyInputError(
           `${extraction} is a map of the input from masked forwards: use computeSaliency`,
         );

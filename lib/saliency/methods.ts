@@ -179,6 +179,16 @@ export const BEYOND_PAPER_METHODS: readonly MethodSpec[] = [
     { forward: 730, backward: 0 },
   ),
   method(
+    "full-grad",
+    "standard",
+    "full-gradient",
+    "sum",
+    false,
+    "Σ_c ψ(∇ₓS ⊙ x) + Σ over conv / batch-norm modules of Σ_c up(ψ(∇_z S ⊙ b)), ψ = |·| min-max normalised " +
+      "(the authors' implementation); the input only",
+    "Srinivas & Fleuret, Full-Gradient Representation for Neural Network Visualization, NeurIPS 2019",
+  ),
+  method(
     "score-cam",
     "standard",
     "score-weights",

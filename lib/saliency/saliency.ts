@@ -11,11 +11,18 @@ import type { NetWeights } from "../nets/weights.ts";
 import { isVgg } from "../nets/config.ts";
 import type { Aggregation } from "./aggregate.ts";
 import { SaliencyInputError, UnsupportedRuleError } from "./errors.ts";
-import { extractAggregate, type Extraction, GRADIENT_FREE, PERTURBATION_WEIGHTS } from "./extract.ts";
+import {
+  extractAggregate,
+  type Extraction,
+  GRADIENT_FREE,
+  INPUT_ONLY,
+  PERTURBATION_WEIGHTS,
+} from "./extract.ts";
 import { perturbationWeights } from "./perturbation_cams.ts";
 import { integratedGradients, type IntegratedGradientsOptions } from "./integrated_gradients.ts";
 import { rise, type RiseOptions } from "./rise.ts";
 import { occlusion, type OcclusionOptions } from "./occlusion.ts";
+import { fullGrad } from "./full_grad.ts";
 import { noiseTunnel, type NoiseTunnelOptions } from "./noise_tunnel.ts";
 import { methodByName, type MethodSpec } from "./methods.ts";
 import { checkRuleSupport, excitationRules, type RuleSetName, rulesFor } from "./rules.ts";
@@ -59,7 +66,8 @@ export interface SaliencyResult {
  * integrated gradients (it integrates a target's score), not contrastive excitation (it contrasts classes).
  */
 export function takesObjectiveSeed(spec: MethodSpec): boolean {
-  return !GRADIENT_FREE.has(spec.extract) && spec.extract !== "path-integral" &&
+  return !GRADIENT_FREE.has(spec.extract) && !INPUT_ONLY.has(spec.extract) &&
+    spec.extract !== "path-integral" &&
     spec.rules !== "contrastive-excitation";
 }
 
@@ -129,6 +137,16 @@ export function computeSaliency(
       layers,
       "RISE",
       () => rise(net, weights, input, request.seed, request.rise),
+    );
+  }
+  if (spec.extract === "full-gradient") {
+    return inputMapSaliency(
+      net,
+      weights,
+      input,
+      layers,
+      "FullGrad",
+      () => fullGrad(net, weights, input, request.seed),
     );
   }
   if (spec.extract === "occlusion") {
