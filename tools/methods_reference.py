@@ -333,16 +333,8 @@ def occlusion_reference(model, x, targets, window=5, stride=3):
 def full_grad(model, x, G):
     mods = [(n, m) for n, m in model.named_modules()
             if (isinstance(m, torch.nn.Conv2d) and m.bias is not None) or isinstance(m, torch.nn.BatchNorm2d)]
-    outs, handles = {}, []
-    for n, m in mods:
-        handles.append(m.register_forward_hook(lambda mod, i, o, n=n: outs.__setitem__(n, o)))
-    xin = x.detach().clone().requires_grad_(True)
-    try:
-        y = model(xin)
-    finally:
-        for h in handles:
-            h.remove()
-    grads = torch.autograd.grad((y * G).sum(), [xin] + [outs[n] for n, _ in mods])
+    y, outs, _ = sr.forward_capture(model, x, [n for n, _ in mods])
+    grads = torch.autograd.grad((y * G).sum(), [outs[""]] + [outs[n] for n, _ in mods])
 
     def psi(t):
         t = t.abs()
