@@ -137,6 +137,8 @@ export function unknownFields(
   accepted: readonly string[],
   hints: Record<string, string> = {},
   noun = "field",
+  /** The accepted names as the message lists them (default `accepted`), e.g. with groups summarised. */
+  listed: readonly string[] = accepted,
 ): string {
   const hintFor = (key: string) => {
     const lower = key.toLowerCase();
@@ -147,7 +149,7 @@ export function unknownFields(
   };
   const shown = keys.slice(0, 5).map((k) => `unknown ${noun} ${echo(k, 40)}${hintFor(k)}`);
   if (keys.length > 5) shown.push(`and ${keys.length - 5} more unknown ${noun}s`);
-  return `${shown.join("; ")} (accepted: ${accepted.join(", ")})`;
+  return `${shown.join("; ")} (accepted: ${listed.join(", ")})`;
 }
 
 /** A plain schema in words, for union alternatives nobody described. */

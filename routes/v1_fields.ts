@@ -11,6 +11,27 @@ import { pathText, type Refusal } from "./validation.ts";
 export type FlatSource = "form field" | "query parameter";
 export type FlatKind = "saliency" | "caption";
 
+/**
+ * The method options as flat names group.field (e.g. noise.kind=vargrad&noise.samples=20), each a number unless
+ * listed as text: the JSON request's { group: { field } }.
+ */
+const METHOD_OPTIONS: Record<string, { numbers: readonly string[]; texts: readonly string[] }> = {
+  integratedGradients: { numbers: ["steps", "batch"], texts: ["quadrature", "baseline"] },
+  rise: { numbers: ["masks", "cells", "p", "seed", "batch"], texts: [] },
+  occlusion: { numbers: ["window", "stride", "batch"], texts: [] },
+  noise: { numbers: ["samples", "sigma", "seed", "batch"], texts: ["kind"] },
+};
+const METHOD_OPTION_NAMES = Object.entries(METHOD_OPTIONS).flatMap(([group, f]) =>
+  [...f.texts, ...f.numbers].map((field) => `${group}.${field}`)
+);
+/** The accepted names as refusals list them: each method option group as group.{field|…}. */
+const listedNames = (kind: FlatKind) => [
+  ...ACCEPTED[kind].filter((k) => !METHOD_OPTION_NAMES.includes(k)),
+  ...(kind === "saliency"
+    ? Object.entries(METHOD_OPTIONS).map(([g, f]) => `${g}.{${[...f.texts, ...f.numbers].join("|")}}`)
+    : []),
+];
+
 const ACCEPTED: Record<FlatKind, readonly string[]> = {
   saliency: [
     "model",
@@ -27,6 +48,7 @@ const ACCEPTED: Record<FlatKind, readonly string[]> = {
     "alpha",
     "map",
     "colormap",
+    ...METHOD_OPTION_NAMES,
   ],
   caption: ["model", "caption", "beamSize", "method", "layers", "words"],
 };
@@ -111,7 +133,10 @@ export function flatOptions(
   const unknown = [...new Set(entries.map(([k]) => k).filter((k) => !accepted.includes(k)))];
   if (unknown.length) {
     return {
-      refusal: { code: "unknown_field", message: unknownFields(unknown, accepted, HINTS[kind], source) },
+      refusal: {
+        code: "unknown_field",
+        message: unknownFields(unknown, accepted, HINTS[kind], source, listedNames(kind)),
+      },
     };
   }
   const f: Record<string, string> = {};
@@ -170,6 +195,16 @@ function saliencyOptions(
       );
     }
     out.combine = { mode: parts[0], weights: parts[1] };
+  }
+  for (const [group, fields] of Object.entries(METHOD_OPTIONS)) {
+    const given: Record<string, unknown> = {};
+    for (const field of fields.texts) {
+      if (f[`${group}.${field}`] !== undefined) given[field] = f[`${group}.${field}`];
+    }
+    for (const field of fields.numbers) {
+      if (f[`${group}.${field}`] !== undefined) given[field] = numeric(f[`${group}.${field}`]);
+    }
+    if (Object.keys(given).length) out[group] = given;
   }
   if (f.alpha !== undefined || f.map !== undefined || f.colormap !== undefined) {
     out.overlay = {

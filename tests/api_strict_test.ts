@@ -588,6 +588,7 @@ Deno.test("valid requests reach the worker as before, whichever way they come", 
       seed: "one-hot",
       meta: { sign: "negative", eta: 0.001 },
       combine: { mode: "product", weights: "linear" },
+      noise: { kind: "vargrad", samples: 4, sigma: 0.2 },
     };
     const flat: [string, string][] = [
       ["model", "net"],
@@ -598,6 +599,9 @@ Deno.test("valid requests reach the worker as before, whichever way they come", 
       ["meta", "negative"],
       ["metaEta", "0.001"],
       ["combine", "product:linear"],
+      ["noise.kind", "vargrad"],
+      ["noise.samples", "4"],
+      ["noise.sigma", "0.2"],
     ];
     assert.equal((await postJson(app, json)).status, 200);
     assert.equal((await postForm(app, flat)).status, 200);
@@ -611,6 +615,7 @@ Deno.test("valid requests reach the worker as before, whichever way they come", 
       seed: "one-hot",
       meta: { sign: "negative", eta: 0.001 },
       combine: { mode: "product", weights: "linear" },
+      noise: { kind: "vargrad", samples: 4, sigma: 0.2, seed: 0, batch: 16 },
       maxPixels: 1_000_000,
     };
     assert.equal(jobs.length, 3);
