@@ -47,7 +47,8 @@ Deno.test("with every bias zero, FullGrad is ψ(∇ₓS ⊙ x) summed over chann
   );
   const image = tf.randomNormal([1, 40, 48, 3], 0, 1, "float32", 6);
   const seed = { kind: "one-hot" as const, targets: [2] };
-  const map = fullGrad(vgg, zeroed, image, seed);
+  const { map, output } = fullGrad(vgg, zeroed, image, seed);
+  output.dispose();
   const expected = tf.tidy(() => {
     const r = runProbed(vgg, zeroed, image, { gradients: [""], objective: objectiveFor(seed) });
     const t = tf.abs(tf.mul(r.gradients.get("")!, image));

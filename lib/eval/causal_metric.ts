@@ -15,6 +15,7 @@ import { type Tensor, tf } from "../runtime/tf.ts";
 import type { Network } from "../nets/network.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
+import { type Probability, targetProbabilities } from "../saliency/seeds.ts";
 
 export type CausalMode = "deletion" | "insertion";
 
@@ -23,7 +24,7 @@ export interface CausalOptions {
   step?: number;
   /** The image the pixels come from / go to besides the input: default zeros for deletion, blur for insertion. */
   substrate?: "zero" | "blur";
-  probability?: "softmax" | "sigmoid";
+  probability?: Probability;
   /** Curve points per forward pass (default 32). */
   batch?: number;
 }
@@ -135,8 +136,7 @@ export async function causalCurve(
               `deletion / insertion need a classifier's [N, K] output, got [${r.output.shape}]`,
             );
           }
-          const prob = options.probability === "sigmoid" ? tf.sigmoid(r.output) : tf.softmax(r.output);
-          return tf.reshape(tf.slice(prob, [0, target], [-1, 1]), [size]);
+          return targetProbabilities(r.output, target, options.probability);
         } finally {
           r.dispose();
         }

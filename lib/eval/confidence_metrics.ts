@@ -16,6 +16,7 @@ import type { Network } from "../nets/network.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
 import { minMaxNormalise, resizeMap } from "../saliency/postprocess.ts";
+import { type Probability, targetProbabilities } from "../saliency/seeds.ts";
 
 /** The target's probability on image [1, H, W, 3] and on image ⊙ map (map [1, h, w, 1], normalised and resized). */
 export async function confidenceChange(
@@ -24,7 +25,7 @@ export async function confidenceChange(
   image: Tensor,
   target: number,
   map: Tensor,
-  probability: "softmax" | "sigmoid" = "softmax",
+  probability: Probability = "softmax",
 ): Promise<{ full: number; masked: number }> {
   const [height, width] = [image.shape[1]!, image.shape[2]!];
   const both = tf.tidy(() => {
@@ -35,10 +36,7 @@ export async function confidenceChange(
   const r = runProbed(net, weights, both);
   both.dispose();
   try {
-    const probs = tf.tidy(() => {
-      const p = probability === "sigmoid" ? tf.sigmoid(r.output) : tf.softmax(r.output);
-      return tf.reshape(tf.slice(p, [0, target], [2, 1]), [2]);
-    });
+    const probs = targetProbabilities(r.output, target, probability);
     const [full, masked] = await probs.data();
     probs.dispose();
     return { full, masked };

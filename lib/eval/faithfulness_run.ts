@@ -8,6 +8,7 @@
  * and Increase in Confidence.
  */
 import type { LoadedModel } from "../models/load.ts";
+import { headProbability } from "../models/manifest.ts";
 import type { Tensor } from "../runtime/tf.ts";
 import { decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
@@ -92,7 +93,7 @@ export async function* runFaithfulness(options: FaithfulnessOptions): AsyncGener
   // rewrite the file with the complete records only (drops a line cut by a kill)
   await Deno.writeTextFile(options.results, [...done.values()].map((r) => JSON.stringify(r) + "\n").join(""));
   const file = await Deno.open(options.results, { append: true });
-  const probability = manifest.multiLabel ? "sigmoid" as const : "softmax" as const;
+  const probability = headProbability(manifest);
   const [height, width] = manifest.inputSize;
   const step = options.step ?? width;
   try {

@@ -4,6 +4,7 @@
  * was trained and how well it does. Validated on read; a bad manifest is a ManifestError naming the field.
  */
 import type { Normalisation } from "../image/preprocess.ts";
+import type { Probability } from "../saliency/seeds.ts";
 
 export interface ModelManifest {
   name: string;
@@ -93,4 +94,9 @@ export function parseManifest(text: string, source = "manifest.json", dir?: stri
   );
   if (dir !== undefined) m.dir = dir;
   return m;
+}
+
+/** How the model's logits become class probabilities: a sigmoid each for multi-label heads, else a softmax. */
+export function headProbability(manifest: Pick<ModelManifest, "multiLabel">): Probability {
+  return manifest.multiLabel ? "sigmoid" : "softmax";
 }

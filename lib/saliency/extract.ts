@@ -188,6 +188,7 @@ export function extractAggregate(
       case "bias":
         return aggregateChannels(aggregation, g);
       case "scaling":
+      case "path-integral": // x = A(x) − A(x'), g the path-averaged gradient
         return aggregateChannels(aggregation, tf.mul(x, g));
       case "gradcam-mean":
         return aggregateChannels(aggregation, tf.mul(x, tf.mean(g, [1, 2], true)));
@@ -199,8 +200,6 @@ export function extractAggregate(
         return aggregateChannels(aggregation, tf.mul(x, xGradCamWeights(x, g)));
       case "principal-component":
         return aggregateChannels(aggregation, principalContributions(x));
-      case "path-integral":
-        return aggregateChannels(aggregation, tf.mul(x, g));
       case "random-masks":
       case "occlusion":
       case "full-gradient":

@@ -53,8 +53,13 @@ function postProcess(t: Tensor): Tensor {
   });
 }
 
-/** FullGrad maps [N, H, W, 1] for `input` [N, H, W, 3]. */
-export function fullGrad(net: Network, weights: NetWeights, input: Tensor, seed: Seed): Tensor {
+/** FullGrad maps [N, H, W, 1] for `input` [N, H, W, 3], with the network's output of the same pass. */
+export function fullGrad(
+  net: Network,
+  weights: NetWeights,
+  input: Tensor,
+  seed: Seed,
+): { map: Tensor; output: Tensor } {
   const target = targetSeed(seed, input.shape[0]!, "FullGrad explains a target's score");
   const modules = biasModules(net, weights);
   try {
@@ -73,7 +78,7 @@ export function fullGrad(net: Network, weights: NetWeights, input: Tensor, seed:
           const up = tf.image.resizeBilinear(term as tf.Tensor4D, [height, width], true);
           map = tf.add(map, tf.sum(up, -1, true));
         }
-        return map;
+        return { map, output: tf.clone(r.output) };
       });
     } finally {
       r.dispose();

@@ -16,7 +16,7 @@ import type { Network } from "../nets/network.ts";
 import type { NetWeights } from "../nets/weights.ts";
 import { runProbed } from "../nets/probes.ts";
 import { SaliencyInputError } from "./errors.ts";
-import { type Seed, targetSeed } from "./seeds.ts";
+import { type Probability, type Seed, targetProbabilities, targetSeed } from "./seeds.ts";
 import { seededUniforms } from "../runtime/seeded_random.ts";
 
 export interface RiseOptions {
@@ -27,7 +27,7 @@ export interface RiseOptions {
   /** Masks per forward pass. */
   batch?: number;
   seed?: number;
-  probability?: "softmax" | "sigmoid";
+  probability?: Probability;
 }
 
 export const RISE_DEFAULTS = {
@@ -119,8 +119,7 @@ export function rise(
                 `RISE needs a classifier's [N, K] output; this network gives [${r.output.shape}]`,
               );
             }
-            const prob = o.probability === "sigmoid" ? tf.sigmoid(r.output) : tf.softmax(r.output);
-            const w = tf.reshape(tf.slice(prob, [0, t], [-1, 1]), [size, 1, 1, 1]);
+            const w = tf.reshape(targetProbabilities(r.output, t, o.probability), [size, 1, 1, 1]);
             return tf.sum(tf.mul(w, masks), 0, true); // [1, H, W, 1]
           } finally {
             r.dispose();

@@ -62,8 +62,9 @@ export interface SaliencyResult {
 
 /**
  * Whether a method can explain an objective seed (a function of the output whose targets it picks itself): not
- * one that scores forward passes by a target or evaluates no objective (the gradient-free extractions), not
- * integrated gradients (it integrates a target's score), not contrastive excitation (it contrasts classes).
+ * one that scores forward passes by a target or evaluates no objective (the gradient-free extractions), not the
+ * input-only maps (FullGrad's takes a target too), not integrated gradients (it integrates a target's score), not
+ * contrastive excitation (it contrasts classes).
  */
 export function takesObjectiveSeed(spec: MethodSpec): boolean {
   return !GRADIENT_FREE.has(spec.extract) && !INPUT_ONLY.has(spec.extract) &&
@@ -252,20 +253,24 @@ function noisySaliency(
   return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
 }
 
-/** A black-box map of the input (RISE, occlusion): the layer must be "" (input). */
+/**
+ * A map of the input only (RISE, occlusion, FullGrad): the layer must be "" (input). `make` gives the map, and
+ * the network's output when its own passes included the plain input's (else one forward makes it).
+ */
 function inputMapSaliency(
   net: Network,
   weights: NetWeights,
   input: Tensor,
   layers: readonly string[],
   what: string,
-  make: () => Tensor,
+  make: () => Tensor | { map: Tensor; output: Tensor },
 ): SaliencyResult {
   if (layers.length !== 1 || layers[0] !== "") {
     throw new SaliencyInputError(`${what} explains the input only: ask for the layer "" (input)`);
   }
-  const map = make();
-  const output = runProbed(net, weights, input).output;
+  const made = make();
+  const map = made instanceof tf.Tensor ? made : made.map;
+  const output = made instanceof tf.Tensor ? runProbed(net, weights, input).output : made.output;
   const maps = new Map([["", map]]);
   return { maps, output, dispose: () => tf.dispose([output, map]) };
 }

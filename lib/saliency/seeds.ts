@@ -86,6 +86,17 @@ export function targetSeed(seed: Seed, n: number, why: string): TargetSeed {
   return seed;
 }
 
+/** How logits become class probabilities: softmax over the classes, or a sigmoid each (multi-label heads). */
+export type Probability = "softmax" | "sigmoid";
+
+/** Per row of logits [N, K], the probability of class t: [N]. */
+export function targetProbabilities(output: Tensor, t: number, probability: Probability = "softmax"): Tensor {
+  return tf.tidy(() => {
+    const p = probability === "sigmoid" ? tf.sigmoid(output) : tf.softmax(output);
+    return tf.reshape(tf.slice(p, [0, t], [-1, 1]), [-1]);
+  });
+}
+
 /**
  * Per batch row, the score S of target t: Σ y·G with the one-hot or pointing seed for t computed from that row's
  * own output (the target logit for one-hot seeds on logits). [N].

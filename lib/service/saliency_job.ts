@@ -11,6 +11,7 @@ import { toInputTensor } from "../image/preprocess.ts";
 import { overlayPng } from "../image/overlay.ts";
 import type { ColormapName } from "../image/colormap.ts";
 import type { LoadedModel } from "../models/load.ts";
+import { headProbability } from "../models/manifest.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { readTogether } from "../runtime/read_together.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
@@ -327,11 +328,6 @@ export async function completenessOf(
   return out;
 }
 
-/** How RISE turns this model's logits into probabilities. */
-export function riseProbability(manifest: { multiLabel?: boolean }): "sigmoid" | "softmax" {
-  return manifest.multiLabel ? "sigmoid" : "softmax";
-}
-
 /** The lib request of a job: its method's options, RISE's probability from the model, IG's baseline in its space. */
 export function methodRequest(
   job: Pick<SaliencyJob, "method" | "integratedGradients" | "rise" | "occlusion" | "noise">,
@@ -353,7 +349,7 @@ export function methodRequest(
     method: job.method,
     layers,
     seed,
-    rise: { ...job.rise, probability: riseProbability(manifest) },
+    rise: { ...job.rise, probability: headProbability(manifest) },
     ...(ig
       ? { integratedGradients: { steps: ig.steps, quadrature: ig.quadrature, batch: ig.batch, baseline } }
       : {}),
