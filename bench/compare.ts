@@ -15,16 +15,14 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
-import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { runProbed } from "../lib/nets/probes.ts";
 import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
-import { computeSaliency } from "../lib/saliency/saliency.ts";
-import { trainableParams } from "../lib/saliency/meta.ts";
-import { objectiveFor } from "../lib/saliency/seeds.ts";
 import { type HttpTiming, httpTimings, type HttpWorkload } from "./http_timings.ts";
 import { medianTime } from "./median.ts";
+import { saliencyWorkloads } from "./saliency_workloads.ts";
 import { pythonRows } from "./python_rows.ts";
 
 const { values } = parseArgs({
@@ -57,10 +55,6 @@ for (
 // --- retrace side
 const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "wasm"));
 
-async function settle(tensors: Iterable<Tensor>): Promise<void> {
-  for (const t of tensors) await t.data();
-}
-
 const rows: {
   model: string;
   workload: string;
@@ -76,11 +70,7 @@ for (const arch of models) {
   const layers = [...PAPER_LAYERS[arch]].filter((l) => l !== "");
   const last = layers.at(-1)!;
   const seed = { kind: "one-hot" as const, targets: [7] };
-  const map = (method: string, at: string[]) => async () => {
-    const r = computeSaliency(net, weights, input, { method, layers: at, seed });
-    await settle(r.maps.values());
-    r.dispose();
-  };
+  const { map, weightGrads } = saliencyWorkloads(net, weights, input, seed);
   const workloads: [string, () => Promise<void>][] = [
     ["forward", async () => {
       const r = runProbed(net, weights, input);
@@ -96,14 +86,7 @@ for (const arch of models) {
     ...(["grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam"] as const).map((
       m,
     ): [string, () => Promise<void>] => [m, map(m, [last])]),
-    ["weight-grads", async () => {
-      const r = runProbed(net, weights, input, {
-        weightGradients: trainableParams(net),
-        objective: objectiveFor(seed),
-      });
-      await settle(r.weightGradients.values());
-      r.dispose();
-    }],
+    ["weight-grads", weightGrads()],
   ];
   for (const [workload, fn] of workloads) {
     rows.push({

@@ -9,13 +9,13 @@
  *                                          default 224; TP_BATCHES, default 1,8,32; TP_MODELS, default
  *                                          vgg16,resnet50)
  */
-import { assertNoDeviceErrors, initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
-import { computeSaliency } from "../lib/saliency/saliency.ts";
 import { medianTime } from "./median.ts";
+import { saliencyWorkloads } from "./saliency_workloads.ts";
 
 const info = await initBackend(parseBackendPreference(Deno.env.get("RETRACE_BACKEND") ?? "webgpu"));
 const runs = Number(Deno.env.get("TP_RUNS") ?? 5);
@@ -41,15 +41,7 @@ for (const arch of models) {
         layers,
       ]] as const
     ) {
-      const pass = async () => {
-        const r = computeSaliency(net, weights, input, { method, layers: [...at], seed });
-        try {
-          await Promise.all([...r.maps.values()].map((m) => m.data()));
-          assertNoDeviceErrors();
-        } finally {
-          r.dispose();
-        }
-      };
+      const pass = saliencyWorkloads(net, weights, input, seed).map(method, at);
       try {
         const ms = await medianTime(pass, runs);
         console.log(JSON.stringify({

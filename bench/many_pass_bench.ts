@@ -13,8 +13,9 @@ import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
-import { computeSaliency, type SaliencyRequest } from "../lib/saliency/saliency.ts";
+import type { SaliencyRequest } from "../lib/saliency/saliency.ts";
 import { medianTime } from "./median.ts";
+import { saliencyWorkloads } from "./saliency_workloads.ts";
 import { pythonRows } from "./python_rows.ts";
 
 const { values } = parseArgs({
@@ -52,17 +53,9 @@ const cases: [string, string, Partial<SaliencyRequest>][] = [
   ["occlusion", "", {}],
   ["full-grad", "", {}],
 ];
+const { map } = saliencyWorkloads(net, weights, input, { kind: "one-hot", targets: [3] });
 for (const [method, layer, options] of cases) {
-  const ms = await medianTime(async () => {
-    const r = computeSaliency(net, weights, input, {
-      method,
-      layers: [layer],
-      seed: { kind: "one-hot", targets: [3] },
-      ...options,
-    });
-    await r.maps.get(layer)!.data();
-    r.dispose();
-  }, runs);
+  const ms = await medianTime(map(method, [layer], options), runs);
   const ref = torch.get(method)!.ms;
   console.log(`| ${method} | ${layer || "input"} | ${ref} | ${ms.toFixed(1)} | ${(ms / ref).toFixed(2)} |`);
 }

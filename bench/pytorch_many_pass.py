@@ -12,9 +12,7 @@ ms of --runs after one warm-up.
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import torch_nets  # noqa: E402
+from torch_timing import median_ms  # noqa: E402
 
 
 def main():
@@ -159,14 +158,8 @@ def main():
     for name, fn in [("grad-cam", grad_cam), ("score-cam", score_cam), ("ablation-cam", ablation_cam),
                      ("integrated-gradients", integrated_gradients), ("rise", rise), ("occlusion", occlusion),
                      ("full-grad", full_grad)]:
-        fn()
-        ts = []
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            fn()
-            ts.append((time.perf_counter() - t0) * 1000)
         print(json.dumps({"runtime": f"pytorch-{torch.__version__}-cpu-{args.threads}t", "method": name,
-                          "median_ms": round(statistics.median(ts), 1)}), flush=True)
+                          "median_ms": round(median_ms(fn, args.runs), 1)}), flush=True)
 
 
 if __name__ == "__main__":

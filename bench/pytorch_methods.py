@@ -16,11 +16,13 @@ Prints one JSON line per (model, workload): median ms of --runs after one warm-u
 """
 import argparse
 import json
-import statistics
-import time
+import sys
 
-import torch
-import torchvision
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the working tree
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from torch_timing import median_ms  # noqa: E402
 
 LAST = {"vgg16": "features.29", "resnet50": "layer4"}
 
@@ -93,14 +95,8 @@ def main():
         x = torch.randn(1, 3, 224, 224)
         cls = torch.tensor([7])
         for workload, fn in workloads(model, name, x, cls):
-            fn()
-            ts = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                fn()
-                ts.append((time.perf_counter() - t0) * 1000)
             print(json.dumps({"runtime": f"pytorch-{torch.__version__}-cpu-{args.threads}t", "model": name,
-                              "workload": workload, "median_ms": round(statistics.median(ts), 2)}), flush=True)
+                              "workload": workload, "median_ms": round(median_ms(fn, args.runs), 2)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,13 @@
  *
  * bench/gpu/prepare.sh bundles it for a GPU host and bench/gpu/run.sh runs it.
  */
-import { assertNoDeviceErrors, initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
-import { type Tensor, tf } from "../lib/runtime/tf.ts";
+import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
+import { tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
-import { runProbed } from "../lib/nets/probes.ts";
 import { PAPER_LAYERS } from "../lib/nets/paper_layers.ts";
-import { computeSaliency } from "../lib/saliency/saliency.ts";
-import { trainableParams } from "../lib/saliency/meta.ts";
-import { objectiveFor } from "../lib/saliency/seeds.ts";
 import { medianTime } from "./median.ts";
+import { saliencyWorkloads } from "./saliency_workloads.ts";
 
 /** The flag sets tried, each against tfjs's defaults (issue 19: the candidates named in tfjs's webgpu flags). */
 const FLAG_SETS: Record<string, Record<string, number | boolean>> = {
@@ -48,33 +45,17 @@ console.log(JSON.stringify({
 }));
 tf.env().set("CHECK_COMPUTATION_FOR_ERRORS", false);
 
-async function settle(tensors: Iterable<Tensor>): Promise<void> {
-  await Promise.all([...tensors].map((t) => t.data()));
-  assertNoDeviceErrors();
-}
-
 for (const arch of models) {
   const net = buildNetwork({ arch });
   const weights = randomWeights(net, 0, { maxBindingBytes: info.maxBindingBytes });
   const input = tf.randomNormal([1, size, size, 3], 0, 1, "float32", 1);
   const layers = [...PAPER_LAYERS[arch]].filter((l) => l !== "");
   const seed = { kind: "one-hot" as const, targets: [7] };
-  const map = (method: string, at: string[]) => async () => {
-    const r = computeSaliency(net, weights, input, { method, layers: at, seed });
-    await settle(r.maps.values());
-    r.dispose();
-  };
+  const { map, weightGrads } = saliencyWorkloads(net, weights, input, seed);
   const workloads: [string, () => Promise<void>][] = [
     ["grad-cam", map("grad-cam", [layers.at(-1)!])],
     ["multi-layer", map("normgrad", layers)],
-    ["weight-grads", async () => {
-      const r = runProbed(net, weights, input, {
-        weightGradients: trainableParams(net),
-        objective: objectiveFor(seed),
-      });
-      await settle(r.weightGradients.values());
-      r.dispose();
-    }],
+    ["weight-grads", weightGrads()],
   ];
   for (const [workload, fn] of workloads) {
     await fn(); // compile the pipelines outside the profile
