@@ -11,7 +11,8 @@ import { type Tensor, tf } from "../lib/runtime/tf.ts";
 import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
-import { noisySamples, normals } from "../lib/saliency/noise_tunnel.ts";
+import { noisySamples } from "../lib/saliency/noise_tunnel.ts";
+import { normals } from "../lib/runtime/seeded_random.ts";
 import { SaliencyInputError } from "../lib/saliency/errors.ts";
 import { relErr } from "./helpers/compare.ts";
 

@@ -15,7 +15,7 @@
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { SaliencyInputError } from "./errors.ts";
 import { type Seed, targetSeed } from "./seeds.ts";
-import { seededUniforms } from "../runtime/seeded_random.ts";
+import { normals } from "../runtime/seeded_random.ts";
 
 export const NOISE_KINDS = ["smoothgrad", "smoothgrad-sq", "vargrad"] as const;
 export type NoiseKind = typeof NOISE_KINDS[number];
@@ -31,20 +31,6 @@ export interface NoiseTunnelOptions {
 }
 
 export const NOISE_DEFAULTS = { samples: 50, sigma: 0.15, seed: 0, batch: 16 } as const;
-
-/** Standard normal draws from a seeded generator (host-side, Box-Muller). */
-export function normals(seed: number, count: number): Float32Array {
-  const next = seededUniforms(seed);
-  const uniform = () => 1 - next(); // in (0, 1]: log() stays finite
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(uniform()));
-    const theta = 2 * Math.PI * uniform();
-    out[i] = r * Math.cos(theta);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(theta);
-  }
-  return out;
-}
 
 /**
  * Noisy copies [count, H, W, C] of one image [1, H, W, C]: samples from..from+count−1 (one generator per (seed,
