@@ -1,7 +1,7 @@
 /**
  * Line plots of curves on [0, 1] x [0, 1] as PNG (@napi-rs/canvas): one line per labelled curve, equally spaced
- * in x, with axes, ticks at 0, 0.5 and 1, a title and a legend. For the faithfulness reports' mean deletion and
- * insertion curves.
+ * in x unless the curve gives its own x positions, with axes, ticks at 0, 0.5 and 1, a title and a legend. For the faithfulness reports' mean deletion and
+ * insertion curves and ROAD's MoRF / LeRF curves.
  */
 import { createCanvas } from "@napi-rs/canvas";
 
@@ -16,7 +16,7 @@ export interface PlotOptions {
 }
 
 export function plotCurves(
-  curves: readonly { label: string; values: readonly number[] }[],
+  curves: readonly { label: string; values: readonly number[]; xs?: readonly number[] }[],
   o: PlotOptions,
 ): Uint8Array {
   const [width, height] = [o.width ?? 640, o.height ?? 420];
@@ -50,7 +50,7 @@ export function plotCurves(
     ctx.lineWidth = 2;
     ctx.beginPath();
     c.values.forEach((v, i) => {
-      const t = c.values.length > 1 ? i / (c.values.length - 1) : 0;
+      const t = c.xs ? c.xs[i] : c.values.length > 1 ? i / (c.values.length - 1) : 0;
       if (i === 0) ctx.moveTo(x(t), y(v));
       else ctx.lineTo(x(t), y(v));
     });

@@ -1,27 +1,52 @@
 /**
- * A faithfulness evaluation: for each image of a dataset split, the model's top class is explained by each
- * method at its layer, the map resized to the model's input (bilinear, PyTorch's align_corners=false), and RISE's
- * deletion and insertion curves run on it (lib/eval/causal_metric.ts; probabilities by the model's head: sigmoid
- * for multi-label models, else softmax), and Grad-CAM++'s Average Drop / Increase in Confidence
- * (lib/eval/confidence_metrics.ts). One JSON line per image in a results file, so a run resumes where it stopped;
- * the summary is each method's mean AUC (with its standard error) and mean curve per mode, and its Average Drop
- * and Increase in Confidence.
+ * The faithfulness evaluation driver, for the CLI (tools/faithfulness.ts) and the service's evaluation jobs, as an
+ * async iterator of the same progress events as the pointing game (start, image, problem, done). For each image
+ * of a dataset split, the model's top class is explained by each method at its layer, the map resized to the
+ * model's input (bilinear, PyTorch's align_corners=false), and the asked metrics measured
+ * (lib/eval/faithfulness_record.ts): RISE's deletion and insertion curves, Grad-CAM++'s confidence change, ROAD's
+ * MoRF / LeRF probabilities; probabilities by the model's head (sigmoid for multi-label models, else softmax).
+ * The energy-based pointing game explains every class of the image that the pointing game counts (its seed),
+ * each map resized to the image and its energy share in the class's region taken (no smoothing).
+ *
+ * One JSON line per image in a results file with a header (lib/eval/results_file.ts): a run resumes after its
+ * last complete line, refuses a file of another configuration, and runs one shard (a contiguous range of images)
+ * when asked; the tallies add across shards. An image that cannot be used is a problem record naming it.
  */
 import type { LoadedModel } from "../models/load.ts";
 import { headProbability } from "../models/manifest.ts";
-import type { Tensor } from "../runtime/tf.ts";
+import { type Tensor, tf } from "../runtime/tf.ts";
 import { decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import { runProbed } from "../nets/probes.ts";
-import { computeSaliency } from "../saliency/saliency.ts";
+import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
+import { repeatForTargets } from "../saliency/seeds.ts";
 import { methodByName } from "../saliency/methods.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
 import type { RiseOptions } from "../saliency/rise.ts";
 import { causalCurve, type CausalMode } from "./causal_metric.ts";
-import { averageDropIncrease, confidenceChange } from "./confidence_metrics.ts";
-import { datasetKeys, type DatasetSource, pointingSamples } from "./pointing_samples.ts";
+import { confidenceChange, energyInRegion } from "./confidence_metrics.ts";
+import { checkRoadOptions, ROAD_DEFAULTS, type RoadOptions, roadScores } from "./road.ts";
+import { datasetKeys, type DatasetSource, type PointingSample, pointingSamples } from "./pointing_samples.ts";
+import { DatasetMismatchError, PointingRunError, shardKeys } from "./pointing_run.ts";
+import { ResultsWriter, type RunConfig, type Shard } from "./results_file.ts";
+import {
+  addRecord,
+  emptyTallies,
+  type FaithfulnessImageRecord,
+  type FaithfulnessMetric,
+  type FaithfulnessRecord,
+  type FaithfulnessTallies,
+  type LabelMeasures,
+  type LabelSummary,
+  summariseTallies,
+} from "./faithfulness_record.ts";
 
 export const CAUSAL_MODES: readonly CausalMode[] = ["deletion", "insertion"];
+export const DEFAULT_FAITHFULNESS_METRICS: readonly FaithfulnessMetric[] = [
+  "deletion",
+  "insertion",
+  "confidence",
+];
 
 /** A method explained at one layer ("" = the input). */
 export interface MethodAt {
@@ -31,169 +56,346 @@ export interface MethodAt {
 
 export const methodAtLabel = (m: MethodAt) => `${m.method}@${m.layer === "" ? "input" : m.layer}`;
 
-export interface FaithfulnessOptions {
+export interface FaithfulnessRunOptions {
   model: LoadedModel;
   source: DatasetSource;
   methods: readonly MethodAt[];
-  /** At most this many images (the split's first ones). */
+  /** Default deletion, insertion, confidence. */
+  metrics?: readonly FaithfulnessMetric[];
+  /** Only the first `limit` images of the dataset (before sharding). */
   limit?: number;
-  /** Pixels per curve step (default: the input's width, RISE's 224 at 224x224). */
+  shard?: Shard;
+  /** The number of images (after `limit`, before sharding) the caller split the run over. */
+  expectImages?: number;
+  /** Pixels per deletion / insertion step (default: the input's width, RISE's 224 at 224x224). */
   step?: number;
+  /** Deletion's and insertion's substrates (default zeros for deletion, RISE's blur for insertion). */
+  substrate?: { deletion?: "zero" | "blur"; insertion?: "zero" | "blur" };
+  road?: Pick<RoadOptions, "fractions" | "noise" | "seed">;
   /** RISE's options when a method is rise (e.g. fewer masks than its 8000). */
   rise?: RiseOptions;
-  /** The results file (JSON lines, one per image): resumed when it exists. */
-  results: string;
+  /** What else identifies the run (model, spec, …); stored in the results file's header. */
+  describe?: Record<string, unknown>;
+  /** JSON-lines results file: created, or resumed when it holds this run already. */
+  resultsPath?: string;
+  /** Add the running tallies to every image event (the Redis scale-out merges them across hosts). */
+  withTallies?: boolean;
+  signal?: AbortSignal;
 }
 
-export interface ImageRecord {
-  key: string;
-  target: number;
-  /** Per method label and mode: the AUC and the curve. */
-  curves: Record<string, Record<CausalMode, { auc: number; scores: number[] }>>;
-  /** Per method label: the target's probability on the image and on the image times the map. */
-  confidence?: Record<string, { full: number; masked: number }>;
+/** A label's running numbers in progress events (the curves and per-class values only in the result). */
+export interface BriefSummary {
+  deletion?: number;
+  insertion?: number;
+  averageDrop?: number;
+  increase?: number;
+  road?: number;
+  energy?: number;
+}
+
+export interface FaithfulnessResult {
+  kind: "faithfulness";
+  config: RunConfig;
+  shard: Shard;
+  images: number;
+  problems: { key: string; message: string }[];
+  summary: Record<string, LabelSummary>;
+  tallies: FaithfulnessTallies;
 }
 
 export type FaithfulnessEvent =
-  | { kind: "image"; key: string; done: number; total: number }
-  | { kind: "problem"; key: string; problem: string };
+  | { type: "start"; total: number; done: number; labels: readonly string[] }
+  | {
+    type: "image";
+    key: string;
+    done: number;
+    total: number;
+    problems: number;
+    imagesPerSecond: number;
+    etaSeconds: number;
+    summary: Record<string, BriefSummary>;
+    tallies?: FaithfulnessTallies;
+  }
+  | { type: "problem"; key: string; message: string; done: number; total: number }
+  | { type: "done"; result: FaithfulnessResult };
 
-async function readDone(path: string): Promise<Map<string, ImageRecord>> {
-  const done = new Map<string, ImageRecord>();
-  let text = "";
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return done;
-    throw e;
-  }
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line) as ImageRecord;
-      done.set(r.key, r);
-    } catch {
-      break; // a line cut by a kill: everything after it is redone
-    }
-  }
-  return done;
+/** The running numbers of a summary. */
+export function briefSummary(summary: Record<string, LabelSummary>): Record<string, BriefSummary> {
+  return Object.fromEntries(
+    Object.entries(summary).map(([label, s]) => [label, {
+      deletion: s.deletion?.auc,
+      insertion: s.insertion?.auc,
+      averageDrop: s.confidence?.averageDrop,
+      increase: s.confidence?.increase,
+      road: s.road?.combined,
+      energy: s.energy?.mean,
+    }]),
+  );
 }
 
-/** Runs (or resumes) the evaluation, yielding progress; the records are in the results file. */
-export async function* runFaithfulness(options: FaithfulnessOptions): AsyncGenerator<FaithfulnessEvent> {
+/** Checks the options before any image is read; a PointingRunError / RoadError names the wrong one. */
+function checkOptions(options: FaithfulnessRunOptions): void {
   const { model, methods } = options;
-  const { manifest, net, weights } = model;
+  if (methods.length === 0) throw new PointingRunError("a faithfulness run needs at least one method");
   for (const m of methods) {
     methodByName(m.method);
-    net.assertLayers([m.layer]);
+    model.net.assertLayers([m.layer]);
   }
-  const keys = await datasetKeys(options.source, manifest.classes);
-  const total = Math.min(options.limit ?? keys.length, keys.length);
-  const done = await readDone(options.results);
-  // rewrite the file with the complete records only (drops a line cut by a kill)
-  await Deno.writeTextFile(options.results, [...done.values()].map((r) => JSON.stringify(r) + "\n").join(""));
-  const file = await Deno.open(options.results, { append: true });
-  const probability = headProbability(manifest);
+  const labels = methods.map(methodAtLabel);
+  const twice = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (twice) throw new PointingRunError(`${twice} is listed twice`);
+  const metrics = options.metrics ?? DEFAULT_FAITHFULNESS_METRICS;
+  if (metrics.length === 0) throw new PointingRunError("a faithfulness run needs at least one metric");
+  if (options.step !== undefined && !(Number.isInteger(options.step) && options.step >= 1)) {
+    throw new PointingRunError(`step must be a positive integer, got ${options.step}`);
+  }
+  if (options.road) checkRoadOptions(options.road);
+}
+
+export async function* runFaithfulness(options: FaithfulnessRunOptions): AsyncGenerator<FaithfulnessEvent> {
+  checkOptions(options);
+  const { model, source, methods } = options;
+  const { manifest, net, weights } = model;
+  const metrics = options.metrics ?? DEFAULT_FAITHFULNESS_METRICS;
+  const shard = options.shard ?? { index: 0, count: 1 };
+  let keys = await datasetKeys(source, manifest.classes);
+  if (options.limit !== undefined) {
+    if (!Number.isInteger(options.limit) || options.limit < 1) {
+      throw new PointingRunError(`limit must be a positive integer, got ${options.limit}`);
+    }
+    keys = keys.slice(0, options.limit);
+  }
+  if (options.expectImages !== undefined && keys.length !== options.expectImages) {
+    throw new DatasetMismatchError(
+      `this copy of the dataset has ${keys.length} images to evaluate, the run was split over ${options.expectImages}`,
+    );
+  }
+  keys = shardKeys(keys, shard);
   const [height, width] = manifest.inputSize;
   const step = options.step ?? width;
+  const road = {
+    fractions: options.road?.fractions ?? ROAD_DEFAULTS.fractions,
+    noise: options.road?.noise ?? ROAD_DEFAULTS.noise,
+    seed: options.road?.seed ?? ROAD_DEFAULTS.seed,
+  };
+  const labels = methods.map(methodAtLabel);
+  const config: RunConfig = {
+    ...(options.describe ?? {}),
+    kind: "faithfulness",
+    dataset: { format: source.format, split: source.split },
+    limit: options.limit ?? null,
+    labels,
+    classes: [...manifest.classes],
+    metrics: [...metrics],
+    step,
+    substrate: { deletion: "zero", insertion: "blur", ...options.substrate },
+    ...(metrics.includes("road")
+      ? { road: { fractions: road.fractions, noise: road.noise, seed: road.seed } }
+      : {}),
+    ...(options.rise ? { rise: options.rise } : {}),
+  };
+  const tallies = emptyTallies(labels, metrics, {
+    curvePoints: Math.ceil((height * width) / step) + 1,
+    fractions: road.fractions.length,
+    classes: manifest.classes.length,
+  });
+  const done = new Set<string>();
+  const problems: { key: string; message: string }[] = [];
+  let images = 0;
+  const add = (r: FaithfulnessRecord) => {
+    if (done.has(r.key)) return;
+    done.add(r.key);
+    if (r.type === "problem") problems.push({ key: r.key, message: r.message });
+    else {
+      addRecord(tallies, r);
+      images++;
+    }
+  };
+  let writer: ResultsWriter<FaithfulnessRecord> | null = null;
+  if (options.resultsPath) {
+    const opened = await ResultsWriter.open<FaithfulnessRecord>(options.resultsPath, config, shard);
+    writer = opened.writer;
+    opened.existing.forEach(add);
+  }
+  const probability = headProbability(manifest);
+  const record = async (r: FaithfulnessRecord) => {
+    add(r);
+    await writer?.write(r);
+  };
   try {
-    let index = 0;
-    for await (const sample of pointingSamples(options.source, manifest.classes)) {
-      if (options.limit !== undefined && index >= options.limit) break;
-      index++;
-      if ("problem" in sample) {
-        yield { kind: "problem", key: sample.key, problem: sample.problem };
-        continue;
-      }
-      if (done.has(sample.key)) {
-        yield { kind: "image", key: sample.key, done: index, total };
-        continue;
-      }
-      const image = decodeImage(await Deno.readFile(sample.imagePath), sample.imagePath);
-      const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
-      try {
-        const forward = runProbed(net, weights, input);
-        const logits = await forward.output.data() as Float32Array; // asynchronous: webgpu reads no other way
-        forward.dispose();
-        const target = logits.slice(0, manifest.numClasses).reduce(
-          (best, v, i, a) => (v > a[best] ? i : best),
-          0,
-        );
-        const record: ImageRecord = { key: sample.key, target, curves: {}, confidence: {} };
-        for (const m of methods) {
-          const r = computeSaliency(net, weights, input, {
-            method: m.method,
-            layers: [m.layer],
-            seed: { kind: "one-hot", targets: [target] },
-            rise: { ...options.rise, probability },
-          });
-          let saliency: Float32Array;
-          try {
-            const resized: Tensor = resizeMap(r.maps.get(m.layer)!, [height, width]);
-            saliency = await resized.data() as Float32Array;
-            record.confidence![methodAtLabel(m)] = await confidenceChange(
-              net,
-              weights,
-              input,
-              target,
-              resized,
-              probability,
-            );
-            resized.dispose();
-          } finally {
-            r.dispose();
-          }
-          const curves = {} as Record<CausalMode, { auc: number; scores: number[] }>;
-          for (const mode of CAUSAL_MODES) {
-            const c = await causalCurve(net, weights, input, target, saliency, mode, { step, probability });
-            curves[mode] = { auc: c.auc, scores: Array.from(c.scores) };
-          }
-          record.curves[methodAtLabel(m)] = curves;
+    const total = keys.length;
+    const resumed = keys.filter((k) => done.has(k)).length;
+    yield { type: "start", total, done: resumed, labels };
+    const todo = new Set(keys.filter((k) => !done.has(k)));
+    const started = performance.now();
+    let fresh = 0;
+    for await (const sample of pointingSamples(source, manifest.classes, todo)) {
+      options.signal?.throwIfAborted();
+      let r: FaithfulnessRecord;
+      if ("problem" in sample) r = { type: "problem", key: sample.key, message: sample.problem };
+      else {
+        try {
+          r = await measureImage(sample, options, { metrics, step, road, probability, height, width });
+        } catch (e) {
+          if (e instanceof DOMException && e.name === "AbortError") throw e;
+          r = { type: "problem", key: sample.key, message: (e as Error).message };
         }
-        await file.write(new TextEncoder().encode(JSON.stringify(record) + "\n"));
-        done.set(sample.key, record);
-        yield { kind: "image", key: sample.key, done: index, total };
-      } finally {
-        input.dispose();
       }
+      await record(r);
+      fresh++;
+      const n = resumed + fresh;
+      if (r.type === "problem") {
+        yield { type: "problem", key: r.key, message: r.message, done: n, total };
+        continue;
+      }
+      const rate = fresh / Math.max((performance.now() - started) / 1000, 1e-9);
+      yield {
+        type: "image",
+        key: r.key,
+        done: n,
+        total,
+        problems: problems.length,
+        imagesPerSecond: rate,
+        etaSeconds: (total - n) / Math.max(rate, 1e-9),
+        summary: briefSummary(summariseTallies(tallies)),
+        ...(options.withTallies ? { tallies: structuredClone(tallies) } : {}),
+      };
     }
+    for (const key of keys.filter((k) => !done.has(k))) {
+      await record({ type: "problem", key, message: "listed in the split but not found in the annotations" });
+    }
+    yield {
+      type: "done",
+      result: {
+        kind: "faithfulness",
+        config,
+        shard,
+        images,
+        problems,
+        summary: summariseTallies(tallies, road.fractions),
+        tallies,
+      },
+    };
   } finally {
-    file.close();
+    writer?.close();
   }
 }
 
-export interface FaithfulnessSummary {
-  images: number;
-  /** Per method label and mode: mean AUC, its standard error, and the mean curve. */
-  methods: Record<string, Record<CausalMode, { auc: number; sem: number; curve: number[] }>>;
-  /** Per method label: Average Drop and Increase in Confidence (%), over the records that have them. */
-  confidence: Record<string, { averageDrop: number; increase: number; images: number }>;
+interface MeasureContext {
+  metrics: readonly FaithfulnessMetric[];
+  step: number;
+  road: Required<Pick<RoadOptions, "fractions" | "noise" | "seed">>;
+  probability: "softmax" | "sigmoid";
+  height: number;
+  width: number;
 }
 
-/** Means over the records of a results file. */
-export async function summariseFaithfulness(results: string): Promise<FaithfulnessSummary> {
-  const records = [...(await readDone(results)).values()];
-  const methods: FaithfulnessSummary["methods"] = {};
-  const labels = [...new Set(records.flatMap((r) => Object.keys(r.curves)))];
-  for (const label of labels) {
-    const rows = records.filter((r) => r.curves[label]);
-    methods[label] = {} as Record<CausalMode, { auc: number; sem: number; curve: number[] }>;
-    for (const mode of CAUSAL_MODES) {
-      const aucs = rows.map((r) => r.curves[label][mode].auc);
-      const mean = aucs.reduce((a, b) => a + b, 0) / aucs.length;
-      const sd = Math.sqrt(aucs.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, aucs.length - 1));
-      const length = rows[0].curves[label][mode].scores.length;
-      const curve = Array.from(
-        { length },
-        (_, i) => rows.reduce((a, r) => a + r.curves[label][mode].scores[i], 0) / rows.length,
-      );
-      methods[label][mode] = { auc: mean, sem: sd / Math.sqrt(aucs.length), curve };
+/** Every asked metric of every label on one image. */
+async function measureImage(
+  sample: Exclude<PointingSample, { problem: string }>,
+  options: FaithfulnessRunOptions,
+  context: MeasureContext,
+): Promise<FaithfulnessImageRecord> {
+  const { model, methods } = options;
+  const { manifest, net, weights } = model;
+  const { metrics, step, road, probability, height, width } = context;
+  const image = decodeImage(await Deno.readFile(sample.imagePath), sample.imagePath);
+  if (image.width !== sample.width || image.height !== sample.height) {
+    throw new PointingRunError(
+      `${sample.imagePath} is ${image.width}x${image.height} but its annotation says ${sample.width}x${sample.height}`,
+    );
+  }
+  const input = toInputTensor(image, manifest.inputSize, manifest.preprocess);
+  try {
+    const forward = runProbed(net, weights, input);
+    const logits = await forward.output.data() as Float32Array; // asynchronous: webgpu reads no other way
+    forward.dispose();
+    const target = logits.slice(0, manifest.numClasses).reduce(
+      (best, v, i, a) => (v > a[best] ? i : best),
+      0,
+    );
+    const record: FaithfulnessImageRecord = { type: "image", key: sample.key, target, measures: {} };
+    const topClass = metrics.some((m) => m !== "energy");
+    const counted = sample.classes.filter((c) => !c.skipAll);
+    for (const m of methods) {
+      const measures: LabelMeasures = {};
+      if (topClass) {
+        const r = computeSaliency(net, weights, input, {
+          method: m.method,
+          layers: [m.layer],
+          seed: { kind: "one-hot", targets: [target] },
+          rise: { ...options.rise, probability },
+        });
+        let saliency: Float32Array;
+        try {
+          const resized: Tensor = resizeMap(r.maps.get(m.layer)!, [height, width]);
+          try {
+            saliency = await resized.data() as Float32Array;
+            if (metrics.includes("confidence")) {
+              measures.confidence = await confidenceChange(net, weights, input, target, resized, probability);
+            }
+          } finally {
+            resized.dispose();
+          }
+        } finally {
+          r.dispose();
+        }
+        for (const mode of CAUSAL_MODES) {
+          if (!metrics.includes(mode)) continue;
+          const c = await causalCurve(net, weights, input, target, saliency, mode, {
+            step,
+            probability,
+            substrate: options.substrate?.[mode],
+          });
+          measures[mode] = { auc: c.auc, scores: Array.from(c.scores) };
+        }
+        if (metrics.includes("road")) {
+          measures.road = await roadScores(net, weights, input, target, saliency, { ...road, probability });
+        }
+      }
+      if (metrics.includes("energy")) {
+        measures.energy = counted.length ? await energyShares(options, m, input, sample, counted) : [];
+      }
+      record.measures[methodAtLabel(m)] = measures;
     }
+    return record;
+  } finally {
+    input.dispose();
   }
-  const confidence: FaithfulnessSummary["confidence"] = {};
-  for (const label of labels) {
-    const changes = records.flatMap((r) => (r.confidence?.[label] ? [r.confidence[label]] : []));
-    if (changes.length) confidence[label] = { ...averageDropIncrease(changes), images: changes.length };
+}
+
+/** The energy share of each counted class's map (the pointing game's seed) inside the class's region. */
+async function energyShares(
+  options: FaithfulnessRunOptions,
+  m: MethodAt,
+  input: Tensor,
+  sample: Exclude<PointingSample, { problem: string }>,
+  counted: Exclude<PointingSample, { problem: string }>["classes"],
+): Promise<[number, number][]> {
+  const { net, weights, manifest } = options.model;
+  const targets = counted.map((c) => c.classIndex);
+  const rows = repeatForTargets(input, targets);
+  let r: SaliencyResult;
+  try {
+    r = computeSaliency(net, weights, rows, {
+      method: m.method,
+      layers: [m.layer],
+      seed: { kind: "pointing", targets },
+      rise: { ...options.rise, probability: headProbability(manifest) },
+    });
+  } finally {
+    if (rows !== input) rows.dispose();
   }
-  return { images: records.length, methods, confidence };
+  try {
+    const resized = resizeMap(r.maps.get(m.layer)!, [sample.height, sample.width]);
+    const values = await resized.data() as Float32Array;
+    resized.dispose();
+    const pixels = sample.height * sample.width;
+    return counted.map((
+      c,
+      i,
+    ) => [c.classIndex, energyInRegion(values.subarray(i * pixels, (i + 1) * pixels), c.region)]);
+  } finally {
+    r.dispose();
+  }
 }

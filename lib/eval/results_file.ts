@@ -1,6 +1,7 @@
 /**
- * A pointing-game run's results file (JSON lines): a header naming the run's configuration, then one line per
- * image, appended and flushed as soon as the image is scored. It is the run's only state: a run killed at any
+ * An evaluation run's results file (JSON lines): a header naming the run's configuration, then one line per
+ * image, appended and flushed as soon as the image is scored (the pointing game's records below; the
+ * faithfulness run's in lib/eval/faithfulness_record.ts). It is the run's only state: a run killed at any
  * moment (kill -9 included) resumes by reading it back — a torn last line is cut off, every complete line is
  * counted exactly once — and shards of one run merge by reading their files together.
  *
@@ -89,16 +90,24 @@ function sameConfig(a: RunConfig, b: RunConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-interface ParsedFile {
+/** What every record of a results file has: a type ("problem", "image", …) and the image's key. */
+export interface KeyedRecord {
+  type: string;
+  key: string;
+}
+
+interface ParsedFile<R extends KeyedRecord> {
   config: RunConfig;
   shard: Shard;
-  records: ResultRecord[];
+  records: R[];
   /** Byte length of the complete lines (a torn last line is beyond it). */
   validBytes: number;
 }
 
 /** Reads a results file; a last line without its newline (a write cut by a kill) is dropped. */
-export async function readResultsFile(path: string): Promise<ParsedFile> {
+export async function readResultsFile<R extends KeyedRecord = ResultRecord>(
+  path: string,
+): Promise<ParsedFile<R>> {
   const bytes = await Deno.readFile(path);
   const end = bytes.lastIndexOf(0x0a) + 1;
   const lines = new TextDecoder().decode(bytes.subarray(0, end)).split("\n").filter((l) => l.length > 0);
@@ -114,24 +123,24 @@ export async function readResultsFile(path: string): Promise<ParsedFile> {
   if (header.type !== "header" || !header.config || !header.shard) {
     throw new ResultsFileError(`${path}: the first line is not a results header`);
   }
-  const records = lines.slice(1).map((l, i) => parse(l, i + 1) as ResultRecord);
+  const records = lines.slice(1).map((l, i) => parse(l, i + 1) as R);
   return { config: header.config, shard: header.shard, records, validBytes: end };
 }
 
 /** Appends records to a results file, one flushed line each. */
-export class ResultsWriter {
+export class ResultsWriter<R extends KeyedRecord = ResultRecord> {
   private constructor(private readonly file: Deno.FsFile) {}
 
   /**
    * Opens `path` for a run: creates it with a header, or — when it exists — checks its configuration and shard
    * equal these, cuts a torn last line and returns the records already there (the run resumes after them).
    */
-  static async open(
+  static async open<R extends KeyedRecord = ResultRecord>(
     path: string,
     config: RunConfig,
     shard: Shard,
-  ): Promise<{ writer: ResultsWriter; existing: ResultRecord[] }> {
-    let existing: ResultRecord[] = [];
+  ): Promise<{ writer: ResultsWriter<R>; existing: R[] }> {
+    let existing: R[] = [];
     let exists = true;
     try {
       // A file without one whole line was cut by a kill before its header was complete (only a file made
@@ -146,7 +155,7 @@ export class ResultsWriter {
       exists = false;
     }
     if (exists) {
-      const parsed = await readResultsFile(path);
+      const parsed = await readResultsFile<R>(path);
       if (!sameConfig(parsed.config, config)) {
         throw new ResultsFileError(
           `${path} holds a run with a different configuration; use another results file or the same options`,
@@ -172,10 +181,10 @@ export class ResultsWriter {
       await Deno.rename(temp, path);
     }
     const file = await Deno.open(path, { append: true });
-    return { writer: new ResultsWriter(file), existing };
+    return { writer: new ResultsWriter<R>(file), existing };
   }
 
-  async write(record: ResultRecord | { type: "header"; config: RunConfig; shard: Shard }): Promise<void> {
+  async write(record: R | { type: "header"; config: RunConfig; shard: Shard }): Promise<void> {
     const data = new TextEncoder().encode(JSON.stringify(record) + "\n");
     let off = 0;
     while (off < data.length) off += await this.file.write(data.subarray(off));
