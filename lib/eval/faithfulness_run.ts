@@ -14,7 +14,7 @@
  */
 import type { LoadedModel } from "../models/load.ts";
 import { headProbability } from "../models/manifest.ts";
-import { type Tensor, tf } from "../runtime/tf.ts";
+import type { Tensor } from "../runtime/tf.ts";
 import { decodeImage } from "../image/decode.ts";
 import { toInputTensor } from "../image/preprocess.ts";
 import { runProbed } from "../nets/probes.ts";
@@ -155,7 +155,7 @@ function checkOptions(options: FaithfulnessRunOptions): void {
 export async function* runFaithfulness(options: FaithfulnessRunOptions): AsyncGenerator<FaithfulnessEvent> {
   checkOptions(options);
   const { model, source, methods } = options;
-  const { manifest, net, weights } = model;
+  const { manifest } = model;
   const metrics = options.metrics ?? DEFAULT_FAITHFULNESS_METRICS;
   const shard = options.shard ?? { index: 0, count: 1 };
   let keys = await datasetKeys(source, manifest.classes);
