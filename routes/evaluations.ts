@@ -1,7 +1,7 @@
 /**
- * Pointing-game evaluations over HTTP (issue 7): POST /v1/evaluations -> 202 {id}; GET /v1/evaluations;
+ * Evaluations over HTTP, the pointing game or the faithfulness metrics (`kind`): POST /v1/evaluations -> 202 {id}; GET /v1/evaluations;
  * GET /v1/evaluations/{id} (status, progress, result); GET /v1/evaluations/{id}/events (Server-Sent Events:
- * status, start, progress with running per-label accuracy, problem, and a final done / failed / cancelled event;
+ * status, start, progress with running per-label accuracy or faithfulness numbers, problem, and a final done / failed / cancelled event;
  * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels a queued or
  * running job and removes a finished one with its files. A spec is checked in full (model, methods, layers,
  * combinations, dataset, split) before 202; beyond RETRACE_MAX_JOBS queued + running jobs POST answers 429 with
@@ -15,6 +15,7 @@ import { streamSSE } from "hono/streaming";
 import type { Context } from "hono";
 import { METHODS } from "../lib/saliency/methods.ts";
 import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
+import { DEFAULT_FAITHFULNESS_METRICS, FAITHFULNESS_METRICS } from "../lib/eval/faithfulness_record.ts";
 import { EvaluationRejected, type Evaluations, JOB_ID, TooManyJobs } from "../workers/evaluations_api.ts";
 import { apiError, echo, type ErrorCode } from "./errors.ts";
 import type { EvaluationErrorCode } from "../lib/service/check_evaluation.ts";
@@ -24,7 +25,30 @@ const SPEC_CODE: (code: EvaluationErrorCode) => ErrorCode = (code) => code;
 
 const name = (what: string) => z.string().min(1).max(128).describe(what);
 
+const FaithfulnessSchema = z.strictObject({
+  metrics: z.array(z.enum(FAITHFULNESS_METRICS)).min(1).max(FAITHFULNESS_METRICS.length)
+    .default([...DEFAULT_FAITHFULNESS_METRICS])
+    .describe(
+      "deletion, insertion (RISE), confidence (Average Drop / Increase), road (ROAD), energy (pointing)",
+    ),
+  step: z.number().int().min(1).max(1 << 20).optional()
+    .describe("pixels per deletion / insertion step (default: the input's width)"),
+  road: z.strictObject({
+    fractions: z.array(z.number().gt(0).lt(1)).min(1).max(19).optional()
+      .describe("fractions of the pixels removed (default 0.1 … 0.9)"),
+    noise: z.number().min(0).max(10).optional().describe("imputation noise σ in input units (default 0.01)"),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  }).optional(),
+  riseMasks: z.number().int().min(1).max(8000).optional().describe(
+    "RISE's masks when a method is rise (8000)",
+  ),
+}).describe('options of kind "faithfulness"');
+
 const EvaluationRequestSchema = z.strictObject({
+  kind: z.enum(["pointing", "faithfulness"]).default("pointing")
+    .describe(
+      '"pointing": the pointing game; "faithfulness": deletion / insertion, Average Drop, ROAD, energy',
+    ),
   model: name("a classifier served here (GET /v1/models)"),
   dataset: name('"synthetic" or a name configured in RETRACE_DATA_ROOTS').default("synthetic"),
   split: z.string().max(64).regex(/^[A-Za-z0-9_]+$/).optional()
@@ -40,6 +64,8 @@ const EvaluationRequestSchema = z.strictObject({
   }).optional(),
   centre: z.boolean().default(false).describe("the centre baseline instead of saliency maps"),
   limit: z.number().int().min(1).max(10_000_000).optional().describe("only the first N images"),
+  faithfulness: FaithfulnessSchema.optional()
+    .describe('kind "faithfulness": each method at each layer (input-only methods at the input), top class'),
 }).openapi("EvaluationRequest");
 
 const JobError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
@@ -73,7 +99,11 @@ export function evaluationRoutes(jobs: Evaluations): OpenAPIHono {
       },
     }),
     async (c) => {
-      const spec = c.req.valid("json");
+      const body = c.req.valid("json");
+      // a faithfulness job always carries its options (their defaults when none were given)
+      const spec = body.kind === "faithfulness"
+        ? { ...body, faithfulness: body.faithfulness ?? FaithfulnessSchema.parse({}) }
+        : body;
       try {
         const job = await jobs.create(spec);
         return c.json({ id: job.id, status: job.status, events: `/v1/evaluations/${job.id}/events` }, 202);

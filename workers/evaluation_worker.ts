@@ -1,5 +1,6 @@
 /**
- * A module worker that runs one pointing-game evaluation (lib/eval/pointing_run.ts) with its own tfjs runtime,
+ * A module worker that runs one evaluation with its own tfjs runtime: the pointing game (lib/eval/pointing_run.ts)
+ * or, for kind "faithfulness", the faithfulness metrics (lib/eval/faithfulness_run.ts),
  * reporting every progress event through a comlink callback. The results file makes it resumable: a job restarted
  * after a crash or a server restart continues where its file ends. When the synthetic world is asked for and
  * missing, its test split is generated first. Cancel = the pool side terminates this worker. For the Redis
@@ -10,13 +11,20 @@ import { initBackend, parseBackendPreference } from "../lib/runtime/backend.ts";
 import { evalBatchSize } from "../lib/eval/eval_batch.ts";
 import { type LoadedModel, loadModel } from "../lib/models/load.ts";
 import { centrePointer, saliencyPointer } from "../lib/eval/pointers.ts";
-import { DatasetMismatchError, type PointingEvent, runPointingGame } from "../lib/eval/pointing_run.ts";
+import { DatasetMismatchError, runPointingGame } from "../lib/eval/pointing_run.ts";
+import { runFaithfulness } from "../lib/eval/faithfulness_run.ts";
+import type { EvaluationEvent } from "../lib/eval/merge_results.ts";
+import { inputOnlyMethod } from "../lib/service/check_evaluation.ts";
 import type { Shard } from "../lib/eval/results_file.ts";
 import { parseManifest } from "../lib/models/manifest.ts";
 import { parseDifficultFlags } from "../lib/eval/difficult_flags.ts";
 import { datasetKeys, type DatasetSource } from "../lib/eval/pointing_samples.ts";
 import { resolveLayers } from "../lib/nets/paper_layers.ts";
-import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
+import {
+  type EvaluationSpec,
+  faithfulnessPairs,
+  type FaithfulnessSpec,
+} from "../lib/service/evaluation_spec.ts";
 import { ensureSyntheticWorld } from "../lib/synthetic/ensure.ts";
 
 export interface ResolvedDataset {
@@ -58,7 +66,7 @@ const api = {
     dataset: ResolvedDataset,
     spec: EvaluationSpec,
     resultsPath: string,
-    onEvent: (ev: PointingEvent | { type: "status"; message: string }) => void,
+    onEvent: (ev: EvaluationEvent | { type: "status"; message: string }) => void,
     extras: RunExtras = {},
   ): Promise<{ refused?: string }> {
     const { backend: running } = await initBackend(parseBackendPreference(backend));
@@ -83,27 +91,42 @@ const api = {
       );
     }
     const layers = resolveLayers(spec.layers, model.manifest.arch, model.manifest.probeLayers);
-    const pointer = spec.centre ? centrePointer() : saliencyPointer(model, {
-      methods: spec.methods,
-      layers,
-      combinations: spec.combinations,
-      meta: spec.meta,
-    });
-    try {
-      for await (
-        const ev of runPointingGame({
+    const run = (): AsyncGenerator<EvaluationEvent> => {
+      if (spec.kind === "faithfulness") {
+        const f: Partial<FaithfulnessSpec> = spec.faithfulness ?? {};
+        return runFaithfulness({
+          model,
           source,
-          classes: model.manifest.classes,
-          pointer,
+          methods: faithfulnessPairs(spec.methods, layers, inputOnlyMethod),
+          metrics: f.metrics,
+          step: f.step,
+          road: f.road,
+          rise: f.riseMasks ? { masks: f.riseMasks } : undefined,
           describe: { model: model.manifest.name, spec },
           limit: spec.limit,
           resultsPath,
-          batch,
           ...extras,
-        })
-      ) {
-        await onEvent(ev);
+        });
       }
+      const pointer = spec.centre ? centrePointer() : saliencyPointer(model, {
+        methods: spec.methods,
+        layers,
+        combinations: spec.combinations,
+        meta: spec.meta,
+      });
+      return runPointingGame({
+        source,
+        classes: model.manifest.classes,
+        pointer,
+        describe: { model: model.manifest.name, spec },
+        limit: spec.limit,
+        resultsPath,
+        batch,
+        ...extras,
+      });
+    };
+    try {
+      for await (const ev of run()) await onEvent(ev);
     } catch (e) {
       if (e instanceof DatasetMismatchError) return { refused: e.message };
       throw e;

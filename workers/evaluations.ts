@@ -10,7 +10,7 @@
  */
 import * as Comlink from "comlink";
 import type { EvaluationApi, ResolvedDataset } from "./evaluation_worker.ts";
-import type { PointingEvent } from "../lib/eval/pointing_run.ts";
+import type { EvaluationEvent } from "../lib/eval/merge_results.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
 import { EvaluationResolveError } from "../lib/service/resolve_evaluation.ts";
 import {
@@ -282,7 +282,7 @@ export class EvaluationJobs implements Evaluations {
     const worker = new Worker(url, { type: "module" });
     this.workers.set(r.id, worker);
     const api = Comlink.wrap<EvaluationApi>(worker);
-    const onEvent = (ev: PointingEvent | { type: "status"; message: string }) => {
+    const onEvent = (ev: EvaluationEvent | { type: "status"; message: string }) => {
       if (FINAL.includes(r.status)) return; // cancelled: nothing more is recorded
       if (ev.type === "start" || ev.type === "image") {
         r.progress = ev.type === "start" ? { done: ev.done, total: ev.total } : {

@@ -4,7 +4,7 @@
  * views, an event stream that ends with the job's final event, deletion, and the typed errors the routes turn
  * into 400/404, 429 and 503 responses.
  */
-import type { PointingResult } from "../lib/eval/pointing_run.ts";
+import type { EvaluationResult } from "../lib/eval/merge_results.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
 import type { EvaluationErrorCode } from "../lib/service/check_evaluation.ts";
 
@@ -26,7 +26,7 @@ export interface JobView {
   createdAt: string;
   updatedAt: string;
   progress: JobProgress | null;
-  result: PointingResult | null;
+  result: EvaluationResult | null;
   error: string | null;
 }
 

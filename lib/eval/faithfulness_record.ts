@@ -15,6 +15,11 @@ import { roadCombined } from "./road.ts";
 
 export const FAITHFULNESS_METRICS = ["deletion", "insertion", "confidence", "road", "energy"] as const;
 export type FaithfulnessMetric = typeof FAITHFULNESS_METRICS[number];
+export const DEFAULT_FAITHFULNESS_METRICS: readonly FaithfulnessMetric[] = [
+  "deletion",
+  "insertion",
+  "confidence",
+];
 
 /** What one label measured on one image (only the metrics the run asked for). */
 export interface LabelMeasures {
@@ -251,4 +256,28 @@ export function summariseTallies(
     out[label] = s;
   }
   return out;
+}
+
+/** A label's running numbers in progress events (the curves and per-class values only in the result). */
+export interface BriefSummary {
+  deletion?: number;
+  insertion?: number;
+  averageDrop?: number;
+  increase?: number;
+  road?: number;
+  energy?: number;
+}
+
+/** The running numbers of a summary. */
+export function briefSummary(summary: Record<string, LabelSummary>): Record<string, BriefSummary> {
+  return Object.fromEntries(
+    Object.entries(summary).map(([label, s]) => [label, {
+      deletion: s.deletion?.auc,
+      insertion: s.insertion?.auc,
+      averageDrop: s.confidence?.averageDrop,
+      increase: s.confidence?.increase,
+      road: s.road?.combined,
+      energy: s.energy?.mean,
+    }]),
+  );
 }

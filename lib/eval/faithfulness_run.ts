@@ -31,6 +31,9 @@ import { DatasetMismatchError, PointingRunError, shardKeys } from "./pointing_ru
 import { ResultsWriter, type RunConfig, type Shard } from "./results_file.ts";
 import {
   addRecord,
+  type BriefSummary,
+  briefSummary,
+  DEFAULT_FAITHFULNESS_METRICS,
   emptyTallies,
   type FaithfulnessImageRecord,
   type FaithfulnessMetric,
@@ -42,11 +45,6 @@ import {
 } from "./faithfulness_record.ts";
 
 export const CAUSAL_MODES: readonly CausalMode[] = ["deletion", "insertion"];
-export const DEFAULT_FAITHFULNESS_METRICS: readonly FaithfulnessMetric[] = [
-  "deletion",
-  "insertion",
-  "confidence",
-];
 
 /** A method explained at one layer ("" = the input). */
 export interface MethodAt {
@@ -83,16 +81,6 @@ export interface FaithfulnessRunOptions {
   signal?: AbortSignal;
 }
 
-/** A label's running numbers in progress events (the curves and per-class values only in the result). */
-export interface BriefSummary {
-  deletion?: number;
-  insertion?: number;
-  averageDrop?: number;
-  increase?: number;
-  road?: number;
-  energy?: number;
-}
-
 export interface FaithfulnessResult {
   kind: "faithfulness";
   config: RunConfig;
@@ -118,20 +106,6 @@ export type FaithfulnessEvent =
   }
   | { type: "problem"; key: string; message: string; done: number; total: number }
   | { type: "done"; result: FaithfulnessResult };
-
-/** The running numbers of a summary. */
-export function briefSummary(summary: Record<string, LabelSummary>): Record<string, BriefSummary> {
-  return Object.fromEntries(
-    Object.entries(summary).map(([label, s]) => [label, {
-      deletion: s.deletion?.auc,
-      insertion: s.insertion?.auc,
-      averageDrop: s.confidence?.averageDrop,
-      increase: s.confidence?.increase,
-      road: s.road?.combined,
-      energy: s.energy?.mean,
-    }]),
-  );
-}
 
 /** Checks the options before any image is read; a PointingRunError / RoadError names the wrong one. */
 function checkOptions(options: FaithfulnessRunOptions): void {

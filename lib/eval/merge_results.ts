@@ -1,11 +1,28 @@
 /**
- * Merges the results of a pointing-game run's shards (lib/eval/pointing_run.ts PointingResult, one per shard)
- * into the result of the whole run: hits and misses add per label, subset and class, images and problems add,
- * and accuracies are recomputed from the summed tallies (never averaged). Used by the Redis scale-out, where each
- * shard's result comes back from whichever host ran it; the caller keys results by shard so none counts twice.
+ * Merges the results of an evaluation's shards (one per shard) into the result of the whole run. The pointing
+ * game's (lib/eval/pointing_run.ts PointingResult): hits and misses add per label, subset and class, and
+ * accuracies are recomputed from the summed tallies (never averaged). The faithfulness run's
+ * (lib/eval/faithfulness_run.ts FaithfulnessResult): its sums add and the summary is recomputed from them. Images
+ * and problems add. Used by the Redis scale-out, where each shard's result comes back from whichever host ran it;
+ * the caller keys results by shard so none counts twice.
  */
 import { PointingTally } from "./pointing.ts";
-import type { PointingResult } from "./pointing_run.ts";
+import type { PointingEvent, PointingResult } from "./pointing_run.ts";
+import type { FaithfulnessEvent, FaithfulnessResult } from "./faithfulness_run.ts";
+import {
+  addFaithfulnessTallies,
+  type BriefSummary,
+  briefSummary,
+  type FaithfulnessTallies,
+  summariseTallies,
+} from "./faithfulness_record.ts";
+
+/** Either kind of evaluation's progress events and result. */
+export type EvaluationEvent = PointingEvent | FaithfulnessEvent;
+export type EvaluationResult = PointingResult | FaithfulnessResult;
+
+export const isFaithfulnessResult = (r: EvaluationResult): r is FaithfulnessResult =>
+  (r as FaithfulnessResult).kind === "faithfulness";
 
 export class MergeResultsError extends Error {
   override name = "MergeResultsError";
@@ -55,6 +72,70 @@ export function addTallies(parts: readonly Tallies[]): Tallies {
  * The whole run's result from its shards' results: shard i of n for every i exactly once, one configuration.
  */
 export function mergeShardResults(results: readonly PointingResult[]): PointingResult {
+  const ordered = checkShardSet(results);
+  const tallies = addTallies(ordered.map((r) => r.tallies));
+  return {
+    config: results[0].config,
+    shard: { index: 0, count: 1 },
+    images: ordered.reduce((n, r) => n + r.images, 0),
+    problems: ordered.flatMap((r) => r.problems),
+    ...talliesSummary(tallies),
+    tallies,
+  };
+}
+
+/** The whole faithfulness run's result from its shards' results (the same checks as mergeShardResults). */
+export function mergeFaithfulnessResults(results: readonly FaithfulnessResult[]): FaithfulnessResult {
+  const ordered = checkShardSet(results);
+  let tallies: FaithfulnessTallies;
+  try {
+    tallies = ordered.slice(1).reduce((a, r) => addFaithfulnessTallies(a, r.tallies), ordered[0].tallies);
+  } catch (e) {
+    throw new MergeResultsError((e as Error).message);
+  }
+  const road = (results[0].config.road as { fractions?: number[] } | undefined)?.fractions ?? [];
+  return {
+    kind: "faithfulness",
+    config: results[0].config,
+    shard: { index: 0, count: 1 },
+    images: ordered.reduce((n, r) => n + r.images, 0),
+    problems: ordered.flatMap((r) => r.problems),
+    summary: summariseTallies(tallies, road),
+    tallies,
+  };
+}
+
+/** Either kind's merge (all shards of one run are of one kind: their configurations are equal). */
+export function mergeEvaluationResults(results: readonly EvaluationResult[]): EvaluationResult {
+  if (results.length && isFaithfulnessResult(results[0])) {
+    if (!results.every(isFaithfulnessResult)) {
+      throw new MergeResultsError("the shards are of different kinds");
+    }
+    return mergeFaithfulnessResults(results);
+  }
+  if (results.some(isFaithfulnessResult)) throw new MergeResultsError("the shards are of different kinds");
+  return mergeShardResults(results as PointingResult[]);
+}
+
+/** A result as the Redis store keeps it: without the numbers derived from its tallies (the merge redoes them). */
+export function withoutDerived(result: EvaluationResult): EvaluationResult {
+  return isFaithfulnessResult(result)
+    ? { ...result, summary: {} }
+    : { ...result, accuracy: {}, perClass: {} };
+}
+
+/** The running faithfulness numbers of tallies (summed over shards) to add to progress events. */
+export function faithfulnessLive(
+  parts: readonly FaithfulnessTallies[],
+): { summary: Record<string, BriefSummary> } {
+  const sum = parts.slice(1).reduce((a, t) => addFaithfulnessTallies(a, t), parts[0]);
+  return { summary: briefSummary(summariseTallies(sum)) };
+}
+
+/** Every shard once, of one count and one configuration; the results in shard order. */
+function checkShardSet<R extends { shard: { index: number; count: number }; config: unknown }>(
+  results: readonly R[],
+): R[] {
   if (results.length === 0) throw new MergeResultsError("no shard results to merge");
   const count = results[0].shard.count;
   const seen = new Set<number>();
@@ -75,14 +156,5 @@ export function mergeShardResults(results: readonly PointingResult[]): PointingR
     const missing = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
     throw new MergeResultsError(`missing shard(s) ${missing.join(", ")} of ${count}`);
   }
-  const ordered = [...results].sort((a, b) => a.shard.index - b.shard.index);
-  const tallies = addTallies(ordered.map((r) => r.tallies));
-  return {
-    config: results[0].config,
-    shard: { index: 0, count: 1 },
-    images: ordered.reduce((n, r) => n + r.images, 0),
-    problems: ordered.flatMap((r) => r.problems),
-    ...talliesSummary(tallies),
-    tallies,
-  };
+  return [...results].sort((a, b) => a.shard.index - b.shard.index);
 }

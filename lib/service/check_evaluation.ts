@@ -10,12 +10,26 @@ import { networkOf } from "../models/load.ts";
 import { resolveLayers } from "../nets/paper_layers.ts";
 import { type CombineArch, layerWeights } from "../saliency/combine.ts";
 import { METHODS } from "../saliency/methods.ts";
-import type { EvaluationSpec } from "./evaluation_spec.ts";
+import { INPUT_ONLY } from "../saliency/extract.ts";
+import { type EvaluationSpec, faithfulnessPairs } from "./evaluation_spec.ts";
+
+/** Whether a method maps the input only (RISE, occlusion, FullGrad): a faithfulness job explains it there. */
+export const inputOnlyMethod = (name: string) =>
+  INPUT_ONLY.has(METHODS.find((m) => m.name === name)!.extract);
 
 /** The error codes an evaluation spec can be refused with (a subset of routes/errors.ts ERROR_CODES). */
 export type EvaluationErrorCode = "unknown_model" | "unknown_method" | "unknown_layer" | "bad_evaluation";
 
-export type EvaluationField = "model" | "dataset" | "split" | "methods" | "layers" | "combinations";
+export type EvaluationField =
+  | "model"
+  | "dataset"
+  | "split"
+  | "methods"
+  | "layers"
+  | "combinations"
+  | "meta"
+  | "centre"
+  | "faithfulness";
 
 /** A spec that cannot run here: `field` says which part, `code` the API error code. */
 export class EvaluationCheckError extends Error {
@@ -79,8 +93,21 @@ export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifes
       "unknown_layer",
     );
   }
+  const faithfulness = spec.kind === "faithfulness";
+  if (faithfulness) checkFaithfulness(spec, manifest);
+  else if (spec.faithfulness) {
+    throw new EvaluationCheckError(
+      "faithfulness",
+      'faithfulness: these options are for kind "faithfulness"; this job is a pointing game',
+    );
+  }
   const exact = spec.methods.filter((m) => METHODS.find((x) => x.name === m)!.extract === "conv-exact");
-  const notConvs = exact.length ? layers.filter((l) => !net.convs.has(l)) : [];
+  const explained = faithfulness
+    ? faithfulnessPairs(exact, layers, inputOnlyMethod).map((p) => p.layer)
+    : exact.length
+    ? layers
+    : [];
+  const notConvs = explained.filter((l) => !net.convs.has(l));
   if (notConvs.length) {
     throw new EvaluationCheckError(
       "layers",
@@ -116,4 +143,26 @@ export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifes
       );
     }
   });
+}
+
+/** What a faithfulness job cannot have: combinations, meta-saliency, the centre baseline, a score-map model. */
+function checkFaithfulness(spec: EvaluationSpec, manifest: ModelManifest): void {
+  const refuse = (field: EvaluationField, what: string) => {
+    throw new EvaluationCheckError(
+      field,
+      `${field}: ${what} in a pointing-game job only, not in kind "faithfulness"`,
+    );
+  };
+  if (spec.combinations.length) refuse("combinations", "layer combinations are");
+  if (spec.meta) refuse("meta", "meta-saliency is");
+  if (spec.centre) refuse("centre", "the centre baseline is");
+  if (manifest.head === "fully-conv") {
+    throw new EvaluationCheckError(
+      "model",
+      `model: ${
+        JSON.stringify(manifest.name)
+      } gives score maps (head "fully-conv"); the faithfulness metrics need ` +
+        "a classifier's class probabilities",
+    );
+  }
 }

@@ -1,13 +1,29 @@
 /**
- * What an evaluation job runs (POST /v1/evaluations), and how dataset NAMES resolve to folders: "synthetic" is
+ * What an evaluation job runs (POST /v1/evaluations): the pointing game (kind "pointing", the default) or the
+ * faithfulness metrics (kind "faithfulness": lib/eval/faithfulness_run.ts), and how dataset NAMES resolve to folders: "synthetic" is
  * the generated world under the data directory (its VOC test split and EBP flags); every other name must be
  * configured at start in RETRACE_DATA_ROOTS ("voc07=/data/VOCdevkit/VOC2007,coco14=/data/coco"), so a request
  * can never point the server at an arbitrary path.
  */
 import type { CombineMode, WeightScheme } from "../saliency/combine.ts";
 import type { MetaSign } from "../saliency/meta.ts";
+import type { FaithfulnessMetric } from "../eval/faithfulness_record.ts";
+
+export type EvaluationKind = "pointing" | "faithfulness";
+
+/** A faithfulness job's options (every field has the CLI's default). */
+export interface FaithfulnessSpec {
+  metrics: FaithfulnessMetric[];
+  /** Pixels per deletion / insertion step (default: the input's width). */
+  step?: number;
+  road?: { fractions?: number[]; noise?: number; seed?: number };
+  /** RISE's masks when a method is rise (default 8000). */
+  riseMasks?: number;
+}
 
 export interface EvaluationSpec {
+  /** Absent in jobs stored before faithfulness jobs existed: the pointing game. */
+  kind?: EvaluationKind;
   model: string;
   dataset: string;
   /** VOC: an ImageSets list (default test); COCO: e.g. val2014. */
@@ -18,6 +34,18 @@ export interface EvaluationSpec {
   meta?: { sign: MetaSign; eta: number };
   centre: boolean;
   limit?: number;
+  faithfulness?: FaithfulnessSpec;
+}
+
+/** The methods at their layers of a faithfulness job: input-only methods (RISE, occlusion, FullGrad) at the input. */
+export function faithfulnessPairs(
+  methods: readonly string[],
+  layers: readonly string[],
+  inputOnly: (method: string) => boolean,
+): { method: string; layer: string }[] {
+  return methods.flatMap((method) =>
+    inputOnly(method) ? [{ method, layer: "" }] : layers.map((layer) => ({ method, layer }))
+  );
 }
 
 export interface DataRoot {

@@ -10,7 +10,7 @@
  * new one) is the count. Delete cancels an unfinished job and removes every key of a finished one.
  */
 import type { Redis } from "ioredis";
-import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
+import type { EvaluationKind, EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
 import { EvaluationResolveError } from "../../lib/service/resolve_evaluation.ts";
 import type { JobResolution } from "../evaluations.ts";
 import {
@@ -26,7 +26,7 @@ import {
   TooManyJobs,
 } from "../evaluations_api.ts";
 import { entryFields, finishJob, type RedisKeys } from "./store.ts";
-import { compareEntryIds, FINAL_EVENTS, MergedProgress, withAccuracy } from "./progress_view.ts";
+import { compareEntryIds, FINAL_EVENTS, liveNumbers, MergedProgress } from "./progress_view.ts";
 
 /** An SSE stream re-reads the running tallies at most this often (besides whenever a shard is stored). */
 const ACCURACY_EVERY_MS = 2000;
@@ -234,7 +234,8 @@ export class RedisEvaluations implements Evaluations {
     const stop = () => reader.disconnect();
     signal.addEventListener("abort", stop);
     const merged = new MergedProgress();
-    let accuracy: ReturnType<typeof withAccuracy> = null;
+    let accuracy: Record<string, unknown> | null = null;
+    let kind: EvaluationKind | null = null; // read once, when the first progress goes out
     let accuracyAt = 0;
     let cursor = "0";
     try {
@@ -266,7 +267,13 @@ export class RedisEvaluations implements Evaluations {
           lastProgress >= 0 &&
           (Date.now() - accuracyAt >= ACCURACY_EVERY_MS || out.some((e) => e.type === "shard"))
         ) {
-          accuracy = withAccuracy(await redis.hgetall(keys.tallies(id)).catch(() => ({}))) ?? accuracy;
+          kind ??= await redis.hget(keys.job(id), "spec").then(
+            (spec) => (spec ? (JSON.parse(spec) as EvaluationSpec).kind ?? "pointing" : null),
+            () => null,
+          );
+          if (kind) {
+            accuracy = liveNumbers(kind, await redis.hgetall(keys.tallies(id)).catch(() => ({}))) ?? accuracy;
+          }
           accuracyAt = Date.now();
         }
         for (const [i, e] of out.entries()) {

@@ -4,10 +4,13 @@
  * hosts: one "progress" event with the images done over every shard, the rate and the ETA. A shard counts its
  * last report; once its result is stored, later reports about it (a stalled host waking up) are ignored, and a
  * shard redelivered to another host starts again from what that host reports. Pure: replaying the stream
- * rebuilds the same state. The running accuracy comes from the job's tallies hash (summed stored shards plus
- * each running shard's latest tallies, workers/redis/store.ts), read when the events go out: `withAccuracy`.
+ * rebuilds the same state. The running accuracy (a faithfulness job: its running numbers) comes from the job's
+ * tallies hash (summed stored shards plus each running shard's latest tallies, workers/redis/store.ts), read when
+ * the events go out: `withAccuracy` / `liveNumbers`.
  */
-import { addTallies, talliesSummary } from "../../lib/eval/merge_results.ts";
+import { addTallies, faithfulnessLive, talliesSummary } from "../../lib/eval/merge_results.ts";
+import type { FaithfulnessTallies } from "../../lib/eval/faithfulness_record.ts";
+import type { EvaluationKind } from "../../lib/service/evaluation_spec.ts";
 import type { PointingResult } from "../../lib/eval/pointing_run.ts";
 
 type Tallies = PointingResult["tallies"];
@@ -145,4 +148,16 @@ export function withAccuracy(
       Object.entries(sum).map(([l, t]) => [l, t.all.hits.map((h, k) => h + t.all.misses[k])]),
     ),
   };
+}
+
+/** The running numbers of either kind of job from its tallies hash; null while no shard has reported tallies. */
+export function liveNumbers(
+  kind: EvaluationKind,
+  tallies: Record<string, string>,
+): Record<string, unknown> | null {
+  if (kind === "pointing") return withAccuracy(tallies);
+  const parts = Object.values(tallies).map((t) => JSON.parse(t) as FaithfulnessTallies).filter((t) =>
+    Object.keys(t).length
+  );
+  return parts.length ? faithfulnessLive(parts) : null;
 }

@@ -17,8 +17,12 @@ import type { Redis } from "ioredis";
 import type { EvaluationApi } from "../evaluation_worker.ts";
 import type { JobResolution } from "../evaluations.ts";
 import { FINAL_STATUSES, type JobStatus } from "../evaluations_api.ts";
-import type { PointingEvent, PointingResult } from "../../lib/eval/pointing_run.ts";
-import { mergeShardResults } from "../../lib/eval/merge_results.ts";
+import {
+  type EvaluationEvent,
+  type EvaluationResult,
+  mergeEvaluationResults,
+  withoutDerived,
+} from "../../lib/eval/merge_results.ts";
 import type { EvaluationSpec } from "../../lib/service/evaluation_spec.ts";
 import {
   addEvent,
@@ -92,7 +96,7 @@ interface ShardMessage {
 }
 
 type Outcome =
-  | { kind: "result"; result: PointingResult }
+  | { kind: "result"; result: EvaluationResult }
   | { kind: "refused"; reason: string }
   | { kind: "error"; message: string }
   | { kind: "stopped"; why: "cancelled" | "lost" | "closing" };
@@ -360,13 +364,13 @@ export class ShardConsumer {
         settle({ kind: "error", message: `the evaluation worker crashed: ${e.message}` });
       };
       worker.addEventListener("error", onError);
-      let result: PointingResult | null = null;
+      let result: EvaluationResult | null = null;
       let lastReport = 0;
       let progressed = false; // the worker reported something since the last renewal
       const report = (type: string, data: Record<string, unknown>) => {
         addEvent(redis, keys, msg.job, type, { shard: msg.shard, host: hostId, ...data }).catch(() => {});
       };
-      const onEvent = (ev: PointingEvent | { type: "status"; message: string }) => {
+      const onEvent = (ev: EvaluationEvent | { type: "status"; message: string }) => {
         if (settled) return;
         const now = Date.now();
         if (ev.type === "start") {
@@ -440,7 +444,7 @@ export class ShardConsumer {
   }
 
   /** Stores the result and acknowledges the shard, retrying while Redis is away. */
-  private async untilStored(msg: ShardMessage, result: PointingResult): Promise<void> {
+  private async untilStored(msg: ShardMessage, result: EvaluationResult): Promise<void> {
     const { redis, keys, hostId } = this.options;
     const { tallies, images, problems } = result;
     for (;;) {
@@ -450,8 +454,8 @@ export class ShardConsumer {
           keys,
           msg.job,
           msg.shard,
-          // the accuracies are derived from the tallies; the merge recomputes them from the summed tallies
-          JSON.stringify({ ...result, accuracy: {}, perClass: {} }),
+          // the accuracies / summaries are derived from the tallies; the merge recomputes them from their sum
+          JSON.stringify(withoutDerived(result)),
           JSON.stringify({ shard: msg.shard, host: hostId, images, problems: problems.length }),
           JSON.stringify(tallies),
         );
@@ -479,9 +483,9 @@ export class ShardConsumer {
     const { redis, keys, retainSeconds } = this.options;
     if (await redis.hlen(keys.results(job)) < count) return;
     const stored = await redis.hgetall(keys.results(job));
-    let merged: PointingResult;
+    let merged: EvaluationResult;
     try {
-      merged = mergeShardResults(Object.values(stored).map((r) => JSON.parse(r) as PointingResult));
+      merged = mergeEvaluationResults(Object.values(stored).map((r) => JSON.parse(r) as EvaluationResult));
     } catch (e) {
       const error = `merging the shards: ${(e as Error).message}`;
       await finishJob(redis, keys, job, "failed", { error }, retainSeconds);

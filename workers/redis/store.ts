@@ -168,7 +168,9 @@ return 1`,
 
 /**
  * Stores a shard's result unless one is stored already, with its shard-done event (counts only), and adds its
- * tallies to the job's counted sum (dropping the shard's live tallies), in one step; true when this one counts.
+ * tallies to the job's counted sum number by number (any nesting of objects and arrays of numbers: the pointing
+ * game's hits and misses, the faithfulness run's sums), dropping the shard's live tallies, in one step; true when
+ * this one counts.
  */
 export async function storeShardResult(
   redis: Redis,
@@ -182,19 +184,18 @@ export async function storeShardResult(
   const stored = await redis.eval(
     `if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'type', 'shard-done', 'data', ARGV[3])
+local function add(into, from)
+  for k, v in pairs(from) do
+    if type(v) == 'table' and type(into[k]) == 'table' then add(into[k], v)
+    elseif type(v) == 'number' and type(into[k]) == 'number' then into[k] = into[k] + v end
+  end
+end
 local sum = cjson.decode(ARGV[4])
 local counted = redis.call('HGET', KEYS[3], 'counted')
 if counted then
-  local add = sum
+  local part = sum
   sum = cjson.decode(counted)
-  for label, t in pairs(add) do
-    for _, subset in ipairs({'all', 'difficult'}) do
-      for _, kind in ipairs({'hits', 'misses'}) do
-        local into, from = sum[label][subset][kind], t[subset][kind]
-        for i = 1, #from do into[i] = into[i] + from[i] end
-      end
-    end
-  end
+  add(sum, part)
 end
 redis.call('HSET', KEYS[3], 'counted', cjson.encode(sum))
 redis.call('HDEL', KEYS[3], 'live:' .. ARGV[1])
