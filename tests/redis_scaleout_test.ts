@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import type { PointingResult } from "../lib/eval/pointing_run.ts";
+import type { FaithfulnessResult } from "../lib/eval/faithfulness_run.ts";
 import { CANVAS_PERMITTED, kit } from "./helpers/synthetic_gate.ts";
 import { postEvaluation, readEvents, SERVER_PERMISSIONS, type Sse } from "./helpers/evaluations_http.ts";
 import { startRedis } from "../tools/redis_server.ts";
@@ -29,6 +30,19 @@ const SPEC = {
   methods: ["grad-cam", "linear-approx", "selective-normgrad"],
   layers: ["layer3", "layer4"],
   limit: IMAGES,
+};
+/** A faithfulness job: every metric, small settings (6 images: three shards of two). */
+const FAITHFULNESS_SPEC = {
+  kind: "faithfulness",
+  model: "resnet50_synthetic",
+  methods: ["grad-cam"],
+  layers: ["layer4"],
+  limit: 6,
+  faithfulness: {
+    metrics: ["deletion", "insertion", "confidence", "road", "energy"],
+    step: 224 * 32,
+    road: { fractions: [0.5] },
+  },
 };
 /** The world has more images than SPEC uses, for a job long enough to cancel while it runs. */
 const WORLD_IMAGES = 48;
@@ -166,6 +180,10 @@ Deno.test({
       assert.equal((await untilEnd(local.base, refId)).at(-1)!.event, "done");
       const reference = (await job(local.base, refId)).result;
       assert.equal(reference.images, IMAGES);
+      const faithfulnessId = (await (await post(local.base, FAITHFULNESS_SPEC)).json()).id;
+      assert.equal((await untilEnd(local.base, faithfulnessId)).at(-1)!.event, "done");
+      const faithfulnessReference = (await job(local.base, faithfulnessId)).result as FaithfulnessResult;
+      assert.equal(faithfulnessReference.images, 6);
       local.child.kill("SIGTERM");
       await local.child.status;
 
@@ -208,6 +226,42 @@ Deno.test({
         assert.equal(view.status, "done");
         assert.equal(view.shards, IMAGES / 2);
         assert.deepEqual(view.result.tallies, reference.tallies);
+      });
+
+      await t.step("a faithfulness job spread over the hosts gives the single-host numbers", async () => {
+        const { id } = await (await post(a.base, FAITHFULNESS_SPEC)).json();
+        const events = await untilEnd(c.base, id);
+        assert.equal(events.at(-1)!.event, "done", JSON.stringify(events.at(-1)));
+        const result = (await job(b.base, id)).result as FaithfulnessResult;
+        assert.equal(result.images, 6);
+        assert.equal(
+          new Set(events.filter((e) => e.event === "shard").map((e) => (e.data as Raw["data"]).shard)).size,
+          3,
+        );
+        // sums in another order: equal to rounding
+        const want = faithfulnessReference.summary["grad-cam@layer4"];
+        const got = result.summary["grad-cam@layer4"];
+        for (
+          const [what, x, y] of [
+            ["deletion", got.deletion!.auc, want.deletion!.auc],
+            ["insertion", got.insertion!.auc, want.insertion!.auc],
+            ["average drop", got.confidence!.averageDrop, want.confidence!.averageDrop],
+            ["road", got.road!.combined, want.road!.combined],
+            ["energy", got.energy!.mean, want.energy!.mean],
+          ] as const
+        ) {
+          assert.ok(Math.abs(x - y) <= 1e-12 * Math.max(1, Math.abs(y)), `${what}: ${x} vs ${y}`);
+        }
+        assert.deepEqual(
+          result.tallies["grad-cam@layer4"].energy!.count,
+          faithfulnessReference.tallies["grad-cam@layer4"].energy!.count,
+        );
+        // the running numbers come from the shards' tallies added in Redis
+        const running = events.filter((e) => e.event === "progress").map((e) =>
+          (e.data as { summary?: Record<string, { deletion: number }> }).summary
+        ).filter((x) => x !== undefined);
+        assert.ok(running.length > 0, "progress events carry the running numbers");
+        assert.ok(Math.abs(running.at(-1)!["grad-cam@layer4"].deletion - want.deletion!.auc) < 1e-9);
       });
 
       await t.step("a host lacking the dataset refuses with its reason; the others run the job", async () => {

@@ -17,6 +17,7 @@ import { connectRedis, ensureGroup, GROUP, RedisKeys, whenReady } from "../worke
 import { RedisEvaluations } from "../workers/redis/jobs.ts";
 import { READ_STALL_MS, ShardConsumer, type ShardConsumerOptions } from "../workers/redis/shard_consumer.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
+import type { PointingResult } from "../lib/eval/pointing_run.ts";
 import type { JobResolution } from "../workers/evaluations.ts";
 import { FAKE_LABEL } from "./helpers/fake_shard_worker.ts";
 import { silentRedisProxy } from "./helpers/silent_redis_proxy.ts";
@@ -132,12 +133,13 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
       // Redis grows past b's timeout; b's next look at the pending shards takes it over
       assert.equal(await ageClaim(redis, keys, "a", entry, LONG_VISIBILITY_MS + 1), 1);
       const view = await untilStatus(id, "done");
+      const result = view.result as PointingResult;
       const stored = await storedBy(id);
       assert.deepEqual(stored.map((s) => [s.shard, s.host]), [[0, "b"], [1, "b"], [2, "b"]]);
       // shard i contributes i + 1 hits and 1 miss on class 0: 1 + 2 + 3 hits, 3 misses
-      const tallies = view.result!.tallies[FAKE_LABEL].all;
+      const tallies = result.tallies[FAKE_LABEL].all;
       assert.deepEqual(tallies, { hits: [6, 0], misses: [3, 0] });
-      assert.equal(view.result!.accuracy[FAKE_LABEL].all, (6 / 9 + 0) / 2);
+      assert.equal(result.accuracy[FAKE_LABEL].all, (6 / 9 + 0) / 2);
       assert.equal(view.result!.images, 3);
       // Redis's own running sum (Lua, cjson) agrees with the merge; no running shard's tallies are left
       const kept = await redis.hgetall(keys.tallies(id));
@@ -154,7 +156,7 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
         accuracy: unknown;
       };
       assert.equal(last.done, 3);
-      assert.deepEqual(last.accuracy, view.result!.accuracy);
+      assert.deepEqual(last.accuracy, result.accuracy);
     });
 
     await t.step("the wedged host frees its slot by itself and runs the next job", async () => {
