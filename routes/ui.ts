@@ -1,6 +1,6 @@
 /**
- * The web page at / (routes/ui/index.html: plain HTML + module scripts, no build step), its script module
- * /ui/accuracy_view.js, its icon /favicon.ico (an SVG), and the sample images it offers: GET /v1/samples lists
+ * The web page at / (routes/ui/index.html: plain HTML + module scripts, no build step), its script modules
+ * /ui/accuracy_view.js and /ui/faithfulness_view.js, its icon /favicon.ico (an SVG), and the sample images it offers: GET /v1/samples lists
  * the first synthetic test images (when the world exists), GET /v1/samples/{id} serves one — only ids from that
  * list, never a path.
  */
@@ -10,6 +10,7 @@ import { apiError, echo } from "./errors.ts";
 const read = (name: string) => Deno.readTextFile(new URL(`./ui/${name}`, import.meta.url));
 const PAGE = await read("index.html");
 const ACCURACY_VIEW = await read("accuracy_view.js");
+const FAITHFULNESS_VIEW = await read("faithfulness_view.js");
 const ICON = await read("favicon.svg");
 const DAY = "public, max-age=86400";
 
@@ -29,6 +30,10 @@ export function uiRoutes(dataDir: string, count = 12): Hono {
   };
   app.get("/", (c) => c.html(PAGE));
   app.get("/ui/accuracy_view.js", (c) => c.body(ACCURACY_VIEW, 200, { "content-type": "text/javascript" }));
+  app.get(
+    "/ui/faithfulness_view.js",
+    (c) => c.body(FAITHFULNESS_VIEW, 200, { "content-type": "text/javascript" }),
+  );
   app.get(
     "/favicon.ico",
     (c) => c.body(ICON, 200, { "content-type": "image/svg+xml", "cache-control": DAY }),

@@ -3,7 +3,9 @@
  * the models and methods; an uploaded image is explained with two methods into overlay canvases and captioned;
  * picking a sample then clears what the old image showed (file box, maps, caption); a pointing run started from
  * the page shows live progress until it is done, its accuracy panel saying what each mean averages (the final
- * one TorchRay's mean over all classes) and drawing a class with no instance as "–", not 0%; no request the
+ * one TorchRay's mean over all classes) and drawing a class with no instance as "–", not 0%; method options
+ * (noise tunnel, integrated-gradients steps) go with the saliency request and a faithfulness run shows the finished
+ * job's numbers in its table and its mean curves as plots; no request the
  * page makes fails (the icon, which the browser fetches on its own, is tests/ui_routes_test.ts's). On a server
  * that wants an API key, the "unauthorized" error goes once the key is typed. Ignored, with the reason in its
  * name, where /usr/bin/chromium is missing.
@@ -145,6 +147,56 @@ browserTest("web page: explain and caption an upload, pick a sample, watch a poi
     assert.deepEqual(seen.failedRequests, [], "requests of the page that failed");
   });
 });
+
+interface FaithfulnessSeen extends Seen {
+  saliencyBody: Record<string, unknown>;
+  evaluationBody: Record<string, unknown>;
+  jobId: string;
+  evalText: string;
+  table: string[][];
+  plots: number;
+}
+
+browserTest(
+  "web page: method options travel with the request; a faithfulness run shows its table and plots",
+  async () => {
+    await withServer({}, async (base) => {
+      const seen = await flow<FaithfulnessSeen>("faithfulness", base, "-");
+      assert.equal(seen.saliencyBody.method, "integrated-gradients");
+      assert.deepEqual(seen.saliencyBody.noise, { kind: "smoothgrad", samples: 2, sigma: 0.15 });
+      assert.deepEqual(seen.saliencyBody.integratedGradients, { steps: 4 });
+      assert.deepEqual(seen.evaluationBody, {
+        kind: "faithfulness",
+        model: "resnet50_synthetic",
+        methods: ["grad-cam"],
+        layers: ["layer4"],
+        limit: 2,
+        faithfulness: { metrics: ["deletion", "insertion", "road"] },
+      });
+      assert.match(seen.evalText, /^2\/2 images.* done/);
+      // the table is the finished job's summary
+      const job = await (await fetch(`${base}/v1/evaluations/${seen.jobId}`)).json();
+      const s = job.result.summary["grad-cam@layer4"];
+      assert.deepEqual(seen.table, [
+        [
+          "method",
+          "deletion AUC (lower is better)",
+          "insertion AUC (higher is better)",
+          "ROAD combined (higher is better)",
+        ],
+        [
+          "grad-cam@layer4",
+          s.deletion.auc.toFixed(3),
+          s.insertion.auc.toFixed(3),
+          s.road.combined.toFixed(3),
+        ],
+      ]);
+      assert.equal(seen.plots, 4, "deletion, insertion, ROAD MoRF and LeRF");
+      assert.deepEqual(seen.pageErrors, []);
+      assert.deepEqual(seen.failedRequests, [], "requests of the page that failed");
+    });
+  },
+);
 
 browserTest("web page: an unauthorized error goes once the API key is typed", async () => {
   await withServer({ RETRACE_API_KEY: "sesame-key" }, async (base) => {

@@ -17,13 +17,17 @@ Deno.test("GET /favicon.ico is a 32x32 SVG served as image/svg+xml", async () =>
   assert.deepEqual([size.type, size.width, size.height], ["svg", 32, 32]);
 });
 
-Deno.test("the page's script module is served as JavaScript and the page links it and the icon", async () => {
+Deno.test("the page's script modules are served as JavaScript and the page links them and the icon", async () => {
   const res = await app.request("/ui/accuracy_view.js");
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-type"), "text/javascript");
   assert.match(await res.text(), /export function accuracyView/);
   const page = await (await app.request("/")).text();
   assert.match(page, /import \{ accuracyView, instancesOf \} from "\/ui\/accuracy_view\.js"/);
+  const faith = await app.request("/ui/faithfulness_view.js");
+  assert.equal(faith.headers.get("content-type"), "text/javascript");
+  assert.match(await faith.text(), /export function faithfulnessTable/);
+  assert.match(page, /import \{ faithfulnessPlots, faithfulnessTable \} from "\/ui\/faithfulness_view\.js"/);
   assert.match(page, /<link rel="icon" type="image\/svg\+xml" href="\/favicon\.ico">/);
 });
 

@@ -5,6 +5,10 @@
  *     upload <image>, explain it with the default methods at layer3 + layer4, caption it, pick a sample image
  *     (what the old image showed must go), then start a 3-image pointing run and wait for it, recording every
  *     title the accuracy panel showed on the way.
+ *   deno run -A tests/helpers/ui_flow.ts faithfulness http://127.0.0.1:PORT -
+ *     pick a sample, explain it by integrated gradients through a SmoothGrad noise tunnel with the page's option
+ *     inputs (the request body is recorded), then start a 2-image faithfulness run of grad-cam at layer4 and wait
+ *     for its table and plots.
  *   deno run -A tests/helpers/ui_flow.ts key http://127.0.0.1:PORT KEY
  *     load the page of a server that wants KEY (an "unauthorized" error shows), type the key, let it load.
  * Every wait is bounded and fails naming what it waited for.
@@ -105,6 +109,54 @@ async function explain(page: Page, image: string) {
   return seen;
 }
 
+async function faithfulness(page: Page) {
+  await page.waitForSelector("#samples img", { timeout: 30_000 });
+  await page.locator("#samples img").first().click();
+  await page.waitForSelector("#preview[src]", { state: "attached", timeout: 30_000 });
+  await page.selectOption("#layers", ["layer4"]);
+  await page.selectOption("#methods", ["integrated-gradients"]);
+  await page.selectOption("#noiseKind", "smoothgrad");
+  await page.fill("#noiseSamples", "2");
+  await page.fill("#igSteps", "4");
+  const asked = page.waitForRequest((r) => r.url().endsWith("/v1/saliency"));
+  await page.click("#go");
+  const saliencyBody = JSON.parse((await asked).postData() ?? "null");
+  await waitFor(
+    page,
+    "1 map canvas",
+    () => document.querySelectorAll("#maps canvas").length === 1,
+    null,
+    120_000,
+  );
+  await page.selectOption("#evalKind", "faithfulness");
+  await page.selectOption("#evalMethod", "grad-cam");
+  await page.selectOption("#evalMetrics", ["deletion", "insertion", "road"]);
+  await page.fill("#evalLimit", "2");
+  const posted = page.waitForResponse((r) =>
+    r.url().endsWith("/v1/evaluations") && r.request().method() === "POST"
+  );
+  await page.click("#evalGo");
+  const response = await posted;
+  const job = await response.json();
+  await waitFor(
+    page,
+    "the run's done",
+    () => document.querySelector("#evalText")?.textContent?.includes("done"),
+    null,
+    180_000,
+  );
+  return {
+    saliencyBody,
+    evaluationBody: JSON.parse(response.request().postData() ?? "null"),
+    jobId: job.id,
+    evalText: await page.locator("#evalText").textContent() ?? "",
+    table: await page.locator("#faithTable tr").evaluateAll((rows) =>
+      rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent))
+    ),
+    plots: await page.locator("#faithPlots svg").count(),
+  };
+}
+
 async function key(page: Page, key: string) {
   await waitFor(
     page,
@@ -139,8 +191,11 @@ try {
     seen = await explain(page, arg);
   } else if (scenario === "key") {
     seen = await key(page, arg);
+  } else if (scenario === "faithfulness") {
+    await page.waitForSelector("#model option", { state: "attached", timeout: 30_000 });
+    seen = await faithfulness(page);
   } else {
-    throw new Error(`unknown scenario ${JSON.stringify(scenario)}: explain or key`);
+    throw new Error(`unknown scenario ${JSON.stringify(scenario)}: explain, faithfulness or key`);
   }
   console.log(JSON.stringify({ ...seen, pageErrors, failedRequests }));
 } finally {
