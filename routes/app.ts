@@ -59,7 +59,8 @@ export function createApp(backend: BackendInfo, options: AppOptions = {}): Hono 
   }
   app.use("/v1/*", limitBody(options.maxBodyBytes ?? 32 * 1024 * 1024));
   app.use("/v1/*", parseJsonBody());
-  app.route("/", healthRoutes(backend));
+  const jobs = options.jobs;
+  app.route("/", healthRoutes(backend, jobs?.health ? () => jobs.health!() : undefined));
   app.route("/", metricsRoutes(metrics, options.v1?.pool, options.v1?.batcher));
   // One OpenAPI document for every JSON router (OpenAPIHono.route merges their definitions).
   const api = new OpenAPIHono();

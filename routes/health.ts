@@ -1,13 +1,23 @@
-/** GET /healthz: version, the backend in use, the WebGPU adapter seen, and why that backend was chosen. */
+/**
+ * GET /healthz: version, the backend in use, the WebGPU adapter seen, why that backend was chosen, and the
+ * evaluation queue's state (in-process, or Redis: reachable, backlog, live hosts, this host's cancel subscription
+ * and running shards; workers/redis/queue_health.ts). The status stays "ok" while the service answers; a queue
+ * that cannot take jobs says so in `queue` and `status` becomes "degraded".
+ */
 import { Hono } from "hono";
 import type { BackendInfo } from "../lib/runtime/backend.ts";
 import { VERSION } from "../lib/version.ts";
 
-export function healthRoutes(backend: BackendInfo): Hono {
+export function healthRoutes(backend: BackendInfo, queue?: () => Promise<Record<string, unknown>>): Hono {
   const app = new Hono();
-  app.get("/healthz", (c) =>
-    c.json({
-      status: "ok",
+  app.get("/healthz", async (c) => {
+    const q = queue ? await queue() : null;
+    const degraded = q !== null && (q.reachable === false ||
+      (q.host as { cancelSubscription?: { subscribed: boolean } } | undefined)?.cancelSubscription
+          ?.subscribed ===
+        false);
+    return c.json({
+      status: degraded ? "degraded" : "ok",
       version: VERSION,
       backend: backend.backend,
       requestedBackend: backend.requested,
@@ -23,6 +33,8 @@ export function healthRoutes(backend: BackendInfo): Hono {
           maxStorageBufferBindingSize: backend.adapter.maxStorageBufferBindingSize,
         }
         : null,
-    }));
+      queue: q,
+    });
+  });
   return app;
 }

@@ -247,6 +247,17 @@ export class EvaluationJobs implements Evaluations {
     }
   }
 
+  /** The in-process queue for /healthz: jobs queued and running here. */
+  health(): Promise<Record<string, unknown>> {
+    const all = [...this.records.values()];
+    return Promise.resolve({
+      kind: "local",
+      queued: all.filter((r) => r.status === "queued").length,
+      running: all.filter((r) => r.status === "running").length,
+      maxConcurrent: this.options.maxConcurrent ?? 1,
+    });
+  }
+
   /** Stops every running worker (their jobs stay resumable on disk) and the retention sweep. */
   close(): Promise<void> {
     clearInterval(this.sweeper);

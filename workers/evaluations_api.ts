@@ -85,5 +85,7 @@ export interface Evaluations {
    * final event (done, failed or cancelled) or when `signal` aborts.
    */
   events(id: string, afterId: string | undefined, signal: AbortSignal): AsyncIterable<StreamEvent>;
+  /** The queue's state for /healthz (never throws). */
+  health?(): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }

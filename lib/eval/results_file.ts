@@ -163,9 +163,11 @@ export class ResultsWriter<R extends KeyedRecord = ResultRecord> {
       }
       if (parsed.shard.index !== shard.index || parsed.shard.count !== shard.count) {
         throw new ResultsFileError(
-          `${path} holds shard ${parsed.shard.index + 1}/${parsed.shard.count}, not ${
+          `${path} holds shard index ${parsed.shard.index} of ${parsed.shard.count} (--shard ${
+            parsed.shard.index + 1
+          }/${parsed.shard.count}), not index ${shard.index} of ${shard.count} (--shard ${
             shard.index + 1
-          }/${shard.count}`,
+          }/${shard.count})`,
         );
       }
       await Deno.truncate(path, parsed.validBytes);

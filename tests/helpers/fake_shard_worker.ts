@@ -2,7 +2,8 @@
  * A stand-in for workers/evaluation_worker.ts in tests/redis_shard_consumer_test.ts: no tfjs, no dataset. Shard i
  * of a job reports a start and one image, then finishes with a result whose one label has i + 1 hits and 1 miss
  * on class 0 (so merged numbers can be checked by hand). Loaded with `?hang`, its shard 0 of a job whose spec
- * names the model "hang" reports the start and the image and then never answers (a wedged worker).
+ * names the model "hang" (every shard of one naming "hang-all") reports the start and the image and then never
+ * answers (a wedged worker).
  */
 import * as Comlink from "comlink";
 import type { PointingEvent, PointingResult } from "../../lib/eval/pointing_run.ts";
@@ -53,7 +54,9 @@ const api = {
       classCounts: { [FAKE_LABEL]: [all.hits[0] + all.misses[0], 0] },
       tallies: result.tallies,
     });
-    if (hangs && spec.model === "hang" && index === 0) await new Promise(() => {});
+    if (hangs && ((spec.model === "hang" && index === 0) || spec.model === "hang-all")) {
+      await new Promise(() => {});
+    }
     await onEvent({ type: "done", result });
     return {};
   },

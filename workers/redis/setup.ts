@@ -12,6 +12,7 @@ import type { Evaluations } from "../evaluations_api.ts";
 import { RedisEvaluations } from "./jobs.ts";
 import { ShardConsumer } from "./shard_consumer.ts";
 import { connectRedis, RedisKeys, whenReady } from "./store.ts";
+import { queueHealth } from "./queue_health.ts";
 
 function log(level: "info" | "warn", message: string): void {
   console.error(JSON.stringify({ level, message }));
@@ -70,6 +71,7 @@ export async function distributedEvaluations(
     cancel: (id) => jobs.cancel(id),
     delete: (id) => jobs.delete(id),
     events: (id, after, signal) => jobs.events(id, after, signal),
+    health: async () => ({ ...await queueHealth(redis, keys, { id: o.hostId, ...consumer.health() }) }),
     close: async () => {
       await consumer.close();
       await jobs.close();

@@ -17,6 +17,7 @@ import type { Redis } from "ioredis";
 import type { EvaluationApi } from "../evaluation_worker.ts";
 import type { JobResolution } from "../evaluations.ts";
 import { FINAL_STATUSES, type JobStatus } from "../evaluations_api.ts";
+import { CancelSubscription, type CancelSubscriptionState } from "./cancel_subscription.ts";
 import {
   type EvaluationEvent,
   type EvaluationResult,
@@ -107,6 +108,8 @@ interface Slot {
   /** Ends the current shard early (the worker is terminated). */
   stop: ((why: "cancelled" | "lost" | "closing") => void) | null;
   job: string | null;
+  /** The shard index the slot runs (with `job`). */
+  shard: number | null;
 }
 
 /** Progress reports per running shard at most this often (counts in the stream, tallies in a hash). */
@@ -140,6 +143,8 @@ export class ShardConsumer {
   private readonly connections: Redis[] = [];
   private beat: ReturnType<typeof setInterval> | undefined;
   private readonly timers: ClaimTimers;
+  private cancels: CancelSubscription | null = null;
+  private heartbeat: (() => void) | null = null;
 
   constructor(private readonly options: ShardConsumerOptions) {
     this.timers = options.timers ?? RUNTIME_TIMERS;
@@ -151,24 +156,46 @@ export class ShardConsumer {
 
   start(): void {
     const { redis, keys, hostId } = this.options;
-    const sub = redis.duplicate();
-    sub.on("error", () => {});
-    this.connections.push(sub);
-    sub.subscribe(keys.cancel).catch(() => {}); // ioredis re-subscribes after reconnecting
-    sub.on("message", (_channel: string, job: string) => this.stopJob(job, "cancelled"));
+    this.cancels = new CancelSubscription(
+      redis,
+      keys.cancel,
+      (job) => this.stopJob(job, "cancelled"),
+      (level, message) => this.log(level, message),
+    );
+    this.cancels.start();
     const heartbeat = () => redis.hset(keys.hosts, hostId, String(Date.now())).catch(() => {});
-    heartbeat();
+    // at once when the connection is ready (a command before that is refused: no offline queue), then every beat
+    if (redis.status === "ready") heartbeat();
+    redis.on("ready", heartbeat);
+    this.heartbeat = heartbeat;
     this.beat = setInterval(heartbeat, HOST_BEAT_MS);
     for (let i = 0; i < this.options.slots; i++) {
-      const slot: Slot = { worker: null, api: null, stop: null, job: null };
+      const slot: Slot = { worker: null, api: null, stop: null, job: null, shard: null };
       this.slots.push(slot);
       this.loops.push(this.loop(slot));
     }
   }
 
+  /** This host's side of the queue for /healthz: the cancel subscription and the shards its slots run. */
+  health(): {
+    cancelSubscription: CancelSubscriptionState | null;
+    slots: number;
+    running: { job: string; shard: number }[];
+  } {
+    return {
+      cancelSubscription: this.cancels?.state() ?? null,
+      slots: this.slots.length,
+      running: this.slots.flatMap((
+        s,
+      ) => (s.job !== null && s.shard !== null ? [{ job: s.job, shard: s.shard }] : [])),
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.beat);
+    if (this.heartbeat) this.options.redis.off("ready", this.heartbeat);
+    this.cancels?.close();
     for (const s of this.slots) s.stop?.("closing");
     for (const c of this.connections) c.disconnect();
     await Promise.allSettled(this.loops);
@@ -293,10 +320,18 @@ export class ShardConsumer {
     await markRunning(redis, keys, msg.job);
     const started = Date.now();
     const outcome = await this.run(slot, msg, spec, resolution);
+    // a job that ended elsewhere says how it ended (cancelled, failed, or done by another host's last shard)
+    const ended = outcome.kind === "stopped" && outcome.why === "cancelled"
+      ? await redis.hget(keys.job(msg.job), "status").catch(() => null)
+      : null;
     this.log(
       "info",
-      `shard ${msg.shard + 1}/${msg.count} of ${msg.job}: ${
-        outcome.kind === "stopped" ? `stopped (${outcome.why})` : outcome.kind
+      `shard ${msg.shard} of 0-${msg.count - 1} of job ${msg.job}: ${
+        outcome.kind !== "stopped"
+          ? outcome.kind
+          : outcome.why === "cancelled"
+          ? `stopped: the job ended (${ended ?? "status unknown"})`
+          : `stopped (${outcome.why})`
       } after ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     switch (outcome.kind) {
@@ -309,7 +344,7 @@ export class ShardConsumer {
       case "error":
         await this.fail(
           msg,
-          `shard ${msg.shard + 1}/${msg.count} on ${this.options.hostId}: ${outcome.message}`,
+          `shard ${msg.shard} of 0-${msg.count - 1} on ${this.options.hostId}: ${outcome.message}`,
         );
         return;
       case "stopped":
@@ -347,10 +382,12 @@ export class ShardConsumer {
         this.timers.clearInterval(watch); // settle is only ever called after the executor has run: watch is set
         slot.stop = null;
         slot.job = null;
+        slot.shard = null;
         worker.removeEventListener("error", onError);
         resolve(o);
       };
       slot.job = msg.job;
+      slot.shard = msg.shard;
       // this shard's own stop: a renewal answered after the shard ended must not stop the slot's next shard
       const stop = (why: "cancelled" | "lost" | "closing") => {
         if (settled) return;
@@ -358,6 +395,11 @@ export class ShardConsumer {
         settle({ kind: "stopped", why });
       };
       slot.stop = stop;
+      // A cancel published before this slot was registered reached no one: look at the job once now (a cancel
+      // after this point finds the slot).
+      redis.hget(keys.job(msg.job), "status").then((status) => {
+        if (FINAL_STATUSES.includes(status as JobStatus)) stop("cancelled");
+      }, () => {});
       const onError = (e: ErrorEvent) => {
         e.preventDefault();
         dropWorker();

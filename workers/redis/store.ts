@@ -167,7 +167,8 @@ return 1`,
 }
 
 /**
- * Stores a shard's result unless one is stored already, with its shard-done event (counts only), and adds its
+ * Stores a shard's result unless one is stored already or the job has ended (a cancelled or failed job takes no
+ * result after its end, whichever host was still running a shard), with its shard-done event (counts only), and adds its
  * tallies to the job's counted sum number by number (any nesting of objects and arrays of numbers: the pointing
  * game's hits and misses, the faithfulness run's sums), dropping the shard's live tallies, in one step; true when
  * this one counts.
@@ -182,7 +183,9 @@ export async function storeShardResult(
   tallies: string,
 ): Promise<boolean> {
   const stored = await redis.eval(
-    `if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+    `local s = redis.call('HGET', KEYS[4], 'status')
+if s == 'done' or s == 'failed' or s == 'cancelled' then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'type', 'shard-done', 'data', ARGV[3])
 local function add(into, from)
   for k, v in pairs(from) do
@@ -200,10 +203,11 @@ end
 redis.call('HSET', KEYS[3], 'counted', cjson.encode(sum))
 redis.call('HDEL', KEYS[3], 'live:' .. ARGV[1])
 return 1`,
-    3,
+    4,
     keys.results(job),
     keys.events(job),
     keys.tallies(job),
+    keys.job(job),
     String(shard),
     result,
     event,
