@@ -5,7 +5,7 @@
  * host lacking a dataset refuses with its reason while the others run the job, and a dataset no host has fails
  * with every host's reason; a cancel sent to one host stops every host; a stalled host (SIGSTOP) loses its shard
  * to another after the visibility timeout and its late result is not counted; during a Redis outage new jobs get
- * 503 and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing. Every wait
+ * 503, /healthz says "degraded" (queue unreachable), and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing. Every wait
  * is on an event (a stream entry, a progress record, a frozen host's data landing in Redis, a host's slot free
  * again: tests/helpers/redis_observe.ts), bounded only by a safety limit that catches hangs, so a busy machine
  * makes the test slower, never wrong.
@@ -379,7 +379,13 @@ Deno.test({
         assert.equal(body.error.code, "queue_unavailable");
         assert.match(body.error.message, /Redis\) is unreachable/);
         assert.equal((await fetch(`${a.base}/v1/evaluations/${id}`)).status, 503);
-        await new Promise((r) => setTimeout(r, 1500)); // the outage lasts a while (nothing is waited for here)
+        // the outage lasts until a host's /healthz says so (its queue unreachable: "degraded")
+        const health = await waitFor("a's /healthz to report the outage", async () => {
+          const h = await (await fetch(`${a.base}/healthz`)).json();
+          return h.status === "degraded" && h;
+        });
+        assert.equal(health.queue.kind, "redis");
+        assert.equal(health.queue.reachable, false);
         await redisServer.restart();
         const events = await ended;
         assert.equal(events.at(-1)!.event, "done");
@@ -390,6 +396,15 @@ Deno.test({
           "the job was unfinished when Redis stopped, and shards were stored after it returned",
         );
         assert.deepEqual((events.at(-1)!.data as Final).result.tallies, reference.tallies);
+        // back to "ok": Redis answers and every host holds its cancel subscription again
+        for (const s of [a, b, c]) {
+          const h = await waitFor("/healthz back to ok", async () => {
+            const body = await (await fetch(`${s.base}/healthz`)).json();
+            return body.status === "ok" && body;
+          });
+          assert.equal(h.queue.reachable, true);
+          assert.equal(h.queue.host.cancelSubscription.subscribed, true);
+        }
       });
 
       await t.step("a host killed with SIGKILL mid-run loses nothing", async () => {

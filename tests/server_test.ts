@@ -20,6 +20,8 @@ Deno.test("GET /healthz reports version, backend and why; unknown routes get JSO
     assert.equal(body.backend, "wasm");
     assert.equal(body.reason, "RETRACE_BACKEND=wasm");
     assert.ok("adapter" in body);
+    // the in-process evaluation queue: nothing queued or running on a fresh server
+    assert.deepEqual(body.queue, { kind: "local", queued: 0, running: 0, maxConcurrent: 1 });
     const missing = await fetch(`${base}/nope`);
     assert.equal(missing.status, 404);
     const err = await missing.json();
