@@ -17,19 +17,20 @@ import { EvaluationJobs } from "./workers/evaluations.ts";
 import { resolveEvaluation } from "./lib/service/resolve_evaluation.ts";
 import type { Evaluations } from "./workers/evaluations_api.ts";
 import { distributedEvaluations } from "./workers/redis/setup.ts";
+import { log } from "./lib/runtime/log_line.ts";
 
 /** Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations). */
 async function prepareSyntheticWorld(dir: string, images: number): Promise<void> {
   if (await Deno.stat(`${dir}/manifest.json`).then(() => true, () => false)) return;
   const note = "first start: a minute or two; GET /v1/samples lists its images once it is done";
-  console.log(JSON.stringify({ level: "info", message: `generating ${dir} (${note})` }));
+  log("info", `generating ${dir} (${note})`);
   const worker = new Worker(new URL("./workers/world_worker.ts", import.meta.url), { type: "module" });
   worker.onmessage = (e) => {
     if (e.data.done === "generated") {
-      console.log(JSON.stringify({ level: "info", message: `generated ${dir}` }));
+      log("info", `generated ${dir}`);
     }
     if (e.data.error) {
-      console.error(JSON.stringify({ level: "warn", message: `no synthetic world: ${e.data.error}` }));
+      log("warn", `no synthetic world: ${e.data.error}`);
     }
     worker.terminate();
   };
@@ -41,8 +42,7 @@ async function main(): Promise<void> {
   const backend = await initBackend(config.backend);
   const models = await scanModels(
     config.modelsDir,
-    (dir, message) =>
-      console.error(JSON.stringify({ level: "warn", message: `skipped model ${dir}: ${message}` })),
+    (dir, message) => log("warn", `skipped model ${dir}: ${message}`),
   );
   const pool = new WorkerPool({
     size: config.workers,

@@ -121,12 +121,16 @@ export function evaluationRoutes(jobs: Evaluations): OpenAPIHono {
 
   app.get("/v1/evaluations", async (c) =>
     c.json({
-      evaluations: (await jobs.list()).map(({ id, status, spec, progress, createdAt }) => ({
+      evaluations: (await jobs.list()).map(({ id, status, spec, progress, createdAt, ...rest }) => ({
         id,
         status,
         spec,
         progress,
         createdAt,
+        // while the queue is unreachable: the last state this instance saw
+        ...("stale" in rest
+          ? { stale: rest.stale, staleSince: (rest as { staleSince?: string }).staleSince }
+          : {}),
       })),
     }));
 

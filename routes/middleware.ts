@@ -64,6 +64,7 @@ export function observe(
       const route = routePath(c) || "unmatched";
       metrics.observe(route, c.req.method, c.res.status, seconds);
       log(JSON.stringify({
+        time: new Date().toISOString(),
         level: "info",
         requestId: c.get("requestId"),
         method: c.req.method,

@@ -5,7 +5,8 @@
  * host lacking a dataset refuses with its reason while the others run the job, and a dataset no host has fails
  * with every host's reason; a cancel sent to one host stops every host; a stalled host (SIGSTOP) loses its shard
  * to another after the visibility timeout and its late result is not counted; during a Redis outage new jobs get
- * 503, /healthz says "degraded" (queue unreachable), and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing. Every wait
+ * 503, reads show the last state seen marked stale (or a plain 503), /healthz says "degraded" (queue
+ * unreachable), and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing. Every wait
  * is on an event (a stream entry, a progress record, a frozen host's data landing in Redis, a host's slot free
  * again: tests/helpers/redis_observe.ts), bounded only by a safety limit that catches hangs, so a busy machine
  * makes the test slower, never wrong.
@@ -378,7 +379,20 @@ Deno.test({
         const body = await refused.json();
         assert.equal(body.error.code, "queue_unavailable");
         assert.match(body.error.message, /Redis\) is unreachable/);
-        assert.equal((await fetch(`${a.base}/v1/evaluations/${id}`)).status, 503);
+        // reads: b accepted the job and shows what it last saw, marked stale; a never read it: a plain 503
+        const unseen = await fetch(`${a.base}/v1/evaluations/${id}`);
+        assert.equal(unseen.status, 503);
+        assert.equal(
+          (await unseen.json()).error.message,
+          "the evaluation queue (Redis) is unreachable; retry when it is back (running jobs continue then)",
+        );
+        const seen = await (await fetch(`${b.base}/v1/evaluations/${id}`)).json();
+        assert.equal(seen.stale, true);
+        assert.ok(Date.parse(seen.staleSince) <= Date.now());
+        assert.equal(seen.id, id);
+        const listed = (await (await fetch(`${b.base}/v1/evaluations`)).json()).evaluations;
+        assert.ok(listed.some((e: { id: string }) => e.id === id));
+        assert.equal((await fetch(`${b.base}/v1/evaluations/${id}`, { method: "DELETE" })).status, 503);
         // the outage lasts until a host's /healthz says so (its queue unreachable: "degraded")
         const health = await waitFor("a's /healthz to report the outage", async () => {
           const h = await (await fetch(`${a.base}/healthz`)).json();

@@ -4,8 +4,9 @@
  * shardKeys) put on the shards stream, where any host's shard consumer takes them (workers/redis/
  * shard_consumer.ts). Job state, results and events live in Redis (workers/redis/store.ts), so GET, DELETE and
  * the SSE stream work on any instance; the stream merges the progress every host reports
- * (workers/redis/progress_view.ts). While Redis is unreachable new jobs are refused with EvaluationsUnavailable
- * (HTTP 503) and open streams wait for it to come back. At most maxJobs jobs are queued or running over all hosts:
+ * (workers/redis/progress_view.ts). While Redis is unreachable new jobs, cancels and deletes are refused with
+ * EvaluationsUnavailable (HTTP 503, a plain message), reads answer the last view this instance read marked
+ * `stale` (503 for a job it never read), and open streams wait for it to come back. At most maxJobs jobs are queued or running over all hosts:
  * P:active (a sorted set of the unfinished job ids, pruned of finished ones by the same script that admits a
  * new one) is the count. Delete cancels an unfinished job and removes every key of a finished one.
  */
@@ -68,7 +69,13 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
 return 1`;
 
+/** Job views kept for reads while Redis is away. */
+const SEEN_JOBS = 1000;
+
 export interface RedisJobView extends JobView {
+  /** Only while Redis is away: this is the view this instance last read, at `staleSince`. */
+  stale?: boolean;
+  staleSince?: string;
   shards: number;
   images: number | null;
   acceptedBy: string;
@@ -81,12 +88,27 @@ export class RedisEvaluations implements Evaluations {
 
   constructor(private readonly options: RedisEvaluationsOptions) {}
 
-  private unavailable(e?: unknown): EvaluationsUnavailable {
+  /** The last view of each job this instance read, for reads while Redis is away (most recent last). */
+  private readonly seen = new Map<string, { view: RedisJobView; at: string }>();
+
+  /** The client's error is not the caller's business (it names library internals): a plain message. */
+  private unavailable(_e?: unknown): EvaluationsUnavailable {
     return new EvaluationsUnavailable(
-      `the evaluation queue (Redis) is unreachable${
-        e ? `: ${(e as Error).message}` : ""
-      }; retry when it is back (running jobs continue then)`,
+      "the evaluation queue (Redis) is unreachable; retry when it is back (running jobs continue then)",
     );
+  }
+
+  private remember(view: RedisJobView): RedisJobView {
+    this.seen.delete(view.id);
+    this.seen.set(view.id, { view, at: new Date().toISOString() });
+    if (this.seen.size > SEEN_JOBS) this.seen.delete(this.seen.keys().next().value!);
+    return view;
+  }
+
+  /** The last view read of a job, marked stale (as of when it was read), or undefined. */
+  private stale(id: string): RedisJobView | undefined {
+    const last = this.seen.get(id);
+    return last ? { ...last.view, stale: true, staleSince: last.at } : undefined;
   }
 
   async create(spec: EvaluationSpec): Promise<RedisJobView> {
@@ -180,18 +202,31 @@ export class RedisEvaluations implements Evaluations {
         redis.hgetall(keys.refusals(id)),
       ]);
     } catch (e) {
+      const last = this.stale(id);
+      if (last) return last;
       throw this.unavailable(e);
     }
-    return h.id ? view(h, progress, refusals) : undefined;
+    if (!h.id) {
+      this.seen.delete(id);
+      return undefined;
+    }
+    return this.remember(view(h, progress, refusals));
   }
 
+  /**
+   * Every job, newest first. While Redis is away: the jobs this instance last read, marked stale (and the
+   * job list as this instance last saw it), or EvaluationsUnavailable when it has seen none.
+   */
   async list(): Promise<RedisJobView[]> {
     const { redis, keys } = this.options;
     try {
       const ids = await redis.zrevrange(keys.jobs, 0, 999);
       const views = await Promise.all(ids.map((id) => this.get(id)));
+      if (views.some((v) => v?.stale)) throw this.unavailable(); // Redis went away meanwhile
       return views.filter((v): v is RedisJobView => v !== undefined);
     } catch (e) {
+      const last = [...this.seen.keys()].reverse().map((id) => this.stale(id)!);
+      if (last.length) return last.sort((x, y) => y.createdAt.localeCompare(x.createdAt));
       throw e instanceof EvaluationsUnavailable ? e : this.unavailable(e);
     }
   }
@@ -199,6 +234,7 @@ export class RedisEvaluations implements Evaluations {
   async cancel(id: string): Promise<RedisJobView | undefined> {
     const { redis, keys } = this.options;
     const job = await this.get(id);
+    if (job?.stale) throw this.unavailable(); // a cancel needs Redis
     if (!job || FINAL_STATUSES.includes(job.status)) return job;
     try {
       if (await finishJob(redis, keys, id, "cancelled", {}, this.options.retainSeconds)) {
@@ -213,6 +249,7 @@ export class RedisEvaluations implements Evaluations {
   async delete(id: string): Promise<DeleteOutcome | undefined> {
     const job = await this.get(id);
     if (!job) return undefined;
+    if (job.stale) throw this.unavailable(); // a delete needs Redis
     if (!FINAL_STATUSES.includes(job.status)) {
       const after = await this.cancel(id);
       return { id, status: after?.status ?? "cancelled", deleted: false };
@@ -223,6 +260,7 @@ export class RedisEvaluations implements Evaluations {
     } catch (e) {
       throw this.unavailable(e);
     }
+    this.seen.delete(id);
     return { id, status: job.status, deleted: true };
   }
 

@@ -13,10 +13,7 @@ import { RedisEvaluations } from "./jobs.ts";
 import { ShardConsumer } from "./shard_consumer.ts";
 import { connectRedis, RedisKeys, whenReady } from "./store.ts";
 import { queueHealth } from "./queue_health.ts";
-
-function log(level: "info" | "warn", message: string): void {
-  console.error(JSON.stringify({ level, message }));
-}
+import { log as logLine } from "../../lib/runtime/log_line.ts";
 
 /** Counts the images of an evaluation in a short-lived evaluation worker (COCO listings parse large JSON). */
 async function countImages(resolution: JobResolution, limit?: number): Promise<number> {
@@ -35,6 +32,7 @@ export async function distributedEvaluations(
   resolve: (spec: EvaluationSpec) => JobResolution,
 ): Promise<Evaluations> {
   const o = config.redis;
+  const log = (level: "info" | "warn", message: string) => logLine(level, message, { host: o.hostId });
   const redis = connectRedis(url, `retrace:${o.hostId}`);
   const keys = new RedisKeys(o.prefix);
   if (!(await whenReady(redis, 5000))) {

@@ -222,6 +222,7 @@ export class ShardConsumer {
   private async loop(slot: Slot): Promise<void> {
     let reader = this.newReader();
     let grouped = false;
+    let failing = 0; // attempts failed in a row
     while (!this.closed) {
       try {
         if (reader.status !== "ready" && !(await whenReady(reader, 2000))) continue;
@@ -239,10 +240,17 @@ export class ShardConsumer {
           this.dropReader(stalled);
           reader = this.newReader();
         });
+        if (failing) {
+          this.log("info", `shard consumer: Redis answers again after ${failing} failed attempt(s)`);
+          failing = 0;
+        }
         if (msg) await this.handle(slot, msg);
       } catch (e) {
         if (this.closed) break;
-        this.log("warn", `shard consumer: ${(e as Error).message}; retrying`);
+        // one line per outage, not one per retry
+        if (failing++ === 0) {
+          this.log("warn", `shard consumer: ${(e as Error).message}; retrying every second`);
+        }
         await sleep(1000);
       }
     }
@@ -489,6 +497,7 @@ export class ShardConsumer {
   private async untilStored(msg: ShardMessage, result: EvaluationResult): Promise<void> {
     const { redis, keys, hostId } = this.options;
     const { tallies, images, problems } = result;
+    let tries = 0;
     for (;;) {
       try {
         const counted = await storeShardResult(
@@ -514,7 +523,12 @@ export class ShardConsumer {
         return;
       } catch (e) {
         if (this.closed) return;
-        this.log("warn", `storing shard ${msg.shard} of ${msg.job}: ${(e as Error).message}; retrying`);
+        if (tries++ === 0) {
+          this.log(
+            "warn",
+            `storing shard ${msg.shard} of job ${msg.job}: ${(e as Error).message}; retrying every second`,
+          );
+        }
         await sleep(1000);
       }
     }
