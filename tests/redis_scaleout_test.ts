@@ -6,7 +6,8 @@
  * with every host's reason; a cancel sent to one host stops every host; a stalled host (SIGSTOP) loses its shard
  * to another after the visibility timeout and its late result is not counted; during a Redis outage new jobs get
  * 503, reads show the last state seen marked stale (or a plain 503), /healthz says "degraded" (queue
- * unreachable), and the running one resumes when Redis returns; a host killed with SIGKILL mid-run loses nothing. Every wait
+ * unreachable), and the running one resumes when Redis returns after more than the shard timeout without any
+ * shard changing hands; a host killed with SIGKILL mid-run loses nothing. Every wait
  * is on an event (a stream entry, a progress record, a frozen host's data landing in Redis, a host's slot free
  * again: tests/helpers/redis_observe.ts), bounded only by a safety limit that catches hangs, so a busy machine
  * makes the test slower, never wrong.
@@ -47,6 +48,8 @@ const FAITHFULNESS_SPEC = {
 };
 /** The world has more images than SPEC uses, for a job long enough to cancel while it runs. */
 const WORLD_IMAGES = 48;
+/** The hosts' shard timeout (RETRACE_SHARD_TIMEOUT_MS). */
+const SHARD_TIMEOUT_MS = 6000;
 
 const post = postEvaluation;
 
@@ -196,7 +199,7 @@ Deno.test({
           RETRACE_JOBS_DIR: `${dir}/jobs-${id}`,
           RETRACE_SHARD_IMAGES: "2",
           RETRACE_SHARDS: "3",
-          RETRACE_SHARD_TIMEOUT_MS: "6000",
+          RETRACE_SHARD_TIMEOUT_MS: String(SHARD_TIMEOUT_MS),
           ...extra,
         });
       const [a, b, c] = await Promise.all([
@@ -400,6 +403,9 @@ Deno.test({
         });
         assert.equal(health.queue.kind, "redis");
         assert.equal(health.queue.reachable, false);
+        // longer than the shard timeout: every pending shard looks idle past it when Redis returns, though its
+        // host computed through the outage (a lower bound on the outage, not a synchronisation)
+        await new Promise((r) => setTimeout(r, Math.max(0, down + SHARD_TIMEOUT_MS + 500 - Date.now())));
         await redisServer.restart();
         const events = await ended;
         assert.equal(events.at(-1)!.event, "done");
@@ -410,6 +416,12 @@ Deno.test({
           "the job was unfinished when Redis stopped, and shards were stored after it returned",
         );
         assert.deepEqual((events.at(-1)!.data as Final).result.tallies, reference.tallies);
+        // no shard changed hands: each was started by one host only (its host renewed its claim first)
+        const starts = (await rawEvents(redis, id)).filter((e) => e.type === "shard-start");
+        for (let shard = 0; shard < IMAGES / 2; shard++) {
+          const by = new Set(starts.filter((e) => e.data.shard === shard).map((e) => e.data.host));
+          assert.ok(by.size <= 1, `shard ${shard} started on ${[...by].join(", ")}`);
+        }
         // back to "ok": Redis answers and every host holds its cancel subscription again
         for (const s of [a, b, c]) {
           const h = await waitFor("/healthz back to ok", async () => {

@@ -110,6 +110,8 @@ interface Slot {
   job: string | null;
   /** The shard index the slot runs (with `job`). */
   shard: number | null;
+  /** Renews the claim on the slot's shard now (after an outage). */
+  renew: (() => void) | null;
 }
 
 /** Progress reports per running shard at most this often (counts in the stream, tallies in a hash). */
@@ -145,6 +147,8 @@ export class ShardConsumer {
   private readonly timers: ClaimTimers;
   private cancels: CancelSubscription | null = null;
   private heartbeat: (() => void) | null = null;
+  /** No other host's shard is claimed before this time (ms): set when Redis comes back after an outage. */
+  private claimAfter = 0;
 
   constructor(private readonly options: ShardConsumerOptions) {
     this.timers = options.timers ?? RUNTIME_TIMERS;
@@ -165,12 +169,24 @@ export class ShardConsumer {
     this.cancels.start();
     const heartbeat = () => redis.hset(keys.hosts, hostId, String(Date.now())).catch(() => {});
     // at once when the connection is ready (a command before that is refused: no offline queue), then every beat
-    if (redis.status === "ready") heartbeat();
-    redis.on("ready", heartbeat);
-    this.heartbeat = heartbeat;
+    let connected = redis.status === "ready";
+    if (connected) heartbeat();
+    const onReady = () => {
+      heartbeat();
+      if (connected) {
+        // Back after an outage: every pending shard may look idle past the timeout now, though its host computed
+        // through the outage. Renew this host's claims at once, and take no other host's shard for half a
+        // timeout, so that each live host renews its own first.
+        this.claimAfter = Date.now() + this.options.visibilityMs / 2;
+        for (const s of this.slots) s.renew?.();
+      }
+      connected = true;
+    };
+    redis.on("ready", onReady);
+    this.heartbeat = onReady;
     this.beat = setInterval(heartbeat, HOST_BEAT_MS);
     for (let i = 0; i < this.options.slots; i++) {
-      const slot: Slot = { worker: null, api: null, stop: null, job: null, shard: null };
+      const slot: Slot = { worker: null, api: null, stop: null, job: null, shard: null, renew: null };
       this.slots.push(slot);
       this.loops.push(this.loop(slot));
     }
@@ -258,12 +274,14 @@ export class ShardConsumer {
 
   private async next(reader: Redis): Promise<ShardMessage | null> {
     const { redis, keys, hostId, visibilityMs } = this.options;
-    const claimed = await redis.xautoclaim(keys.shards, GROUP, hostId, visibilityMs, "0-0", "COUNT", 1) as [
-      string,
-      [string, string[] | null][],
-    ];
-    const taken = claimed[1]?.[0];
-    if (taken) return this.parse(taken[0], taken[1]);
+    if (Date.now() >= this.claimAfter) {
+      const claimed = await redis.xautoclaim(keys.shards, GROUP, hostId, visibilityMs, "0-0", "COUNT", 1) as [
+        string,
+        [string, string[] | null][],
+      ];
+      const taken = claimed[1]?.[0];
+      if (taken) return this.parse(taken[0], taken[1]);
+    }
     const got = await reader.xreadgroup(
       "GROUP",
       GROUP,
@@ -391,6 +409,7 @@ export class ShardConsumer {
         slot.stop = null;
         slot.job = null;
         slot.shard = null;
+        slot.renew = null;
         worker.removeEventListener("error", onError);
         resolve(o);
       };
@@ -403,6 +422,7 @@ export class ShardConsumer {
         settle({ kind: "stopped", why });
       };
       slot.stop = stop;
+      slot.renew = () => renewClaim(redis, keys, hostId, msg.entry).catch(() => false);
       // A cancel published before this slot was registered reached no one: look at the job once now (a cancel
       // after this point finds the slot).
       redis.hget(keys.job(msg.job), "status").then((status) => {
