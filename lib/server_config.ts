@@ -73,12 +73,20 @@ export interface ServerConfig {
   };
 }
 
-function defaultHostId(): string {
-  let host = "host";
+/**
+ * This instance's default name in Redis: the machine's name and the port it serves, the same after a restart
+ * (so a restarted host is the same consumer, not one more); with PORT=0 (any free port) the process id instead.
+ */
+export function defaultHostId(port: number, hostname = safeHostname()): string {
+  return port > 0 ? `${hostname}-${port}` : `${hostname}-pid${Deno.pid}`;
+}
+
+function safeHostname(): string {
   try {
-    host = Deno.hostname();
-  } catch { /* no --allow-sys */ }
-  return `${host}-${Deno.pid}`;
+    return Deno.hostname();
+  } catch {
+    return "host"; // no --allow-sys
+  }
 }
 
 function redisUrl(text: string | undefined): string | undefined {
@@ -140,7 +148,7 @@ export function serverConfig(env: { get(key: string): string | undefined } = Den
     redisUrl: redisUrl(env.get("RETRACE_REDIS_URL")),
     redis: {
       prefix: env.get("RETRACE_REDIS_PREFIX") || "retrace",
-      hostId: env.get("RETRACE_HOST_ID") || defaultHostId(),
+      hostId: env.get("RETRACE_HOST_ID") || defaultHostId(port),
       shardImages: int("RETRACE_SHARD_IMAGES", 25, 1, 1_000_000),
       defaultShards: int("RETRACE_SHARDS", 16, 1, 100_000),
       visibilityMs: int("RETRACE_SHARD_TIMEOUT_MS", 60_000, 500, 86_400_000),

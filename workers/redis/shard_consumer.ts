@@ -18,6 +18,7 @@ import type { EvaluationApi } from "../evaluation_worker.ts";
 import type { JobResolution } from "../evaluations.ts";
 import { FINAL_STATUSES, type JobStatus } from "../evaluations_api.ts";
 import { CancelSubscription, type CancelSubscriptionState } from "./cancel_subscription.ts";
+import { housekeeping } from "./housekeeping.ts";
 import {
   type EvaluationEvent,
   type EvaluationResult,
@@ -33,6 +34,7 @@ import {
   GROUP,
   holdsClaim,
   HOST_BEAT_MS,
+  HOST_LIVE_MS,
   liveHosts,
   markRunning,
   type RedisKeys,
@@ -60,6 +62,8 @@ export interface ShardConsumerOptions {
   workerUrl?: URL;
   /** A read unanswered this long replaces the slot's reader connection (default READ_STALL_MS). */
   readStallMs?: number;
+  /** A host unseen this long has departed (default: 10 minutes, or two shard timeouts if longer). */
+  departedMs?: number;
   /** The timers behind the claim watch and the read-stall limit (default: the runtime's; tests drive them). */
   timers?: ClaimTimers;
   log?: (level: "info" | "warn", message: string) => void;
@@ -114,6 +118,9 @@ interface Slot {
   renew: (() => void) | null;
 }
 
+/** Housekeeping (workers/redis/housekeeping.ts) runs at start and then this often. */
+const HOUSEKEEPING_EVERY_MS = 60_000;
+
 /** Progress reports per running shard at most this often (counts in the stream, tallies in a hash). */
 const PROGRESS_EVERY_MS = 2000;
 
@@ -147,6 +154,7 @@ export class ShardConsumer {
   private readonly timers: ClaimTimers;
   private cancels: CancelSubscription | null = null;
   private heartbeat: (() => void) | null = null;
+  private tidy: ReturnType<typeof setInterval> | undefined;
   /** No other host's shard is claimed before this time (ms): set when Redis comes back after an outage. */
   private claimAfter = 0;
 
@@ -185,11 +193,37 @@ export class ShardConsumer {
     redis.on("ready", onReady);
     this.heartbeat = onReady;
     this.beat = setInterval(heartbeat, HOST_BEAT_MS);
+    const tidy = () => {
+      if (redis.status !== "ready") return;
+      housekeeping(redis, keys, {
+        departedMs: this.departedMs(),
+        workDir: this.options.workDir,
+        running: () => this.slots.flatMap((s) => (s.job ? [s.job] : [])),
+      }).then((r) => {
+        const done = [
+          r.trimmed && `${r.trimmed} finished shard entries trimmed`,
+          r.jobsForgotten && `${r.jobsForgotten} expired jobs unlisted`,
+          r.hostsForgotten.length && `departed hosts ${r.hostsForgotten.join(", ")} forgotten`,
+          r.consumersDeleted.length && `consumers ${r.consumersDeleted.join(", ")} deleted`,
+          r.filesRemoved.length && `${r.filesRemoved.length} orphaned shard files removed`,
+        ].filter(Boolean);
+        if (done.length) this.log("info", `housekeeping: ${done.join("; ")}`);
+      }, (e) => this.log("warn", `housekeeping: ${(e as Error).message}`));
+    };
+    if (redis.status === "ready") tidy();
+    redis.once("ready", tidy);
+    this.tidy = setInterval(tidy, HOUSEKEEPING_EVERY_MS);
+    Deno.unrefTimer(this.tidy);
     for (let i = 0; i < this.options.slots; i++) {
       const slot: Slot = { worker: null, api: null, stop: null, job: null, shard: null, renew: null };
       this.slots.push(slot);
       this.loops.push(this.loop(slot));
     }
+  }
+
+  /** A host unseen this long has left (its hosts entry and its idle, empty consumer are removed). */
+  private departedMs(): number {
+    return this.options.departedMs ?? Math.max(60 * HOST_LIVE_MS, 2 * this.options.visibilityMs);
   }
 
   /** This host's side of the queue for /healthz: the cancel subscription and the shards its slots run. */
@@ -210,6 +244,7 @@ export class ShardConsumer {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.beat);
+    clearInterval(this.tidy);
     if (this.heartbeat) this.options.redis.off("ready", this.heartbeat);
     this.cancels?.close();
     for (const s of this.slots) s.stop?.("closing");
