@@ -19,22 +19,30 @@ import type { Evaluations } from "./workers/evaluations_api.ts";
 import { distributedEvaluations } from "./workers/redis/setup.ts";
 import { log } from "./lib/runtime/log_line.ts";
 
-/** Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations). */
+/**
+ * Generates the synthetic test split in a worker if it is missing (the page's samples, default evaluations);
+ * resolves when the world is there or could not be made (never rejects), without holding up the server.
+ */
 async function prepareSyntheticWorld(dir: string, images: number): Promise<void> {
   if (await Deno.stat(`${dir}/manifest.json`).then(() => true, () => false)) return;
   const note = "first start: a minute or two; GET /v1/samples lists its images once it is done";
   log("info", `generating ${dir} (${note})`);
   const worker = new Worker(new URL("./workers/world_worker.ts", import.meta.url), { type: "module" });
+  const { promise, resolve } = Promise.withResolvers<void>();
   worker.onmessage = (e) => {
-    if (e.data.done === "generated") {
-      log("info", `generated ${dir}`);
-    }
-    if (e.data.error) {
-      log("warn", `no synthetic world: ${e.data.error}`);
-    }
+    if (e.data.done === "generated") log("info", `generated ${dir}`);
+    if (e.data.error) log("warn", `no synthetic world: ${e.data.error}`);
     worker.terminate();
+    resolve();
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    log("warn", `no synthetic world: ${e.message}`);
+    worker.terminate();
+    resolve();
   };
   worker.postMessage({ dir, images });
+  return await promise;
 }
 
 async function main(): Promise<void> {
@@ -55,9 +63,11 @@ async function main(): Promise<void> {
     maxBatch: config.batchMax,
   });
   const resolve = (spec: Parameters<typeof resolveEvaluation>[0]) => resolveEvaluation(spec, models, config);
+  // generated in the background; a Redis host takes shards only once it is there (once per host)
+  const worldReady = prepareSyntheticWorld(`${config.dataDir}/synthetic`, config.syntheticImages);
   let jobs: Evaluations;
   if (config.redisUrl) {
-    jobs = await distributedEvaluations(config.redisUrl, config, backend.backend, resolve);
+    jobs = await distributedEvaluations(config.redisUrl, config, backend.backend, resolve, worldReady);
   } else {
     const local = new EvaluationJobs({
       dir: config.jobsDir,
@@ -69,7 +79,6 @@ async function main(): Promise<void> {
     await local.restore();
     jobs = local;
   }
-  await prepareSyntheticWorld(`${config.dataDir}/synthetic`, config.syntheticImages);
   const app = createApp(backend, {
     jobs,
     dataDir: config.dataDir,

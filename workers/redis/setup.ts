@@ -30,6 +30,8 @@ export async function distributedEvaluations(
   config: ServerConfig,
   backend: string,
   resolve: (spec: EvaluationSpec) => JobResolution,
+  /** Shards are taken only after this settles (the synthetic world being generated on first start). */
+  ready?: Promise<unknown>,
 ): Promise<Evaluations> {
   const o = config.redis;
   const log = (level: "info" | "warn", message: string) => logLine(level, message, { host: o.hostId });
@@ -60,6 +62,7 @@ export async function distributedEvaluations(
     resolve,
     retainSeconds: o.retainSeconds,
     log,
+    ready,
   });
   consumer.start();
   return {

@@ -62,6 +62,8 @@ export interface ShardConsumerOptions {
   workerUrl?: URL;
   /** A read unanswered this long replaces the slot's reader connection (default READ_STALL_MS). */
   readStallMs?: number;
+  /** The slots take shards only after this settles (a dataset this host prepares on its first start). */
+  ready?: Promise<unknown>;
   /** A host unseen this long has departed (default: 10 minutes, or two shard timeouts if longer). */
   departedMs?: number;
   /** The timers behind the claim watch and the read-stall limit (default: the runtime's; tests drive them). */
@@ -217,8 +219,14 @@ export class ShardConsumer {
     for (let i = 0; i < this.options.slots; i++) {
       const slot: Slot = { worker: null, api: null, stop: null, job: null, shard: null, renew: null };
       this.slots.push(slot);
-      this.loops.push(this.loop(slot));
     }
+    const begin = () => {
+      if (!this.closed) { for (const slot of this.slots) this.loops.push(this.loop(slot)); }
+    };
+    if (this.options.ready) {
+      this.log("info", "shard consumer: taking shards once this host's data is prepared");
+      this.options.ready.then(begin, begin);
+    } else begin();
   }
 
   /** A host unseen this long has left (its hosts entry and its idle, empty consumer are removed). */
