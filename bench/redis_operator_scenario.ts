@@ -57,6 +57,12 @@ async function post(base: string): Promise<string> {
 }
 
 async function result(base: string, id: string) {
+  // right after an outage the instance may not have reconnected yet (503): wait for the stream to open
+  await until("the job's event stream to open", async () => {
+    const res = await fetch(`${base}/v1/evaluations/${id}`);
+    await res.body?.cancel();
+    return res.status === 200;
+  });
   const events = await readEvents(`${base}/v1/evaluations/${id}/events`);
   if (events.at(-1)?.event !== "done") throw new Error(`job ${id} ended ${JSON.stringify(events.at(-1))}`);
   return (await (await fetch(`${base}/v1/evaluations/${id}`)).json()).result;
