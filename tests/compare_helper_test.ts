@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { tf } from "../lib/runtime/tf.ts";
 import { relErr } from "./helpers/compare.ts";
+import { initBackend } from "../lib/runtime/backend.ts";
+
+await initBackend("cpu");
 
 Deno.test("relErr: one map against its own maximum; a batch entry by entry", () => {
   assert.equal(relErr([1, 2, 4], [1, 2, 5]), 1 / 5);
