@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { SHAPE_CLASSES } from "../lib/synthetic/classes.ts";
+import { CROWD_PROBABILITY, INSIDE_PROBABILITY, OBJECT_COUNT_WEIGHTS } from "../lib/synthetic/scene.ts";
 import { ebpDifficultPairs } from "../lib/synthetic/difficult.ts";
 import { cocoFileName, splitOfId, SPLITS, vocId } from "../lib/synthetic/ids.ts";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
@@ -104,14 +105,41 @@ syntheticTest("a medium world (200 test images) is well populated", async () => 
       `${pct(crowd, objects)}; truncated ${pct(truncated, objects)}\nper class: ` +
       SHAPE_CLASSES.map((c, k) => `${c} ${perClass[k]} (${perClassDifficult[k]} difficult pairs)`).join(", "),
   );
+  // Where the bands come from. Statistical ones: the generator's own probabilities (lib/synthetic/scene.ts) and
+  // a binomial or sample-mean standard error, allowing 4 of them (a seed-fixed world fails only if the generator
+  // changes). Design targets: what the world is for, said at each line.
+  const within4se = (observed: number, expected: number, se: number, what: string) =>
+    assert.ok(Math.abs(observed - expected) <= 4 * se, `${what}: ${observed} vs ${expected} ± 4 × ${se}`);
+  const w = OBJECT_COUNT_WEIGHTS; // P(1 … 4 objects)
+  const mean = w.reduce((a, p, i) => a + (i + 1) * p, 0); // 1.93
+  const variance = w.reduce((a, p, i) => a + (i + 1) ** 2 * p, 0) - mean ** 2;
+  within4se(objects / 200, mean, Math.sqrt(variance / 200), "objects per image");
+  within4se(
+    crowd / objects,
+    CROWD_PROBABILITY,
+    Math.sqrt(CROWD_PROBABILITY * (1 - CROWD_PROBABILITY) / objects),
+    "crowd",
+  );
+  // classes are uniform: each holds 1/12 of the objects
+  const perClassSe = Math.sqrt(objects * (1 / 12) * (11 / 12));
+  perClass.forEach((n, k) => within4se(n, objects / 12, perClassSe, `${SHAPE_CLASSES[k]} objects`));
+  // truncated objects are among those placed with their centre anywhere (1 − INSIDE_PROBABILITY of them), and
+  // that is no rare event: at least a quarter of those
+  const free = 1 - INSIDE_PROBABILITY;
+  assert.ok(
+    truncated / objects <= free + 4 * Math.sqrt(free * (1 - free) / objects),
+    pct(truncated, objects),
+  );
+  assert.ok(truncated / objects >= free / 4, `truncated ${pct(truncated, objects)}`);
+  // design targets: the EBP difficult subset is a large part of the pairs (at least 30%, as the synthetic world
+  // was built for, so the "difficult" numbers rest on hundreds of pairs), from boxes and from masks alike; every
+  // class has a few difficult pairs; VOC-difficult objects (tiny or mostly hidden: lib/synthetic/annotate.ts)
+  // exist but stay a minority; pairs the pointing game skips (every object VOC-difficult) stay a minority too
   assert.ok(difficultVoc / pairs >= 0.3, `EBP difficult (boxes) ${pct(difficultVoc, pairs)}`);
   assert.ok(difficultCoco / pairs >= 0.3, `EBP difficult (masks) ${pct(difficultCoco, pairs)}`);
-  perClass.forEach((n, k) => assert.ok(n >= 10, `${SHAPE_CLASSES[k]}: ${n} objects`));
   perClassDifficult.forEach((n, k) => assert.ok(n >= 3, `${SHAPE_CLASSES[k]}: ${n} difficult pairs`));
   assert.ok(vocDifficult / objects > 0.05 && vocDifficult / objects < 0.4, pct(vocDifficult, objects));
   assert.ok(allDifficult / pairs < 0.35, `pairs the pointing game skips: ${pct(allDifficult, pairs)}`);
-  assert.ok(crowd / objects > 0.02 && crowd / objects < 0.09, `crowd ${pct(crowd, objects)}`);
-  assert.ok(truncated / objects > 0.1 && truncated / objects < 0.6, `truncated ${pct(truncated, objects)}`);
 });
 
 syntheticTest(

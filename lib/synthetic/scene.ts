@@ -97,7 +97,7 @@ export const CROWD_PROBABILITY = 0.05;
 /** Probability that an object is placed wholly inside the image (else its centre is anywhere in it). */
 export const INSIDE_PROBABILITY = 0.55;
 
-const OBJECT_COUNT_WEIGHTS = [0.45, 0.28, 0.16, 0.11];
+export const OBJECT_COUNT_WEIGHTS = [0.45, 0.28, 0.16, 0.11];
 
 function sampleTexture(rng: Rng, size: number): TextureSpec {
   const kind = rng.pick(TEXTURE_KINDS);
