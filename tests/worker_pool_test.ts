@@ -1,7 +1,7 @@
 /**
  * The worker pool (workers/pool.ts) with real explainer workers: a worker killed mid-request fails that request
- * cleanly and is replaced (the next request succeeds, the pool is back to N); timeouts and client aborts replace
- * the stuck worker; a full queue is refused at once; close() drains in-flight work.
+ * cleanly and is replaced (the next request succeeds, the pool is back to N), and so is one that dies while idle;
+ * timeouts and client aborts replace the stuck worker, a request's clock starting only once its worker is ready; a full queue is refused at once; close() drains in-flight work.
  */
 import assert from "node:assert/strict";
 import type * as Comlink from "comlink";
@@ -157,6 +157,52 @@ Deno.test({
         armed[k].fn(); // the delay is over: the next process starts (and dies)
       }
     } finally {
+      await pool.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "worker pool: a request's clock starts when its explainer is ready, not while the process starts",
+  ...opts,
+  async fn() {
+    const { pool, pending } = spinningPool(1);
+    try {
+      // the pool was just made: its explainer process is still starting
+      const first = pool.run((api) => api.tensors());
+      assert.equal(pending.size, 0, "no request timer runs while the explainer starts");
+      assert.equal(await first, 0);
+      assert.equal(pending.size, 0, "the timer armed once it was ready is cleared with the answer");
+      // a ready explainer: the clock starts at once
+      const second = pool.run(async (api) => {
+        const n = await api.tensors();
+        assert.equal(pending.size, 1, "the request's timer runs while it computes");
+        return n;
+      });
+      assert.equal(await second, 0);
+    } finally {
+      for (const fire of pending.values()) fire();
+      await pool.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "worker pool: an explainer that dies while idle is replaced; the next request is served",
+  ...opts,
+  async fn() {
+    const { pool, pending } = spinningPool(1);
+    try {
+      await pool.run((api) => api.tensors()); // started
+      const [pid] = pool.processIds();
+      const [id] = pool.workerIds();
+      Deno.kill(pid, "SIGKILL");
+      await waitFor(() => pool.workerIds()[0] !== id, "the dead explainer to be replaced");
+      assert.deepEqual(pool.stats(), { size: 1, busy: 0, queued: 0, restarts: 1 });
+      assert.equal(await pool.run((api) => api.tensors()), 0, "the replacement serves");
+      assert.notEqual(pool.processIds()[0], pid);
+    } finally {
+      for (const fire of pending.values()) fire();
       await pool.close();
     }
   },

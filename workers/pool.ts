@@ -1,8 +1,9 @@
 /**
  * A pool of N explainers, each in its own OS process (workers/explainer_process.ts) owning one tfjs runtime, driven
  * through comlink. Requests queue (bounded: a full queue is PoolFullError, answered 503 + Retry-After) and go to the
- * first idle explainer. Each request has a timeout and may be cancelled (AbortSignal: the client went away). An
- * explainer that crashes, times out or is cancelled mid-request is killed (SIGKILL: its CPU and memory are back at
+ * first idle explainer (a started one before one still starting). Each request has a timeout, counted from when its
+ * explainer is ready, and may be cancelled (AbortSignal: the client went away). An
+ * explainer that crashes (busy or idle), times out or is cancelled mid-request is killed (SIGKILL: its CPU and memory are back at
  * once, whatever it was doing) and replaced; only its own request fails (WorkerCrashError / RequestTimeoutError /
  * the abort reason); every other request carries on. close() drains: no new work, in-flight and queued work
  * finish, then the processes stop.
@@ -157,7 +158,9 @@ export class WorkerPool {
   }
 
   private dispatch(): void {
-    for (const slot of this.slots) {
+    // started explainers first: a request waits for one still starting only when none is idle
+    const order = [...this.slots].sort((a, b) => Number(b.started) - Number(a.started));
+    for (const slot of order) {
       if (this.queue.length === 0) return;
       if (slot.busy) continue;
       const task = this.queue.shift()!;
@@ -175,7 +178,7 @@ export class WorkerPool {
     const finish = (ok: boolean, value: unknown) => {
       if (settled) return;
       settled = true;
-      timers.clearTimeout(timer);
+      if (timer !== undefined) timers.clearTimeout(timer);
       task.signal?.removeEventListener("abort", onAbort);
       slot.busy = false;
       slot.fail = undefined;
@@ -186,12 +189,18 @@ export class WorkerPool {
     };
     slot.fail = (e) => finish(false, e);
     const timers = this.options.timers ?? GLOBAL_TIMERS;
-    const timer = timers.setTimeout(() => {
-      this.replace(slot, new RequestTimeoutError(`the request took longer than ${task.timeoutMs} ms`));
-    }, task.timeoutMs);
+    // The request's clock starts when its explainer is ready: a process still starting (after a restart) does
+    // not eat into the request's time.
+    let timer: unknown;
     const onAbort = () => this.replace(slot, task.signal!.reason ?? new Error("cancelled"));
     task.signal?.addEventListener("abort", onAbort, { once: true });
-    slot.ready.then(() => task.fn(slot.api!)).then((v) => finish(true, v), (e) => finish(false, e));
+    slot.ready.then(() => {
+      if (settled) throw new Error("settled");
+      timer = timers.setTimeout(() => {
+        this.replace(slot, new RequestTimeoutError(`the request took longer than ${task.timeoutMs} ms`));
+      }, task.timeoutMs);
+      return task.fn(slot.api!);
+    }).then((v) => finish(true, v), (e) => finish(false, e));
   }
 
   stats(): { size: number; busy: number; queued: number; restarts: number } {
