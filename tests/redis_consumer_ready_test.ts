@@ -4,19 +4,15 @@
  * subscription) but the job's shard stays undelivered; once it settles the host runs the shard to the end.
  */
 import assert from "node:assert/strict";
+import { FAKE_RESOLUTION, fakeRedisJobs } from "./helpers/fake_redis_jobs.ts";
 import { startRedis } from "../tools/redis_server.ts";
 import { connectRedis, ensureGroup, RedisKeys, whenReady } from "../workers/redis/store.ts";
-import { RedisEvaluations } from "../workers/redis/jobs.ts";
 import { ShardConsumer } from "../workers/redis/shard_consumer.ts";
 import { queueHealth } from "../workers/redis/queue_health.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
-import type { JobResolution } from "../workers/evaluations.ts";
 import { waitFor } from "./helpers/wait_for.ts";
 
-const resolution: JobResolution = {
-  modelDir: "/nonexistent",
-  dataset: { source: { format: "voc", root: "/nonexistent", split: "test" } },
-};
+const resolution = FAKE_RESOLUTION;
 
 Deno.test("a host takes no shard before its data is prepared, and runs it after", async () => {
   const server = await startRedis();
@@ -24,16 +20,7 @@ Deno.test("a host takes no shard before its data is prepared, and runs it after"
   const dir = await Deno.makeTempDir({ prefix: "retrace-ready-" });
   await waitFor("the connection to redis-server", () => whenReady(redis, 1000));
   const keys = new RedisKeys("ready-test");
-  const jobs = new RedisEvaluations({
-    redis,
-    keys,
-    hostId: "acceptor",
-    shardImages: 1,
-    defaultShards: 1,
-    resolve: () => resolution,
-    count: (_r, limit) => Promise.resolve(limit ?? 1),
-    retainSeconds: 60,
-  });
+  const jobs = fakeRedisJobs(redis, keys);
   const prepared = Promise.withResolvers<void>();
   const logs: string[] = [];
   const host = new ShardConsumer({

@@ -5,17 +5,12 @@
  * cancels a queued job and removes every key of a finished one.
  */
 import assert from "node:assert/strict";
+import { fakeRedisJobs } from "./helpers/fake_redis_jobs.ts";
 import { startRedis } from "../tools/redis_server.ts";
 import { connectRedis, RedisKeys, whenReady } from "../workers/redis/store.ts";
-import { RedisEvaluations } from "../workers/redis/jobs.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
-import type { JobResolution } from "../workers/evaluations.ts";
 import { TooManyJobs } from "../workers/evaluations_api.ts";
 
-const resolution: JobResolution = {
-  modelDir: "/nonexistent",
-  dataset: { source: { format: "voc", root: "/nonexistent", split: "test" } },
-};
 const spec = { model: "m", methods: ["grad-cam"], limit: 1 } as EvaluationSpec;
 
 Deno.test("redis jobs: RETRACE_MAX_JOBS over queued + running, DELETE cancels or removes", async () => {
@@ -23,17 +18,7 @@ Deno.test("redis jobs: RETRACE_MAX_JOBS over queued + running, DELETE cancels or
   const redis = connectRedis(server.url, "test");
   assert.ok(await whenReady(redis, 5000), "connected to redis-server");
   const keys = new RedisKeys(`cap-test-${crypto.randomUUID().slice(0, 8)}`);
-  const jobs = new RedisEvaluations({
-    redis,
-    keys,
-    hostId: "acceptor",
-    shardImages: 1,
-    defaultShards: 1,
-    resolve: () => resolution,
-    count: (_r, limit) => Promise.resolve(limit ?? 1),
-    retainSeconds: 60,
-    maxJobs: 2,
-  });
+  const jobs = fakeRedisJobs(redis, keys, { maxJobs: 2 });
   try {
     // five creates at once: the admission is one atomic step, so exactly two get in
     const raced = await Promise.allSettled([1, 2, 3, 4, 5].map(() => jobs.create(spec)));

@@ -11,14 +11,13 @@
  * bounded only by a safety limit that catches hangs.
  */
 import assert from "node:assert/strict";
+import { FAKE_RESOLUTION, fakeRedisJobs } from "./helpers/fake_redis_jobs.ts";
 import type { Redis } from "ioredis";
 import { startRedis } from "../tools/redis_server.ts";
 import { connectRedis, ensureGroup, GROUP, RedisKeys, whenReady } from "../workers/redis/store.ts";
-import { RedisEvaluations } from "../workers/redis/jobs.ts";
 import { READ_STALL_MS, ShardConsumer, type ShardConsumerOptions } from "../workers/redis/shard_consumer.ts";
 import type { EvaluationSpec } from "../lib/service/evaluation_spec.ts";
 import type { PointingResult } from "../lib/eval/pointing_run.ts";
-import type { JobResolution } from "../workers/evaluations.ts";
 import { FAKE_LABEL } from "./helpers/fake_shard_worker.ts";
 import { silentRedisProxy } from "./helpers/silent_redis_proxy.ts";
 import { ManualTimers } from "./helpers/manual_timers.ts";
@@ -28,10 +27,7 @@ import { waitFor } from "./helpers/wait_for.ts";
 const VISIBILITY_MS = 1200;
 /** Host b's: no shard stays idle this long on its own while the test runs, so b takes one only when told. */
 const LONG_VISIBILITY_MS = 3_600_000;
-const resolution: JobResolution = {
-  modelDir: "/nonexistent",
-  dataset: { source: { format: "voc", root: "/nonexistent", split: "test" } },
-};
+const resolution = FAKE_RESOLUTION;
 
 /**
  * Moves the idle time of `entry` (a pending shard held by `consumer`) to `idleMs`, as if it had not been renewed
@@ -57,16 +53,7 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
   await waitFor("the connection to redis-server", () => whenReady(redis, 1000));
   const keys = new RedisKeys(`consumer-test-${crypto.randomUUID().slice(0, 8)}`);
   const dir = await Deno.makeTempDir({ prefix: "retrace-consumer-" });
-  const jobs = new RedisEvaluations({
-    redis,
-    keys,
-    hostId: "acceptor",
-    shardImages: 1,
-    defaultShards: 1,
-    resolve: () => resolution,
-    count: (_r, limit) => Promise.resolve(limit ?? 1),
-    retainSeconds: 60,
-  });
+  const jobs = fakeRedisJobs(redis, keys);
   const connections = [redis];
   const consumer = (host: string, worker: string, options: Partial<ShardConsumerOptions>) =>
     new ShardConsumer({

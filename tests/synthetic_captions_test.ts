@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { SHAPE_CLASSES } from "../lib/synthetic/classes.ts";
 import { captionParts } from "../lib/caption/caption_parts.ts";
 import type { ObjectAnnotation } from "../lib/synthetic/annotate.ts";
-import { CAPTION_VOCABULARY, relation, sizeWord } from "../lib/synthetic/caption.ts";
-import { splitOfId, SPLITS } from "../lib/synthetic/ids.ts";
+import { CAPTION_VOCABULARY, relation } from "../lib/synthetic/caption.ts";
+import { SPLITS } from "../lib/synthetic/ids.ts";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
 
 const SMALL = { train: 12, val: 6, test: 6 };

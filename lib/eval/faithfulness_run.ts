@@ -26,8 +26,8 @@ import type { RiseOptions } from "../saliency/rise.ts";
 import { causalCurve, type CausalMode } from "./causal_metric.ts";
 import { confidenceChange, energyInRegion } from "./confidence_metrics.ts";
 import { checkRoadOptions, ROAD_DEFAULTS, type RoadOptions, roadScores } from "./road.ts";
-import { datasetKeys, type DatasetSource, type PointingSample, pointingSamples } from "./pointing_samples.ts";
-import { DatasetMismatchError, PointingRunError, shardKeys } from "./pointing_run.ts";
+import { type DatasetSource, type PointingSample, pointingSamples } from "./pointing_samples.ts";
+import { PointingRunError, runKeys } from "./pointing_run.ts";
 import { ResultsWriter, type RunConfig, type Shard } from "./results_file.ts";
 import {
   addRecord,
@@ -132,19 +132,7 @@ export async function* runFaithfulness(options: FaithfulnessRunOptions): AsyncGe
   const { manifest } = model;
   const metrics = options.metrics ?? DEFAULT_FAITHFULNESS_METRICS;
   const shard = options.shard ?? { index: 0, count: 1 };
-  let keys = await datasetKeys(source, manifest.classes);
-  if (options.limit !== undefined) {
-    if (!Number.isInteger(options.limit) || options.limit < 1) {
-      throw new PointingRunError(`limit must be a positive integer, got ${options.limit}`);
-    }
-    keys = keys.slice(0, options.limit);
-  }
-  if (options.expectImages !== undefined && keys.length !== options.expectImages) {
-    throw new DatasetMismatchError(
-      `this copy of the dataset has ${keys.length} images to evaluate, the run was split over ${options.expectImages}`,
-    );
-  }
-  keys = shardKeys(keys, shard);
+  const keys = await runKeys(source, manifest.classes, { ...options, shard });
   const [height, width] = manifest.inputSize;
   const step = options.step ?? width;
   const road = {

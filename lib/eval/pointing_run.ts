@@ -120,6 +120,31 @@ export function shardKeys(keys: readonly string[], shard: Shard): string[] {
   );
 }
 
+/**
+ * The keys a run (or one shard of it) evaluates: the dataset's first `limit` images, checked against the count
+ * the run was split over (`expectImages`: another count is another copy of the dataset), then shard `shard`'s
+ * range. Shared by every evaluation driver.
+ */
+export async function runKeys(
+  source: DatasetSource,
+  classes: readonly string[],
+  options: { limit?: number; expectImages?: number; shard: Shard },
+): Promise<string[]> {
+  let keys = await datasetKeys(source, classes);
+  if (options.limit !== undefined) {
+    if (!Number.isInteger(options.limit) || options.limit < 1) {
+      throw new PointingRunError(`limit must be a positive integer, got ${options.limit}`);
+    }
+    keys = keys.slice(0, options.limit);
+  }
+  if (options.expectImages !== undefined && keys.length !== options.expectImages) {
+    throw new DatasetMismatchError(
+      `this copy of the dataset has ${keys.length} images to evaluate, the run was split over ${options.expectImages}`,
+    );
+  }
+  return shardKeys(keys, options.shard);
+}
+
 export function accuracies(state: RunState): Record<string, SubsetAccuracy> {
   const out: Record<string, SubsetAccuracy> = {};
   for (const [label, t] of state.tallies) {
@@ -154,19 +179,7 @@ export function summarise(state: RunState, shard: Shard): PointingResult {
 export async function* runPointingGame(options: PointingRunOptions): AsyncGenerator<PointingEvent> {
   const { source, classes, pointer } = options;
   const shard = options.shard ?? { index: 0, count: 1 };
-  let keys = await datasetKeys(source, classes);
-  if (options.limit !== undefined) {
-    if (!Number.isInteger(options.limit) || options.limit < 1) {
-      throw new PointingRunError(`limit must be a positive integer, got ${options.limit}`);
-    }
-    keys = keys.slice(0, options.limit);
-  }
-  if (options.expectImages !== undefined && keys.length !== options.expectImages) {
-    throw new DatasetMismatchError(
-      `this copy of the dataset has ${keys.length} images to evaluate, the run was split over ${options.expectImages}`,
-    );
-  }
-  keys = shardKeys(keys, shard);
+  const keys = await runKeys(source, classes, { ...options, shard });
   const config: RunConfig = {
     ...(options.describe ?? {}),
     dataset: {
