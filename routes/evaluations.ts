@@ -4,7 +4,8 @@
  * status, start, progress with running per-label accuracy or faithfulness numbers, problem, and a final done / failed / cancelled event;
  * reconnecting with Last-Event-ID replays what was missed); DELETE /v1/evaluations/{id} cancels a queued or
  * running job and removes a finished one with its files. A spec is checked in full (model, methods, layers,
- * combinations, dataset, split) before 202; beyond RETRACE_MAX_JOBS queued + running jobs POST answers 429 with
+ * combinations, dataset, split, the method options: the saliency request's integratedGradients, rise, occlusion and
+ * noise, each for a listed method, noise for all) before 202; beyond RETRACE_MAX_JOBS queued + running jobs POST answers 429 with
  * Retry-After. The same routes serve in-process jobs and jobs spread over hosts through Redis
  * (workers/evaluations_api.ts); a back end that cannot take jobs now (Redis unreachable) throws
  * EvaluationsUnavailable, which routes/app.ts answers with 503.
@@ -18,6 +19,7 @@ import { COMBINE_MODES, WEIGHT_SCHEMES } from "../lib/saliency/combine.ts";
 import { DEFAULT_FAITHFULNESS_METRICS, FAITHFULNESS_METRICS } from "../lib/eval/faithfulness_record.ts";
 import { EvaluationRejected, type Evaluations, JOB_ID, TooManyJobs } from "../workers/evaluations_api.ts";
 import { apiError, echo, type ErrorCode } from "./errors.ts";
+import { IntegratedGradientsSchema, NoiseSchema, OcclusionSchema, RiseSchema } from "./v1_schemas.ts";
 import type { EvaluationErrorCode } from "../lib/service/check_evaluation.ts";
 
 /** Every code an evaluation spec is refused with is one of the API's (a compile-time check). */
@@ -40,7 +42,7 @@ const FaithfulnessSchema = z.strictObject({
     seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
   }).optional(),
   riseMasks: z.number().int().min(1).max(8000).optional().describe(
-    "RISE's masks when a method is rise (8000)",
+    "RISE's masks when a method is rise (8000); the same as rise.masks, which takes RISE's other options too",
   ),
 }).describe('options of kind "faithfulness"');
 
@@ -66,6 +68,12 @@ const EvaluationRequestSchema = z.strictObject({
   limit: z.number().int().min(1).max(10_000_000).optional().describe("only the first N images"),
   faithfulness: FaithfulnessSchema.optional()
     .describe('kind "faithfulness": each method at each layer (input-only methods at the input), top class'),
+  integratedGradients: IntegratedGradientsSchema.optional(),
+  rise: RiseSchema.optional(),
+  occlusion: OcclusionSchema.optional(),
+  noise: NoiseSchema.optional().describe(
+    "every method of the job through a noise tunnel (defaults: SmoothGrad's); not with meta",
+  ),
 }).openapi("EvaluationRequest");
 
 const JobError = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

@@ -106,6 +106,44 @@ const MethodPairSchema = strictObject({
   relu: flag().default(false),
 }).describe("any phase-1 extraction x phase-2 aggregation pair");
 
+/** The method options, the same in a saliency request and an evaluation job. */
+export const IntegratedGradientsSchema = strictObject({
+  steps: integer(1, 1024).default(50),
+  quadrature: oneOf(QUADRATURES).default("gauss-legendre"),
+  baseline: oneOf(["zero", "black"]).default("zero"),
+  batch: integer(1, 256).default(16),
+}).describe("for method integrated-gradients (defaults: Captum's)");
+
+export const RiseSchema = strictObject({
+  masks: integer(1, 100_000).default(8000),
+  cells: integer(1, 64).default(7),
+  p: number(0, 1).default(0.5),
+  seed: integer(0, 2 ** 31 - 1).default(0),
+  batch: integer(1, 256).default(32),
+}).describe("for method rise (defaults: TorchRay's)");
+
+export const OcclusionSchema = strictObject({
+  window: integer(1, 4096).default(15),
+  stride: integer(1, 4096).default(8),
+  batch: integer(1, 256).default(32),
+}).describe("for method occlusion (defaults: Captum's vision tutorial)");
+
+export const NoiseSchema = strictObject({
+  kind: oneOf(NOISE_KINDS),
+  samples: integer(1, 10_000).default(50),
+  sigma: number(0, 10).default(0.15),
+  seed: integer(0, 2 ** 31 - 1).default(0),
+  batch: integer(1, 256).default(16),
+}).describe("any method through a noise tunnel (defaults: SmoothGrad's)");
+
+/** The method options alone (the command-line tools' --method-options). */
+export const MethodOptionsSchema = strictObject({
+  integratedGradients: IntegratedGradientsSchema.optional(),
+  rise: RiseSchema.optional(),
+  occlusion: OcclusionSchema.optional(),
+  noise: NoiseSchema.optional(),
+});
+
 export const SaliencyRequestSchema = strictObject({
   image: text("the image file (JPEG, PNG, WebP or GIF), base64", 1)
     .describe("the image file (JPEG, PNG, WebP or GIF), base64"),
@@ -123,31 +161,10 @@ export const SaliencyRequestSchema = strictObject({
     eta: number(0, 1).default(1e-4),
   }).optional(),
   combine: strictObject({ mode: oneOf(COMBINE_MODES), weights: oneOf(WEIGHT_SCHEMES) }).optional(),
-  integratedGradients: strictObject({
-    steps: integer(1, 1024).default(50),
-    quadrature: oneOf(QUADRATURES).default("gauss-legendre"),
-    baseline: oneOf(["zero", "black"]).default("zero"),
-    batch: integer(1, 256).default(16),
-  }).optional().describe("for method integrated-gradients (defaults: Captum's)"),
-  rise: strictObject({
-    masks: integer(1, 100_000).default(8000),
-    cells: integer(1, 64).default(7),
-    p: number(0, 1).default(0.5),
-    seed: integer(0, 2 ** 31 - 1).default(0),
-    batch: integer(1, 256).default(32),
-  }).optional().describe("for method rise (defaults: TorchRay's)"),
-  occlusion: strictObject({
-    window: integer(1, 4096).default(15),
-    stride: integer(1, 4096).default(8),
-    batch: integer(1, 256).default(32),
-  }).optional().describe("for method occlusion (defaults: Captum's vision tutorial)"),
-  noise: strictObject({
-    kind: oneOf(NOISE_KINDS),
-    samples: integer(1, 10_000).default(50),
-    sigma: number(0, 10).default(0.15),
-    seed: integer(0, 2 ** 31 - 1).default(0),
-    batch: integer(1, 256).default(16),
-  }).optional().describe("any method through a noise tunnel (defaults: SmoothGrad's)"),
+  integratedGradients: IntegratedGradientsSchema.optional(),
+  rise: RiseSchema.optional(),
+  occlusion: OcclusionSchema.optional(),
+  noise: NoiseSchema.optional(),
   overlay: strictObject({
     alpha: number(0, 1).default(0.5),
     map: integer(0, Infinity, "a map index").default(0).describe("which map (index into maps) to draw"),

@@ -2,8 +2,10 @@
  * Faithfulness evaluation jobs over HTTP on a real server (wasm, one worker) and a small generated synthetic
  * world: a job of kind "faithfulness" streams progress events with the running numbers and ends "done" with a
  * result whose summary is the job's own results file's records averaged here by hand (an input-only method is
- * explained at the input, the others at the layers asked); options that have no meaning for the kind, a model
- * without class probabilities, unknown option fields and out-of-range options are refused before a job exists.
+ * explained at the input, the others at the layers asked); a pointing job with method options (RISE's masks, a
+ * noise tunnel) and an input-only method runs, the options filled in with their defaults in its spec and header;
+ * options that have no meaning for the kind or the methods, a model without class probabilities, unknown option
+ * fields and out-of-range options are refused before a job exists.
  */
 import assert from "node:assert/strict";
 import { kit, syntheticTest } from "./helpers/synthetic_gate.ts";
@@ -12,6 +14,12 @@ import { postEvaluation, readEvents, SERVER_PERMISSIONS } from "./helpers/evalua
 import { readResultsFile } from "../lib/eval/results_file.ts";
 import type { FaithfulnessImageRecord } from "../lib/eval/faithfulness_record.ts";
 import { roadCombined } from "../lib/eval/road.ts";
+import { parseManifest } from "../lib/models/manifest.ts";
+import { resolveLayers } from "../lib/nets/paper_layers.ts";
+
+const manifest = parseManifest(
+  await Deno.readTextFile(new URL("../models/resnet50_synthetic/manifest.json", import.meta.url)),
+);
 
 const near = (a: number, b: number, tol: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
@@ -73,7 +81,41 @@ syntheticTest("faithfulness jobs: SSE running numbers, the result from the recor
       const header = (await readResultsFile(`${dir}/jobs/${id}.jsonl`)).config;
       assert.deepEqual(header.road, { fractions: [0.5], noise: 0.01, seed: 0 });
       assert.equal(header.step, 224 * 32);
+      assert.deepEqual(header.rise, { masks: 8 }, "riseMasks is RISE's masks");
     });
+
+    await t.step(
+      "a pointing job takes method options; an input-only method points at the input only",
+      async () => {
+        const res = await postEvaluation(server.base, {
+          model: "resnet50_synthetic",
+          methods: ["rise", "gradient"],
+          layers: "paper",
+          limit: 2,
+          rise: { masks: 6 },
+          noise: { kind: "smoothgrad", samples: 2 },
+        });
+        assert.equal(res.status, 202, await res.clone().text());
+        const { id, events } = await res.json();
+        const all = await readEvents(`${server.base}${events}`);
+        assert.equal(all.at(-1)!.event, "done", JSON.stringify(all.at(-1)));
+        const job = await (await fetch(`${server.base}/v1/evaluations/${id}`)).json();
+        // each option with its defaults filled in, kept in the job's spec and its results file's header
+        const rise = { masks: 6, cells: 7, p: 0.5, seed: 0, batch: 32 };
+        const noise = { kind: "smoothgrad", samples: 2, sigma: 0.15, seed: 0, batch: 16 };
+        assert.deepEqual([job.spec.rise, job.spec.noise], [rise, noise]);
+        const header = (await readResultsFile(`${dir}/jobs/${id}.jsonl`)).config;
+        const stored = header.spec as Record<string, unknown>;
+        assert.deepEqual([stored.rise, stored.noise], [rise, noise]);
+        const layers = resolveLayers("paper", manifest.arch, manifest.probeLayers);
+        assert.deepEqual(Object.keys(job.result.tallies), [
+          "rise@input",
+          ...layers.map((l) => `gradient@${l === "" ? "input" : l}`),
+        ]);
+        assert.equal(job.result.images + job.result.problems.length, 2);
+        assert.deepEqual(job.result.problems, []);
+      },
+    );
 
     await t.step(
       "options that do not fit the kind, and bad options, are refused before a job exists",
@@ -115,6 +157,36 @@ syntheticTest("faithfulness jobs: SSE running numbers, the result from the recor
             /^faithfulness\.metrics\[0\]: /,
           ],
           [{ ...spec, kind: "other" }, 400, "invalid_request", /kind/],
+          [
+            { ...spec, occlusion: { window: 9 } },
+            400,
+            "bad_evaluation",
+            /^occlusion: applies to method occlusion, which methods does not list$/,
+          ],
+          [
+            { ...spec, rise: { masks: 8 } },
+            400,
+            "bad_evaluation",
+            /^faithfulness\.riseMasks: RISE's masks are also given in rise\.masks/,
+          ],
+          [
+            { ...spec, noise: { kind: "smoothgrad", samples: 0 } },
+            400,
+            "invalid_request",
+            /^noise\.samples: must be an integer in 1\.\.10000, got 0$/,
+          ],
+          [{ ...spec, noise: { kind: "smoothgrad", sample: 2 } }, 400, "unknown_field", /sample/],
+          [
+            {
+              model: "resnet50_synthetic",
+              methods: ["gradient"],
+              meta: { sign: "positive" },
+              noise: { kind: "vargrad" },
+            },
+            400,
+            "bad_evaluation",
+            /^noise: a noise tunnel does not combine with meta-saliency$/,
+          ],
         ];
         for (const [body, status, code, message] of cases) {
           const res = await postEvaluation(server.base, body);

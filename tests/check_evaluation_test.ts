@@ -3,7 +3,8 @@
  * manifest: input-only methods pair with the input and the others with every layer asked (faithfulnessPairs by
  * hand); a score-map model, combinations, meta-saliency and the centre baseline are refused naming the field;
  * a conv-only method is checked at the layers it will really run at; faithfulness options on a pointing job are
- * refused.
+ * refused. Method options (the saliency request's) are refused for a method the job does not list, a noise
+ * tunnel with meta-saliency or the centre, RISE's masks given twice; combinations need a method with layers.
  */
 import assert from "node:assert/strict";
 import { parseManifest } from "../lib/models/manifest.ts";
@@ -83,4 +84,65 @@ Deno.test("faithfulness refusals name the field", () => {
   const exact = refusedOn(spec({ methods: ["normgrad-exact"] }));
   assert.equal(exact.field, "layers");
   assert.match(exact.message, /"layer4" is not a conv module/);
+});
+
+Deno.test("method options: each for a method the job lists, a noise tunnel for all but not with meta", () => {
+  const pointing = (over: Partial<EvaluationSpec>) =>
+    spec({ kind: "pointing", faithfulness: undefined, ...over });
+  const rise = { masks: 100 };
+  const noise = { kind: "smoothgrad" as const, samples: 4 };
+  // accepted: each option with its method, noise with any method, in both kinds
+  checkEvaluationSpec(spec({ methods: ["grad-cam", "rise"], rise, noise }), manifest);
+  checkEvaluationSpec(
+    pointing({ methods: ["integrated-gradients"], integratedGradients: { steps: 8 } }),
+    manifest,
+  );
+  checkEvaluationSpec(pointing({ methods: ["gradient"], noise }), manifest);
+  const cases: [EvaluationSpec, string, RegExp][] = [
+    [spec({ rise }), "rise", /^rise: applies to method rise, which methods does not list$/],
+    [
+      pointing({ methods: ["gradient", "rise"], occlusion: { window: 9 } }),
+      "occlusion",
+      /^occlusion: applies to method occlusion, which methods does not list$/,
+    ],
+    [
+      pointing({ integratedGradients: { steps: 8 } }),
+      "integratedGradients",
+      /^integratedGradients: applies to method integrated-gradients/,
+    ],
+    [
+      pointing({ noise, meta: { sign: "positive", eta: 1e-4 } }),
+      "noise",
+      /^noise: a noise tunnel does not combine with meta-saliency$/,
+    ],
+    [pointing({ noise, centre: true }), "noise", /^noise: the centre baseline computes no maps/],
+    [
+      spec({ methods: ["rise"], rise, faithfulness: { metrics: ["deletion"], riseMasks: 50 } }),
+      "faithfulness",
+      /riseMasks: RISE's masks are also given in rise\.masks; give them once/,
+    ],
+  ];
+  for (const [s, field, message] of cases) {
+    const e = refusedOn(s);
+    assert.equal(e.field, field, e.message);
+    assert.match(e.message, message);
+  }
+});
+
+Deno.test("a pointing job explains input-only methods at the input: any layers, but something to combine", () => {
+  const pointing = (over: Partial<EvaluationSpec>) =>
+    spec({ kind: "pointing", faithfulness: undefined, ...over });
+  checkEvaluationSpec(pointing({ methods: ["rise", "grad-cam"], layers: "paper" }), manifest);
+  checkEvaluationSpec(
+    pointing({ methods: ["occlusion", "grad-cam"], combinations: [{ mode: "sum", weights: "uniform" }] }),
+    manifest,
+  );
+  const e = refusedOn(
+    pointing({ methods: ["rise", "full-grad"], combinations: [{ mode: "sum", weights: "uniform" }] }),
+  );
+  assert.equal(e.field, "combinations");
+  assert.match(
+    e.message,
+    /rise, full-grad explain\(s\) the input only; no method here has layers to combine/,
+  );
 });

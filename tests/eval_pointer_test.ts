@@ -1,7 +1,7 @@
 /**
  * The saliency pointer (lib/eval/pointers.ts) on a small random ResNet (wasm): its labels, one point per class
- * inside the image, the same points as computing the map and its first argmax by hand, meta-saliency and
- * combinations run, bad files become errors, and no tensor outlives repeated calls.
+ * inside the image, the same points as computing the map and its first argmax by hand (also with method options:
+ * RISE's masks, a noise tunnel; input-only methods at the input only), meta-saliency and combinations run, bad files become errors, and no tensor outlives repeated calls.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
@@ -10,11 +10,11 @@ import { buildNetwork } from "../lib/nets/network.ts";
 import { randomWeights } from "../lib/nets/weights.ts";
 import type { LoadedModel } from "../lib/models/load.ts";
 import type { ModelManifest } from "../lib/models/manifest.ts";
-import { saliencyLabels, saliencyPointer } from "../lib/eval/pointers.ts";
+import { layerLabel, saliencyLabels, saliencyPointer } from "../lib/eval/pointers.ts";
 import type { DecodedImage } from "../lib/image/decode.ts";
 import { toInputTensor } from "../lib/image/preprocess.ts";
 import { computeSaliency } from "../lib/saliency/saliency.ts";
-import { firstArgmaxSync, resizeMap } from "../lib/saliency/postprocess.ts";
+import { firstArgmaxSync, resizeMap, smoothForImage } from "../lib/saliency/postprocess.ts";
 
 /**
  * Images for this file are raw RGB with an 8-byte header (width, height as u32 LE) and decoded here: keeping
@@ -142,6 +142,59 @@ Deno.test(
           meta: { sign: "positive", eta: 1e-3 },
         }).points(sample);
         assert.equal(points.get("normgrad@layer4")!.length, 2);
+      });
+
+      await t.step("input-only methods point at the input only; method options reach every map", async () => {
+        const options = {
+          decode: decodeRaw,
+          methods: ["rise", "gradient"],
+          layers: ["", "layer3"],
+          combinations: [{ mode: "sum", weights: "uniform" }] as const,
+          methodOptions: {
+            rise: { masks: 12, cells: 4, seed: 7, batch: 5 },
+            noise: { kind: "vargrad" as const, samples: 3, sigma: 0.4, seed: 2 },
+          },
+        };
+        assert.deepEqual(saliencyLabels(options), [
+          "rise@input",
+          "gradient@input",
+          "gradient@layer3",
+          "gradient@sum/uniform",
+        ]);
+        const points = await saliencyPointer(model, options).points(sample);
+        assert.deepEqual([...points.keys()], saliencyLabels(options));
+        // by hand, one class at a time: the map with the same lib options (the noise tunnel around every method),
+        // resized, smoothed at the input (§8)
+        const image = decodeRaw(await Deno.readFile(path), path);
+        const pointOf = (method: string, layer: string, classIndex: number, withOptions: boolean) => {
+          const input = toInputTensor(image, [64, 64], model.manifest.preprocess);
+          const r = computeSaliency(model.net, model.weights, input, {
+            method,
+            layers: [layer],
+            seed: { kind: "one-hot", targets: [classIndex] },
+            rise: { ...(withOptions ? options.methodOptions.rise : {}), probability: "sigmoid" },
+            ...(withOptions ? { noise: options.methodOptions.noise } : {}),
+          });
+          const big = resizeMap(r.maps.get(layer)!, [70, 90]);
+          const map = layer === "" ? smoothForImage(big, [70, 90]) : big;
+          const point = firstArgmaxSync(map)[0];
+          tf.dispose([input, big, map]);
+          r.dispose();
+          return point;
+        };
+        let differs = 0;
+        for (const [i, c] of sample.classes.entries()) {
+          for (const [method, layer] of [["rise", ""], ["gradient", ""], ["gradient", "layer3"]]) {
+            const label = `${method}@${layerLabel(layer)}`;
+            assert.deepEqual(points.get(label)![i], pointOf(method, layer, c.classIndex, true), label);
+            if (method === "gradient") {
+              const plain = pointOf(method, layer, c.classIndex, false);
+              if (JSON.stringify(plain) !== JSON.stringify(points.get(label)![i])) differs++;
+            }
+          }
+        }
+        // a control: without the noise tunnel the gradient points elsewhere at least once
+        assert.ok(differs > 0, "the noise tunnel changed no point: the test could not tell options apart");
       });
 
       await t.step("unknown method or layer, missing or corrupt image: clear errors", async () => {

@@ -3,7 +3,8 @@
  * record per image with the top class as target; a record's deletion curve, ROAD scores and energy shares are
  * the metrics of the method's maps recomputed here; the result's summary is the records' means by hand; two
  * shards' tallies add up to the whole run's; a results file cut mid-line resumes to the same records and a file
- * of another configuration is refused; the report writes its Markdown, JSON and PNG plots.
+ * of another configuration is refused; the report writes its Markdown, JSON and PNG plots. Method options (here a
+ * noise tunnel) reach the maps measured and are part of the run's configuration.
  */
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/runtime/backend.ts";
@@ -62,7 +63,7 @@ Deno.test("faithfulness run: records, metrics recomputed, summary, shards, resum
       metrics: ["deletion", "insertion", "confidence", "road", "energy"],
       step: 224 * 16,
       road,
-      rise: { masks: 6 },
+      methodOptions: { rise: { masks: 6 } },
       describe: { model: "resnet50_synthetic" },
       resultsPath: `${out}/whole.jsonl`,
     };
@@ -193,6 +194,70 @@ Deno.test("faithfulness run: records, metrics recomputed, summary, shards, resum
       const png = await Deno.readFile(`${out}/report-${plot}.png`);
       assert.deepEqual(Array.from(png.subarray(1, 4)), [80, 78, 71], `${plot}: a PNG`);
     }
+  } finally {
+    await world.dispose();
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("faithfulness run: the method options shape the maps measured, and are part of the run's identity", async () => {
+  const world = await tempWorld({ train: 0, val: 0, test: 1 }, 29);
+  const out = await Deno.makeTempDir({ prefix: "retrace-faithfulness-options-" });
+  try {
+    const source = { format: "voc" as const, root: `${world.dir}/VOCdevkit/VOC2007`, split: "test" };
+    const noise = { kind: "smoothgrad" as const, samples: 2, sigma: 0.3, seed: 4 };
+    const options: FaithfulnessRunOptions = {
+      model,
+      source,
+      methods: [{ method: "grad-cam", layer: "layer4" }],
+      metrics: ["deletion"],
+      step: 224 * 32,
+      methodOptions: { noise },
+      resultsPath: `${out}/run.jsonl`,
+    };
+    const before = tf.memory().numTensors;
+    await drain(options);
+    assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+    const file = await readResultsFile<FaithfulnessImageRecord>(`${out}/run.jsonl`);
+    assert.deepEqual(file.config.noise, noise, "the results header names the options");
+    const [record] = file.records;
+
+    // the deletion curve of the map recomputed through the same noise tunnel, and (a control) not the plain one's
+    const samples = [];
+    for await (const s of pointingSamples(source, model.manifest.classes)) samples.push(s);
+    const sample = samples.find((s) => s.key === record.key)!;
+    assert.ok(!("problem" in sample));
+    const input = toInputTensor(
+      decodeImage(await Deno.readFile(sample.imagePath), record.key),
+      model.manifest.inputSize,
+      model.manifest.preprocess,
+    );
+    const curveOf = async (withNoise: boolean) => {
+      const r = computeSaliency(model.net, model.weights, input, {
+        method: "grad-cam",
+        layers: ["layer4"],
+        seed: { kind: "one-hot", targets: [record.target] },
+        ...(withNoise ? { noise } : {}),
+      });
+      const map = resizeMap(r.maps.get("layer4")!, [224, 224]);
+      const saliency = map.dataSync() as Float32Array;
+      tf.dispose(map);
+      r.dispose();
+      const c = await causalCurve(model.net, model.weights, input, record.target, saliency, "deletion", {
+        step: 224 * 32,
+        probability: "sigmoid",
+      });
+      return Array.from(c.scores);
+    };
+    assert.deepEqual(record.measures["grad-cam@layer4"].deletion!.scores, await curveOf(true));
+    assert.notDeepEqual(record.measures["grad-cam@layer4"].deletion!.scores, await curveOf(false));
+    input.dispose();
+
+    // the same file with another noise seed is another run
+    await assert.rejects(
+      drain({ ...options, methodOptions: { noise: { ...noise, seed: 5 } } }),
+      ResultsFileError,
+    );
   } finally {
     await world.dispose();
     await Deno.remove(out, { recursive: true });

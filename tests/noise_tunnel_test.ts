@@ -1,5 +1,5 @@
 /**
- * The noise tunnel (lib/saliency/noise_tunnel.ts) around methods of every kind: σ = 0 gives the method's map
+ * The noise tunnel (lib/saliency/noise_tunnel.ts) around methods of every kind (input-only ones too): σ = 0 gives the method's map
  * (smoothgrad), its square (smoothgrad-sq) and zero variance (vargrad); with noise, the statistics equal those
  * computed by hand from the method's maps of each noisy sample run alone, whatever the samples per pass; the
  * generator's draws are standard normal and reproducible; bad options and seeds without targets are refused;
@@ -26,14 +26,17 @@ const read = (t: Tensor) => t.dataSync() as Float32Array;
 
 Deno.test("σ = 0: smoothgrad is the map, smoothgrad-sq its square, vargrad zero", () => {
   const before = tf.memory().numTensors;
-  for (const method of ["grad-cam", "gradient"]) {
-    const layers = method === "gradient" ? [""] : ["layer3", "layer4"];
-    const plain = computeSaliency(net, weights, images, { method, layers, seed });
+  // the input-only methods (RISE, occlusion, FullGrad) too: their results own their maps as every method's do
+  for (const method of ["grad-cam", "gradient", "rise", "occlusion", "full-grad"]) {
+    const layers = method === "grad-cam" ? ["layer3", "layer4"] : [""];
+    const rise = { masks: 8, batch: 4 };
+    const plain = computeSaliency(net, weights, images, { method, layers, seed, rise });
     for (const kind of ["smoothgrad", "smoothgrad-sq", "vargrad"] as const) {
       const r = computeSaliency(net, weights, images, {
         method,
         layers,
         seed,
+        rise,
         noise: { kind, samples: 3, sigma: 0 },
       });
       for (const l of layers) {

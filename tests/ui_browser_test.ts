@@ -4,7 +4,8 @@
  * picking a sample then clears what the old image showed (file box, maps, caption); a pointing run started from
  * the page shows live progress until it is done, its accuracy panel saying what each mean averages (the final
  * one TorchRay's mean over all classes) and drawing a class with no instance as "–", not 0%; method options
- * (noise tunnel, integrated-gradients steps) go with the saliency request and a faithfulness run shows the finished
+ * (noise tunnel, integrated-gradients steps) go with the saliency request, the noise tunnel with the evaluation
+ * run too (the job's spec holds it), and a faithfulness run shows the finished
  * job's numbers in its table and its mean curves as plots; no request the
  * page makes fails (the icon, which the browser fetches on its own, is tests/ui_routes_test.ts's). On a server
  * that wants an API key, the "unauthorized" error goes once the key is typed. Ignored, with the reason in its
@@ -172,10 +173,12 @@ browserTest(
         layers: ["layer4"],
         limit: 2,
         faithfulness: { metrics: ["deletion", "insertion", "road"] },
+        noise: { kind: "smoothgrad", samples: 2, sigma: 0.15 },
       });
       assert.match(seen.evalText, /^2\/2 images.* done/);
-      // the table is the finished job's summary
+      // the table is the finished job's summary; the job ran the noise tunnel (SmoothGrad's other defaults)
       const job = await (await fetch(`${base}/v1/evaluations/${seen.jobId}`)).json();
+      assert.deepEqual(job.spec.noise, { kind: "smoothgrad", samples: 2, sigma: 0.15, seed: 0, batch: 16 });
       const s = job.result.summary["grad-cam@layer4"];
       assert.deepEqual(seen.table, [
         [

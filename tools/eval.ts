@@ -28,11 +28,12 @@ import { mergeResultsFiles } from "../lib/eval/results_file.ts";
 import { markdownReport } from "../lib/eval/report.ts";
 import { META_ETA, type MetaSign } from "../lib/saliency/meta.ts";
 import { progressLine } from "./progress.ts";
+import { checkMethodOptionsFor, MethodOptionsArgError, parseMethodOptionsArg } from "./method_options_arg.ts";
 import { evalBatchSize } from "../lib/eval/eval_batch.ts";
 
 const USAGE = `usage: deno task eval [--model DIR] [--format voc|coco] [--root DIR] [--split NAME]
   [--difficult-flags FILE|rule] [--methods all|m1,m2] [--layers paper|l1,l2 ("input" = the image)]
-  [--combine all|mode:weights,...] [--meta positive|negative] [--meta-eta X] [--centre]
+  [--combine all|mode:weights,...] [--meta positive|negative] [--meta-eta X] [--centre] [--method-options JSON]
   [--shard I/N] [--limit N] [--batch auto|N] [--results FILE] [--report DIR] [--merge FILE...]`;
 
 class UsageError extends Error {}
@@ -89,6 +90,7 @@ async function main(): Promise<number> {
       meta: { type: "string" },
       "meta-eta": { type: "string" },
       centre: { type: "boolean", default: false },
+      "method-options": { type: "string" },
       shard: { type: "string", default: "1/1" },
       limit: { type: "string" },
       batch: { type: "string" },
@@ -151,6 +153,9 @@ async function main(): Promise<number> {
   let pointer: Pointer;
   let describe: Record<string, unknown>;
   if (values.centre) {
+    if (values["method-options"] !== undefined) {
+      throw new UsageError("--method-options: --centre computes no maps");
+    }
     pointer = centrePointer();
     describe = { pointer: "centre" };
   } else {
@@ -173,8 +178,17 @@ async function main(): Promise<number> {
       meta = { sign: values.meta, eta };
     }
     const combos = combinations(values.combine);
-    pointer = saliencyPointer(model, { methods, layers, combinations: combos, meta });
-    describe = { pointer: "saliency", methods, layers, combinations: combos, meta: meta ?? null };
+    const methodOptions = parseMethodOptionsArg(values["method-options"]);
+    if (methodOptions) checkMethodOptionsFor(methodOptions, methods, meta !== undefined);
+    pointer = saliencyPointer(model, { methods, layers, combinations: combos, meta, methodOptions });
+    describe = {
+      pointer: "saliency",
+      methods,
+      layers,
+      combinations: combos,
+      meta: meta ?? null,
+      ...(methodOptions ? { methodOptions } : {}),
+    };
   }
   describe = { model: model.manifest.name, ...describe };
   const hash = await sha8(JSON.stringify({ describe, format, split, flagsPath, limit, shard }));
@@ -237,8 +251,9 @@ let code = 1;
 try {
   code = await main();
 } catch (e) {
-  console.error(e instanceof UsageError ? `${e.message}\n${USAGE}` : `error: ${(e as Error).message}`);
-  code = e instanceof UsageError ? 2 : 1;
+  const usage = e instanceof UsageError || e instanceof MethodOptionsArgError;
+  console.error(usage ? `${(e as Error).message}\n${USAGE}` : `error: ${(e as Error).message}`);
+  code = usage ? 2 : 1;
 }
 // Exit explicitly: tearing down an isolate that used @napi-rs/canvas and tfjs-wasm heavily can crash Deno 2.9.6.
 Deno.exit(code);

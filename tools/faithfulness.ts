@@ -9,6 +9,7 @@
  *     --metrics deletion,insertion,confidence,road,energy --limit 50 --rise-masks 1000 \
  *     --report docs/reports/2026-12-05
  *
+ * --method-options takes a saliency request's method options as JSON (e.g. '{"noise": {"kind": "smoothgrad"}}').
  * A method is name@layer ("input" = the image). The results file (default results/faithfulness-<model>.jsonl)
  * is resumed when it holds the same run. Backend: RETRACE_BACKEND (auto|webgpu|wasm|cpu).
  */
@@ -19,10 +20,12 @@ import { type FaithfulnessResult, type MethodAt, runFaithfulness } from "../lib/
 import { FAITHFULNESS_METRICS, type FaithfulnessMetric } from "../lib/eval/faithfulness_record.ts";
 import { writeFaithfulnessReport } from "../lib/eval/faithfulness_report.ts";
 import { progressLine } from "./progress.ts";
+import { checkMethodOptionsFor, MethodOptionsArgError, parseMethodOptionsArg } from "./method_options_arg.ts";
 
 const USAGE = `usage: deno task faithfulness [--model DIR] [--format voc|coco] [--root DIR] [--split NAME]
   [--methods m@layer,...] [--metrics deletion,insertion,confidence,road,energy] [--limit N] [--step PIXELS]
-  [--road-fractions F,...] [--road-noise SIGMA] [--rise-masks N] [--results FILE] [--report DIR]`;
+  [--road-fractions F,...] [--road-noise SIGMA] [--rise-masks N] [--method-options JSON] [--results FILE]
+  [--report DIR]`;
 
 class UsageError extends Error {}
 
@@ -52,6 +55,7 @@ async function main(): Promise<number> {
       "road-fractions": { type: "string" },
       "road-noise": { type: "string" },
       "rise-masks": { type: "string" },
+      "method-options": { type: "string" },
       results: { type: "string" },
       report: { type: "string" },
       help: { type: "boolean", default: false },
@@ -77,6 +81,15 @@ async function main(): Promise<number> {
   const step = positive("step", values.step);
   const riseMasks = positive("rise-masks", values["rise-masks"]);
   const methods = methodsAt(values.methods);
+  const given = parseMethodOptionsArg(values["method-options"]);
+  if (riseMasks && given?.rise) {
+    throw new UsageError("--rise-masks: RISE's masks are in --method-options too");
+  }
+  const methodOptions = { ...given, ...(riseMasks ? { rise: { masks: riseMasks } } : {}) };
+  if (riseMasks && !methods.some((m) => m.method === "rise")) {
+    throw new UsageError("--rise-masks: applies to method rise, which --methods lacks");
+  }
+  checkMethodOptionsFor(methodOptions, methods.map((m) => m.method), false);
   const metrics = values.metrics.split(",").map((m) => m.trim()).filter(Boolean);
   const unknown = metrics.filter((m) => !(FAITHFULNESS_METRICS as readonly string[]).includes(m));
   if (unknown.length || metrics.length === 0) {
@@ -109,7 +122,7 @@ async function main(): Promise<number> {
       limit,
       step,
       road: { fractions, noise },
-      rise: riseMasks ? { masks: riseMasks } : undefined,
+      methodOptions,
       describe: { model: model.manifest.name },
       resultsPath: results,
     })
@@ -137,6 +150,7 @@ async function main(): Promise<number> {
     ...(metrics.includes("energy") ? ["energy: every class of the image the pointing game counts"] : []),
     `probability: ${model.manifest.multiLabel ? "sigmoid (multi-label model)" : "softmax"}`,
     ...(riseMasks ? [`rise: ${riseMasks} masks (TorchRay's default 8000)`] : []),
+    ...(given ? [`method options: ${JSON.stringify(given)}`] : []),
     `backend: ${backend.backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
   ]);
   console.log(`${base}.md`);
@@ -146,7 +160,7 @@ async function main(): Promise<number> {
 try {
   Deno.exit(await main());
 } catch (e) {
-  if (e instanceof UsageError) {
+  if (e instanceof UsageError || e instanceof MethodOptionsArgError) {
     console.error(`${e.message}\n${USAGE}`);
     Deno.exit(2);
   }

@@ -26,6 +26,7 @@ import {
   type FaithfulnessSpec,
 } from "../lib/service/evaluation_spec.ts";
 import { ensureSyntheticWorld } from "../lib/synthetic/ensure.ts";
+import type { MethodOptions } from "../lib/models/method_request.ts";
 
 export interface ResolvedDataset {
   source: Omit<DatasetSource, "difficultFlags">;
@@ -50,6 +51,16 @@ async function modelAt(dir: string): Promise<LoadedModel> {
     cached = { dir, model: await loadModel(dir) };
   }
   return cached.model;
+}
+
+/** A spec's method options; faithfulness.riseMasks (the older form) is rise.masks. */
+function methodOptionsOf(spec: EvaluationSpec): MethodOptions {
+  const { integratedGradients, occlusion, noise } = spec;
+  const masks = spec.faithfulness?.riseMasks;
+  const rise = spec.rise ?? (masks ? { masks } : undefined);
+  return Object.fromEntries(
+    Object.entries({ integratedGradients, rise, occlusion, noise }).filter(([, v]) => v !== undefined),
+  );
 }
 
 const api = {
@@ -91,6 +102,7 @@ const api = {
       );
     }
     const layers = resolveLayers(spec.layers, model.manifest.arch, model.manifest.probeLayers);
+    const methodOptions = methodOptionsOf(spec);
     const run = (): AsyncGenerator<EvaluationEvent> => {
       if (spec.kind === "faithfulness") {
         const f: Partial<FaithfulnessSpec> = spec.faithfulness ?? {};
@@ -101,7 +113,7 @@ const api = {
           metrics: f.metrics,
           step: f.step,
           road: f.road,
-          rise: f.riseMasks ? { masks: f.riseMasks } : undefined,
+          methodOptions,
           describe: { model: model.manifest.name, spec },
           limit: spec.limit,
           resultsPath,
@@ -113,6 +125,7 @@ const api = {
         layers,
         combinations: spec.combinations,
         meta: spec.meta,
+        methodOptions,
       });
       return runPointingGame({
         source,

@@ -1,7 +1,8 @@
 /**
  * The faithfulness evaluation driver, for the CLI (tools/faithfulness.ts) and the service's evaluation jobs, as an
  * async iterator of the same progress events as the pointing game (start, image, problem, done). For each image
- * of a dataset split, the model's top class is explained by each method at its layer, the map resized to the
+ * of a dataset split, the model's top class is explained by each method at its layer (with the run's method
+ * options: lib/models/method_request.ts), the map resized to the
  * model's input (bilinear, PyTorch's align_corners=false), and the asked metrics measured
  * (lib/eval/faithfulness_record.ts): RISE's deletion and insertion curves, Grad-CAM++'s confidence change, ROAD's
  * MoRF / LeRF probabilities; probabilities by the model's head (sigmoid for multi-label models, else softmax).
@@ -22,7 +23,8 @@ import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
 import { repeatForTargets } from "../saliency/seeds.ts";
 import { methodByName } from "../saliency/methods.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
-import type { RiseOptions } from "../saliency/rise.ts";
+import type { Seed } from "../saliency/seeds.ts";
+import { type MethodOptions, methodRequest, releaseRequest } from "../models/method_request.ts";
 import { causalCurve, type CausalMode } from "./causal_metric.ts";
 import { confidenceChange, energyInRegion } from "./confidence_metrics.ts";
 import { checkRoadOptions, ROAD_DEFAULTS, type RoadOptions, roadScores } from "./road.ts";
@@ -70,8 +72,11 @@ export interface FaithfulnessRunOptions {
   /** Deletion's and insertion's substrates (default zeros for deletion, RISE's blur for insertion). */
   substrate?: { deletion?: "zero" | "blur"; insertion?: "zero" | "blur" };
   road?: Pick<RoadOptions, "fractions" | "noise" | "seed">;
-  /** RISE's options when a method is rise (e.g. fewer masks than its 8000). */
-  rise?: RiseOptions;
+  /**
+   * The methods' options (e.g. RISE with fewer masks than its 8000, integrated gradients' steps, a noise tunnel
+   * around every method); each applies to the methods it belongs to.
+   */
+  methodOptions?: MethodOptions;
   /** What else identifies the run (model, spec, …); stored in the results file's header. */
   describe?: Record<string, unknown>;
   /** JSON-lines results file: created, or resumed when it holds this run already. */
@@ -154,7 +159,8 @@ export async function* runFaithfulness(options: FaithfulnessRunOptions): AsyncGe
     ...(metrics.includes("road")
       ? { road: { fractions: road.fractions, noise: road.noise, seed: road.seed } }
       : {}),
-    ...(options.rise ? { rise: options.rise } : {}),
+    // each option under its own key (a file written before the other options existed still resumes)
+    ...Object.fromEntries(Object.entries(options.methodOptions ?? {}).filter(([, v]) => v !== undefined)),
   };
   const tallies = emptyTallies(labels, metrics, {
     curvePoints: Math.ceil((height * width) / step) + 1,
@@ -282,12 +288,7 @@ async function measureImage(
     for (const m of methods) {
       const measures: LabelMeasures = {};
       if (topClass) {
-        const r = computeSaliency(net, weights, input, {
-          method: m.method,
-          layers: [m.layer],
-          seed: { kind: "one-hot", targets: [target] },
-          rise: { ...options.rise, probability },
-        });
+        const r = explain(options, input, m, { kind: "one-hot", targets: [target] });
         let saliency: Float32Array;
         try {
           const resized: Tensor = resizeMap(r.maps.get(m.layer)!, [height, width]);
@@ -326,6 +327,17 @@ async function measureImage(
   }
 }
 
+/** The maps of method `m` at its layer for `input`, with the run's method options. */
+function explain(options: FaithfulnessRunOptions, input: Tensor, m: MethodAt, seed: Seed): SaliencyResult {
+  const { net, weights, manifest } = options.model;
+  const request = methodRequest({ method: m.method, ...options.methodOptions }, manifest, [m.layer], seed);
+  try {
+    return computeSaliency(net, weights, input, request);
+  } finally {
+    releaseRequest(request);
+  }
+}
+
 /** The energy share of each counted class's map (the pointing game's seed) inside the class's region. */
 async function energyShares(
   options: FaithfulnessRunOptions,
@@ -334,17 +346,11 @@ async function energyShares(
   sample: Exclude<PointingSample, { problem: string }>,
   counted: Exclude<PointingSample, { problem: string }>["classes"],
 ): Promise<[number, number][]> {
-  const { net, weights, manifest } = options.model;
   const targets = counted.map((c) => c.classIndex);
   const rows = repeatForTargets(input, targets);
   let r: SaliencyResult;
   try {
-    r = computeSaliency(net, weights, rows, {
-      method: m.method,
-      layers: [m.layer],
-      seed: { kind: "pointing", targets },
-      rise: { ...options.rise, probability: headProbability(manifest) },
-    });
+    r = explain(options, rows, m, { kind: "pointing", targets });
   } finally {
     if (rows !== input) rows.dispose();
   }

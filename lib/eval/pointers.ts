@@ -2,8 +2,10 @@
  * Where the pointing game points (METHODS.md §8 items 3–4, §6): a Pointer turns one image and its classes into
  * one point per (label, class). Labels name what pointed: "centre" for the centre baseline, "<method>@<layer>"
  * for a saliency map at one layer ("input" for the image itself), "<method>@<mode>/<weights>" for a combination
- * of the method's non-input layers. All classes of an image go through the network as one batch, and every layer
- * and combination of a method comes from that one forward/backward pass.
+ * of the method's non-input layers. Methods that map the input only (RISE, occlusion, FullGrad) point there only,
+ * whatever the layers. A method's options (integrated gradients' steps, RISE's masks, a noise tunnel, …: lib/
+ * models/method_request.ts) reach every map it makes. All classes of an image go through the network as one
+ * batch, and every layer and combination of a method comes from that one forward/backward pass.
  *
  * Map handling as §8: the pointing seed (spatial softmax on a score map, one-hot on logits), bilinear resize
  * (align_corners=false) to the original image size, Gaussian smoothing (σ = 0.02·max(H, W)) for input-layer maps
@@ -17,6 +19,8 @@ import { type Tensor, tf } from "../runtime/tf.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { methodByName } from "../saliency/methods.ts";
+import { INPUT_ONLY } from "../saliency/extract.ts";
+import { type MethodOptions, methodRequest, releaseRequest } from "../models/method_request.ts";
 import { firstArgmaxAll, resizeMap, smoothForImage } from "../saliency/postprocess.ts";
 import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
 import { repeatForTargets } from "../saliency/seeds.ts";
@@ -79,6 +83,8 @@ export interface SaliencyPointerOptions {
   combinations?: readonly Combination[];
   /** Meta-saliency (one SGD step per image and class before the map), with its step size. */
   meta?: { sign: MetaSign; eta: number };
+  /** The methods' options (each applies to the methods it belongs to; a noise tunnel to every method). */
+  methodOptions?: MethodOptions;
   /** Image decoder (default lib/image/decode.ts decodeImage). */
   decode?: (bytes: Uint8Array, source: string) => DecodedImage;
 }
@@ -86,12 +92,28 @@ export interface SaliencyPointerOptions {
 export const layerLabel = (layer: string): string => (layer === "" ? "input" : layer);
 export const combinationLabel = (c: Combination): string => `${c.mode}/${c.weights}`;
 
+/** Whether `method` maps the input only (RISE, occlusion, FullGrad). */
+const inputOnly = (method: string) => INPUT_ONLY.has(methodByName(method).extract);
+
+/** The layers `method` is pointed at, and the combinations it makes (none for an input-only method). */
+function pointedBy(
+  method: string,
+  options: Pick<SaliencyPointerOptions, "layers" | "combinations">,
+): { layers: readonly string[]; combinations: readonly Combination[] } {
+  return inputOnly(method)
+    ? { layers: [""], combinations: [] }
+    : { layers: options.layers, combinations: options.combinations ?? [] };
+}
+
 /** Every label a saliency pointer with these options produces, in order. */
 export function saliencyLabels(options: SaliencyPointerOptions): string[] {
-  return options.methods.flatMap((m) => [
-    ...options.layers.map((l) => `${m}@${layerLabel(l)}`),
-    ...(options.combinations ?? []).map((c) => `${m}@${combinationLabel(c)}`),
-  ]);
+  return options.methods.flatMap((m) => {
+    const { layers, combinations } = pointedBy(m, options);
+    return [
+      ...layers.map((l) => `${m}@${layerLabel(l)}`),
+      ...combinations.map((c) => `${m}@${combinationLabel(c)}`),
+    ];
+  });
 }
 
 /** Maps of the shipped model for its image and classes, pointed at per §8. */
@@ -145,10 +167,19 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
     const targets = rows.flatMap(({ sample }) => sample.classes.map((c) => c.classIndex));
     try {
       for (const method of options.methods) {
-        const request = { method, layers: options.layers, seed: { kind: "pointing" as const, targets } };
-        const result: SaliencyResult = options.meta
-          ? metaSaliency(net, weights, batch, request, options.meta)
-          : computeSaliency(net, weights, batch, request);
+        const { layers, combinations } = pointedBy(method, options);
+        const request = methodRequest({ method, ...options.methodOptions }, manifest, layers, {
+          kind: "pointing",
+          targets,
+        });
+        let result: SaliencyResult;
+        try {
+          result = options.meta
+            ? metaSaliency(net, weights, batch, request, options.meta)
+            : computeSaliency(net, weights, batch, request);
+        } finally {
+          releaseRequest(request);
+        }
         // Every map of the method for every image, at that image's size, then all their points from one read.
         const maps: { index: number; label: string; map: Tensor }[] = [];
         try {
@@ -156,19 +187,19 @@ export function saliencyPointer(model: LoadedModel, options: SaliencyPointerOpti
             const size: [number, number] = [sample.height, sample.width];
             const n = sample.classes.length;
             const own = new Map(
-              options.layers.map((l) => {
+              layers.map((l) => {
                 const m = result.maps.get(l)!;
                 return [l, rows.length === 1 ? m : tf.slice(m, [start, 0, 0, 0], [n, -1, -1, -1])];
               }),
             );
             try {
-              for (const layer of options.layers) {
+              for (const layer of layers) {
                 const resized = resizeMap(own.get(layer)!, size);
                 const map = layer === "" ? smoothForImage(resized, size) : resized;
                 if (map !== resized) resized.dispose();
                 maps.push({ index, label: `${method}@${layerLabel(layer)}`, map });
               }
-              for (const c of options.combinations ?? []) {
+              for (const c of combinations) {
                 const map = combineLayers(combined.map((l) => own.get(l)!), {
                   mode: c.mode,
                   weights: c.weights,

@@ -272,7 +272,7 @@ function inputMapSaliency(
   const map = made instanceof tf.Tensor ? made : made.map;
   const output = made instanceof tf.Tensor ? runProbed(net, weights, input).output : made.output;
   const maps = new Map([["", map]]);
-  return { maps, output, dispose: () => tf.dispose([output, map]) };
+  return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
 }
 
 /** Integrated Gradients' maps: the path integral's two factors aggregated like any extraction. */

@@ -1,7 +1,8 @@
 /**
  * Checks an evaluation spec against the model it names before a job is queued: the methods exist, every layer
  * is one of the model's (conv modules for normgrad-exact), no list names an entry twice, and every combination
- * can be computed (a non-input layer to combine, per-layer weights for "accuracy"/"spread"). The same checks the
+ * can be computed (a non-input layer to combine, per-layer weights for "accuracy"/"spread", a method with layers),
+ * and each method option belongs to a listed method (a noise tunnel to all, not with meta-saliency). The same checks the
  * evaluation worker would otherwise fail on after the job was accepted. Throws an EvaluationCheckError naming
  * the field and the rule.
  */
@@ -12,8 +13,9 @@ import { type CombineArch, layerWeights } from "../saliency/combine.ts";
 import { METHODS } from "../saliency/methods.ts";
 import { INPUT_ONLY } from "../saliency/extract.ts";
 import { type EvaluationSpec, faithfulnessPairs } from "./evaluation_spec.ts";
+import { OPTION_OWNERS, unusedOptions } from "../models/method_request.ts";
 
-/** Whether a method maps the input only (RISE, occlusion, FullGrad): a faithfulness job explains it there. */
+/** Whether a method maps the input only (RISE, occlusion, FullGrad): an evaluation explains it there only. */
 export const inputOnlyMethod = (name: string) =>
   INPUT_ONLY.has(METHODS.find((m) => m.name === name)!.extract);
 
@@ -29,7 +31,11 @@ export type EvaluationField =
   | "combinations"
   | "meta"
   | "centre"
-  | "faithfulness";
+  | "faithfulness"
+  | "integratedGradients"
+  | "rise"
+  | "occlusion"
+  | "noise";
 
 /** A spec that cannot run here: `field` says which part, `code` the API error code. */
 export class EvaluationCheckError extends Error {
@@ -93,6 +99,7 @@ export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifes
       "unknown_layer",
     );
   }
+  checkMethodOptions(spec);
   const faithfulness = spec.kind === "faithfulness";
   if (faithfulness) checkFaithfulness(spec, manifest);
   else if (spec.faithfulness) {
@@ -130,6 +137,14 @@ export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifes
       "combinations: a combination needs at least one non-input layer in layers; only the input was given",
     );
   }
+  if (spec.methods.every(inputOnlyMethod)) {
+    throw new EvaluationCheckError(
+      "combinations",
+      `combinations: ${
+        spec.methods.join(", ")
+      } explain(s) the input only; no method here has layers to combine`,
+    );
+  }
   const arch = (["vgg16", "resnet50"] as const).find((a) => a === manifest.arch) as CombineArch | undefined;
   spec.combinations.forEach((c, i) => {
     try {
@@ -143,6 +158,39 @@ export function checkEvaluationSpec(spec: EvaluationSpec, manifest: ModelManifes
       );
     }
   });
+}
+
+const OPTION_FIELDS = [...Object.keys(OPTION_OWNERS), "noise"] as const as readonly (
+  | keyof typeof OPTION_OWNERS
+  | "noise"
+)[];
+
+/** Method options: for a method the job lists, a noise tunnel not with meta-saliency, none for the centre. */
+function checkMethodOptions(spec: EvaluationSpec): void {
+  const given = OPTION_FIELDS.filter((f) => spec[f] !== undefined);
+  if (given.length === 0) return;
+  if (spec.centre) {
+    throw new EvaluationCheckError(
+      given[0],
+      `${given[0]}: the centre baseline computes no maps; method options are for saliency methods`,
+    );
+  }
+  const extracts = spec.methods.map((m) => METHODS.find((x) => x.name === m)!.extract);
+  for (const { field, method } of unusedOptions(spec, extracts)) {
+    throw new EvaluationCheckError(
+      field,
+      `${field}: applies to method ${method}, which methods does not list`,
+    );
+  }
+  if (spec.noise && spec.meta) {
+    throw new EvaluationCheckError("noise", "noise: a noise tunnel does not combine with meta-saliency");
+  }
+  if (spec.rise && spec.faithfulness?.riseMasks !== undefined) {
+    throw new EvaluationCheckError(
+      "faithfulness",
+      "faithfulness.riseMasks: RISE's masks are also given in rise.masks; give them once, in rise",
+    );
+  }
 }
 
 /** What a faithfulness job cannot have: combinations, meta-saliency, the centre baseline, a score-map model. */

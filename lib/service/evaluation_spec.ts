@@ -8,6 +8,7 @@
 import type { CombineMode, WeightScheme } from "../saliency/combine.ts";
 import type { MetaSign } from "../saliency/meta.ts";
 import type { FaithfulnessMetric } from "../eval/faithfulness_record.ts";
+import type { MethodOptions } from "../models/method_request.ts";
 
 export type EvaluationKind = "pointing" | "faithfulness";
 
@@ -17,11 +18,15 @@ export interface FaithfulnessSpec {
   /** Pixels per deletion / insertion step (default: the input's width). */
   step?: number;
   road?: { fractions?: number[]; noise?: number; seed?: number };
-  /** RISE's masks when a method is rise (default 8000). */
+  /** RISE's masks when a method is rise (default 8000); the spec's `rise` says more (not both). */
   riseMasks?: number;
 }
 
-export interface EvaluationSpec {
+/**
+ * A job: the methods with their options (integratedGradients, rise, occlusion: for that method; noise: a noise
+ * tunnel around every method), at which layers, on which dataset.
+ */
+export interface EvaluationSpec extends MethodOptions {
   /** Absent in jobs stored before faithfulness jobs existed: the pointing game. */
   kind?: EvaluationKind;
   model: string;

@@ -18,6 +18,7 @@ import { metaSaliency } from "../saliency/meta.ts";
 import { computeSaliency, type SaliencyResult } from "../saliency/saliency.ts";
 import { SaliencyInputError } from "../saliency/errors.ts";
 import { resizeMap } from "../saliency/postprocess.ts";
+import { methodRequest, releaseRequest } from "../models/method_request.ts";
 import { batchKey } from "./batch_key.ts";
 import {
   answerLayers,
@@ -30,7 +31,6 @@ import {
   inputErrorCode,
   type MapOut,
   mapsOf,
-  methodRequest,
   resolveTargets,
   type SaliencyAnswer,
   type SaliencyJob,
@@ -136,7 +136,7 @@ export async function runSaliencyJobs(
       return out;
     } finally {
       tf.dispose(batch);
-      request.integratedGradients?.baseline?.dispose();
+      releaseRequest(request);
     }
     const owned: Tensor[] = [];
     try {

@@ -11,19 +11,13 @@ import { toInputTensor } from "../image/preprocess.ts";
 import { overlayPng } from "../image/overlay.ts";
 import type { ColormapName } from "../image/colormap.ts";
 import type { LoadedModel } from "../models/load.ts";
-import { headProbability } from "../models/manifest.ts";
+import { methodRequest, releaseRequest, unusedOptions } from "../models/method_request.ts";
 import { type Tensor, tf } from "../runtime/tf.ts";
 import { readTogether } from "../runtime/read_together.ts";
 import { type CombineArch, combineLayers, type CombineMode, type WeightScheme } from "../saliency/combine.ts";
 import { metaSaliency, type MetaSign } from "../saliency/meta.ts";
 import { runProbed } from "../nets/probes.ts";
-import {
-  computeSaliency,
-  type MethodRef,
-  resolveMethod,
-  type SaliencyRequest,
-  takesObjectiveSeed,
-} from "../saliency/saliency.ts";
+import { computeSaliency, type MethodRef, resolveMethod, takesObjectiveSeed } from "../saliency/saliency.ts";
 import type { Quadrature } from "../saliency/quadrature.ts";
 import type { NoiseTunnelOptions } from "../saliency/noise_tunnel.ts";
 import { objectiveFor, repeatForTargets, type Seed, topKObjective } from "../saliency/seeds.ts";
@@ -239,18 +233,8 @@ export function checkJob(model: LoadedModel, job: SaliencyJob): string[] {
   if (job.combine && layers.every((l) => l === "")) {
     throw new ServiceInputError("bad_layer", "a combination needs at least one non-input layer");
   }
-  const extract = resolveMethod(job.method).extract;
-  if (job.integratedGradients && extract !== "path-integral") {
-    throw new ServiceInputError(
-      "invalid_request",
-      "integratedGradients: applies to method integrated-gradients only",
-    );
-  }
-  if (job.rise && extract !== "random-masks") {
-    throw new ServiceInputError("invalid_request", "rise: applies to method rise only");
-  }
-  if (job.occlusion && extract !== "occlusion") {
-    throw new ServiceInputError("invalid_request", "occlusion: applies to method occlusion only");
+  for (const { field, method } of unusedOptions(job, [resolveMethod(job.method).extract])) {
+    throw new ServiceInputError("invalid_request", `${field}: applies to method ${method} only`);
   }
   if (job.noise && job.meta) {
     throw new ServiceInputError(
@@ -326,36 +310,6 @@ export async function completenessOf(
     targets.forEach((target, i) => out.push({ target, layer: layer || "input", gap: values[i] }));
   }
   return out;
-}
-
-/** The lib request of a job: its method's options, RISE's probability from the model, IG's baseline in its space. */
-export function methodRequest(
-  job: Pick<SaliencyJob, "method" | "integratedGradients" | "rise" | "occlusion" | "noise">,
-  manifest: LoadedModel["manifest"],
-  layers: readonly string[],
-  seed: Seed,
-): SaliencyRequest {
-  const ig = job.integratedGradients;
-  let baseline: Tensor | undefined;
-  if (ig?.baseline === "black") {
-    // pixel value 0 in every channel, preprocessed as the model's inputs are: (0 · scale − mean) / std
-    const { mean, std } = manifest.preprocess;
-    const [h, w] = manifest.inputSize;
-    baseline = tf.tidy(() =>
-      tf.tile(tf.tensor4d(mean.map((m, c) => -m / std[c]), [1, 1, 1, 3]), [1, h, w, 1])
-    );
-  }
-  return {
-    method: job.method,
-    layers,
-    seed,
-    rise: { ...job.rise, probability: headProbability(manifest) },
-    ...(ig
-      ? { integratedGradients: { steps: ig.steps, quadrature: ig.quadrature, batch: ig.batch, baseline } }
-      : {}),
-    ...(job.occlusion ? { occlusion: job.occlusion } : {}),
-    ...(job.noise ? { noise: job.noise } : {}),
-  };
 }
 
 /** Runs one job on a loaded classifier. `rasterize` replaces the canvas decoder (tests). */
@@ -443,7 +397,7 @@ export async function runSaliencyJob(
       throw e;
     } finally {
       batch.dispose();
-      request.integratedGradients?.baseline?.dispose();
+      releaseRequest(request);
     }
     const owned: Tensor[] = []; // resized maps and the combination, freed with the result
     try {
