@@ -2,7 +2,7 @@
  * The CAM variants' extractions (lib/saliency/cam_weights.ts, principal_component.ts) on cases small enough to
  * work out by hand, through each method's record (extraction, aggregation, ReLU); the PyTorch comparisons on
  * real networks are in saliency_fixtures_test.ts. Also: Eigen-CAM's sign rule, both of its Gram branches
- * (C <= HW and C > HW), that it reads no gradient, and that no tensor is left behind. Ablation-CAM at ResNet's
+ * (C <= HW and C > HW) down to one position or one channel, that it reads no gradient, and that no tensor is left behind. Ablation-CAM at ResNet's
  * layer4 against its closed form (the head is average pooling then a linear layer, so zeroing channel k lowers
  * the logit by mean(A_k)·W_tk exactly), Score-CAM / Ablation-CAM weights independent of the channels per pass,
  * and their refusal of seeds without targets.
@@ -75,6 +75,12 @@ Deno.test("eigen-cam by hand: the projection on the first principal direction, l
   close(mapOf("eigen-cam", wide, wide.map(() => [0, 0, 0, 0])), [0, 0, 2 * Math.sqrt(5)]);
   // constant activations have no principal direction: a zero map, not NaN
   close(mapOf("eigen-cam", [[3, 1], [3, 1]], [[0, 0], [0, 0]]), [0, 0]);
+  // one position (a 1 x 1 map, e.g. ResNet's layer4 on a 32 x 32 input): centred over one position it is zero
+  close(mapOf("eigen-cam", [[3, 1, 4]], [[0, 0, 0]]), [0]);
+  // one channel: the centred values themselves, signed so the largest magnitude is positive, then the ReLU:
+  // [1, 4, −2] − 1 = [0, 3, −3] (max 3 ≥ 3: kept); [1, −4, 2] + 1/3 = [4/3, −11/3, 7/3] (flipped)
+  close(mapOf("eigen-cam", [[1], [4], [-2]], [[0], [0], [0]]), [0, 3, 0]);
+  close(mapOf("eigen-cam", [[1], [-4], [2]], [[0], [0], [0]]), [0, 11 / 3, 0]);
 });
 
 Deno.test("no tensor is left behind by the CAM variants", () => {

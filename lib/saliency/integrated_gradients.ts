@@ -92,6 +92,7 @@ export function integratedGradients(
           const ends = runProbed(net, weights, tf.concat([image, base]), { record: [layer] });
           const act = ends.activations.get(layer)!;
           if (act.rank !== 4) {
+            ends.dispose(); // kept tensors: the scope's end would not free them
             throw new SaliencyInputError(`${layer} is not spatial ([${act.shape}]): it has no map`);
           }
           const [ax, ab] = [tf.slice(act, 0, 1), tf.slice(act, 1, 1)];

@@ -27,10 +27,11 @@ function normalised(m: Tensor): Tensor {
 
 /** The unit top eigenvector [N, m, 1] of symmetric positive semi-definite matrices [N, m, m]. */
 function topEigenvector(gram: Tensor): Tensor {
+  const [n, m] = gram.shape as number[];
+  if (m === 1) return tf.ones([n, 1, 1]); // a 1 x 1 matrix: its eigenvector is [1] (one position or one channel)
   let p = normalised(gram);
   for (let i = 0; i < SQUARINGS; i++) p = normalised(tf.matMul(p, p));
   // p ≈ v vᵀ: its column with the largest diagonal entry is v·v_j, |v_j| maximal
-  const m = p.shape[1]!;
   const diag = tf.sum(tf.mul(p, tf.eye(m)), -1); // [N, m]
   // made as int32 and cast: tf.oneHot's float32 output on wasm holds int32 bit patterns
   const pick = tf.expandDims(tf.cast(tf.oneHot(tf.argMax(diag, 1), m), "float32"), -1); // [N, m, 1]

@@ -199,26 +199,31 @@ export function computeSaliency(
         channelWeights = perturbationWeights(perturbation, net, weights, input, probed, request.seed);
       }
       const maps = new Map<string, Tensor>();
-      for (const layer of layers) {
-        const g = needsG ? probed.gradients.get(layer)! : probed.activations.get(layer)!;
-        const x = spec.extract === "conv-exact"
-          ? probed.convInputs.get(layer)
-          : needsX
-          ? probed.activations.get(layer)
-          : g; // bias: c_u = g_u, x unused
-        if (!x) throw new Error(`internal: no activation recorded at ${layer}`);
-        maps.set(
-          layer,
-          tf.tidy(() => {
-            const map = extractAggregate(spec.extract, spec.aggregate, {
-              x,
-              g,
-              conv: net.convs.get(layer),
-              channelWeights: channelWeights?.get(layer),
-            });
-            return spec.relu ? tf.relu(map) : map;
-          }),
-        );
+      try {
+        for (const layer of layers) {
+          const g = needsG ? probed.gradients.get(layer)! : probed.activations.get(layer)!;
+          const x = spec.extract === "conv-exact"
+            ? probed.convInputs.get(layer)
+            : needsX
+            ? probed.activations.get(layer)
+            : g; // bias: c_u = g_u, x unused
+          if (!x) throw new Error(`internal: no activation recorded at ${layer}`);
+          maps.set(
+            layer,
+            tf.tidy(() => {
+              const map = extractAggregate(spec.extract, spec.aggregate, {
+                x,
+                g,
+                conv: net.convs.get(layer),
+                channelWeights: channelWeights?.get(layer),
+              });
+              return spec.relu ? tf.relu(map) : map;
+            }),
+          );
+        }
+      } catch (e) {
+        tf.dispose([...maps.values()]); // the maps of the layers before the one refused
+        throw e;
       }
       const output = tf.clone(probed.output);
       return { maps, output, dispose: () => tf.dispose([output, ...maps.values()]) };
