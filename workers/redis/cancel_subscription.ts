@@ -4,7 +4,7 @@
  * connection becomes ready (the first time, and after every reconnection), and while it is not subscribed it
  * retries every `retryMs`, logging the first failure of each streak and the recovery; `state()` says where it
  * stands for /healthz. A subscribe issued before the connection is ready is refused by the client (its offline
- * queue is off): it is retried, never dropped.
+ * queue is off): it is retried, never dropped; at start it waits for the connection (up to `retryMs`) first.
  */
 import type { Redis } from "ioredis";
 
@@ -45,8 +45,13 @@ export class CancelSubscription {
     });
   }
 
+  /**
+   * Subscribes now when the connection is ready; else its 'ready' event will (a fresh connection is still
+   * connecting: that is no failure to report), and a first attempt after `retryMs` reports Redis being away.
+   */
   start(): void {
-    this.attempt();
+    if (this.connection.status === "ready") this.attempt();
+    else this.retry = setTimeout(() => this.attempt(), this.retryMs);
   }
 
   state(): CancelSubscriptionState {
