@@ -91,10 +91,7 @@ export const TargetsSchema = alternatives([
   strictObject({ classes: list(className, "class indices or names", 1, 64) }),
   strictObject({ topK: integer(1, 64) }),
   strictObject({
-    present: z.literal(true, {
-      error: (iss) =>
-        iss.input === undefined ? "is required: true" : `must be true, got ${String(iss.input)}`,
-    }),
+    present: z.literal(true, { error: ruled("true") }),
     threshold: number(0, 1).optional(),
   }),
 ], TARGETS_FORMS).openapi("Targets");

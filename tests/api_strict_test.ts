@@ -251,6 +251,12 @@ Deno.test("every validation message names the field and its rule", async (t) => 
       await refusal(await postJson(app, { ...BASE, targets: { present: false } }), 400, "invalid_request"),
       "targets.present: must be true, got false",
     );
+    // a long value is shown cut, as every field's is (not echoed whole)
+    const long = "\\".repeat(5000);
+    assert.equal(
+      await refusal(await postJson(app, { ...BASE, targets: { present: long } }), 400, "invalid_request"),
+      `targets.present: must be true, got ${JSON.stringify(long.slice(0, 60))}… (5000 characters)`,
+    );
     assert.match(
       await refusal(
         await postJson(app, { ...BASE, method: { extract: "nope", aggregate: "sum" } }),

@@ -118,6 +118,13 @@ export const SALIENCY_EXTRAS: JsonEntries = [
   ["method", { extract: "scaling", aggregate: "sum" }],
   ["layers", ["input", "layer4"]],
   ["combine", { mode: "product", weights: "linear" }],
+  // method options, a method that takes some, and layers a map cannot be made at (fc) or 1 x 1 ones (avgpool)
+  ["method", "integrated-gradients"],
+  ["integratedGradients", { steps: 2, batch: 2 }],
+  ["noise", { kind: "vargrad", samples: 2, sigma: 0.1 }],
+  ["method", "eigen-cam"],
+  ["layers", ["input", "fc"]],
+  ["layers", ["layer4", "avgpool"]],
 ];
 export const CAPTION_EXTRAS: JsonEntries = [
   ["caption", "a small red star"],
@@ -134,6 +141,11 @@ export const EVALUATION_EXTRAS: JsonEntries = [
   ["combinations", [{ mode: "product", weights: "linear" }]],
   ["meta", { sign: "positive", eta: 0.0001 }],
   ["centre", true],
+  ["kind", "faithfulness"],
+  ["faithfulness", { metrics: ["deletion"], step: 50176 }],
+  ["methods", ["rise", "gradient"]],
+  ["rise", { masks: 4 }],
+  ["noise", { kind: "smoothgrad", samples: 2 }],
 ];
 export const SALIENCY_FORM_EXTRAS: [string, string][] = [
   ["classes", "ring,3"],
