@@ -5,7 +5,8 @@
  * host once the visibility timeout has passed, the wedged host notices on its own (its claim is gone and the job
  * has ended) and takes the next job's shard instead of sitting on the dead one forever; and a slot whose read
  * gets no reply (a half-open connection, made with tests/helpers/silent_redis_proxy.ts) replaces its connection
- * and goes on. Nothing here depends on how fast the machine is: the consumers' claim watches and read-stall
+ * and goes on; a host whose own connection becomes ready after its readers' (held by the same proxy) waits for it
+ * without a warning. Nothing here depends on how fast the machine is: the consumers' claim watches and read-stall
  * limits run on manual clocks (tests/helpers/manual_timers.ts) the test advances, a shard's idle time in Redis is
  * moved past the visibility timeout by the test, and every wait is on an event (a stream entry, a job status),
  * bounded only by a safety limit that catches hangs.
@@ -190,6 +191,51 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
           assert.deepEqual((await storedBy(id)).map((s) => [s.shard, s.host]), [[0, "d"], [1, "d"]]);
         } finally {
           await d.close();
+          proxy.close();
+        }
+      },
+    );
+
+    await t.step(
+      "a host whose own connection is ready after its readers' waits for it: no warning, then takes shards",
+      async () => {
+        const proxy = silentRedisProxy(server.port);
+        proxy.holdNextConnection(); // e's own connection: its ready check gets no reply until released
+        const main = connectRedis(proxy.url, "e");
+        connections.push(main);
+        const logs: string[] = [];
+        const e = new ShardConsumer({
+          redis: main,
+          keys,
+          hostId: "e",
+          slots: 1,
+          visibilityMs: LONG_VISIBILITY_MS,
+          workDir: `${dir}/e`,
+          backend: "wasm",
+          resolve: () => resolution,
+          retainSeconds: 60,
+          workerUrl: new URL("./helpers/fake_shard_worker.ts", import.meta.url),
+          timers: new ManualTimers(),
+          log: (level, message) => logs.push(`${level} ${message}`),
+        });
+        try {
+          await waitFor("e's own connection taken (and held) by the proxy", () => proxy.accepted() === 1);
+          e.start();
+          // the slot's reader and the cancel subscription connect and are answered; e's own connection is not
+          await waitFor("the reader and the subscription answered", () => proxy.answered() === 2);
+          await waitFor("the cancel subscription", () => e.health().cancelSubscription?.subscribed);
+          assert.notEqual(main.status, "ready");
+          proxy.release();
+          const { id } = await jobs.create(spec("plain", 1));
+          await untilStatus(id, "done");
+          assert.deepEqual((await storedBy(id)).map((s) => [s.shard, s.host]), [[0, "e"]]);
+          assert.deepEqual(
+            logs.filter((l) => l.startsWith("warn ")),
+            [],
+            "a slow connection is not a failure",
+          );
+        } finally {
+          await e.close();
           proxy.close();
         }
       },

@@ -1,7 +1,9 @@
 /**
- * A TCP proxy in front of a redis-server for tests of lost replies: it forwards both ways until `silenceNextRead()`
- * is called; then the first connection that sends an XREADGROUP gets no further reply on that connection (its
- * commands still reach Redis), as over a half-open connection. New connections work normally.
+ * A TCP proxy in front of a redis-server for tests of lost and late replies: it forwards both ways until
+ * `silenceNextRead()` is called; then the first connection that sends an XREADGROUP gets no further reply on that
+ * connection (its commands still reach Redis), as over a half-open connection. `holdNextConnection()` makes the
+ * next connection's replies wait (in the socket, none lost) until `release()`: a connection that is slow to become
+ * ready. New connections work normally.
  */
 export interface SilentRedisProxy {
   url: string;
@@ -9,6 +11,14 @@ export interface SilentRedisProxy {
   silenceNextRead(): void;
   /** How many connections have been silenced. */
   silenced(): number;
+  /** The next connection through the proxy gets no reply until `release()`. */
+  holdNextConnection(): void;
+  /** The held connection's replies flow from now on. */
+  release(): void;
+  /** How many connections the proxy has taken. */
+  accepted(): number;
+  /** How many connections have had a reply forwarded to them. */
+  answered(): number;
   close(): void;
 }
 
@@ -17,6 +27,11 @@ export function silentRedisProxy(redisPort: number): SilentRedisProxy {
   const open: Deno.Conn[] = [];
   let armed = false;
   let silenced = 0;
+  let holdNext = false;
+  let accepted = 0;
+  let answered = 0;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
   const pump = async (from: Deno.Conn, to: Deno.Conn, inspect: (chunk: Uint8Array) => boolean) => {
     const buf = new Uint8Array(64 * 1024);
     try {
@@ -44,13 +59,26 @@ export function silentRedisProxy(redisPort: number): SilentRedisProxy {
         }
         return true;
       });
-      pump(server, client, () => !mute);
+      accepted++;
+      const held = holdNext;
+      holdNext = false;
+      let replied = false;
+      const reply = () => {
+        if (!replied && !mute) (replied = true, answered++);
+        return !mute;
+      };
+      if (held) released.then(() => pump(server, client, reply));
+      else pump(server, client, reply);
     }
   })().catch(() => {});
   return {
     url: `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     silenceNextRead: () => (armed = true),
     silenced: () => silenced,
+    holdNextConnection: () => (holdNext = true),
+    release: () => release(),
+    accepted: () => accepted,
+    answered: () => answered,
     close() {
       listener.close();
       for (const c of open) {

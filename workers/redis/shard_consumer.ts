@@ -284,7 +284,9 @@ export class ShardConsumer {
     let failing = 0; // attempts failed in a row
     while (!this.closed) {
       try {
+        // both connections this loop uses must be ready: a command before that is refused (no offline queue)
         if (reader.status !== "ready" && !(await whenReady(reader, 2000))) continue;
+        if (this.options.redis.status !== "ready" && !(await whenReady(this.options.redis, 2000))) continue;
         if (!grouped) {
           await ensureGroup(this.options.redis, this.options.keys);
           grouped = true;
