@@ -56,9 +56,10 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
   const dir = await Deno.makeTempDir({ prefix: "retrace-consumer-" });
   const jobs = fakeRedisJobs(redis, keys);
   const connections = [redis];
+  /** Host `host` on a connection of its own (`options.redis`, else a new one to the server). */
   const consumer = (host: string, worker: string, options: Partial<ShardConsumerOptions>) =>
     new ShardConsumer({
-      redis: connections[connections.push(redis.duplicate()) - 1],
+      redis: connections[connections.push(options.redis ?? redis.duplicate()) - 1],
       keys,
       hostId: host,
       slots: 1,
@@ -163,22 +164,8 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
       async () => {
         await a.close(); // host d alone from here
         const proxy = silentRedisProxy(server.port);
-        const viaProxy = connectRedis(proxy.url, "d");
-        connections.push(viaProxy);
         const dClock = new ManualTimers(); // d's read-stall limit passes only when the test advances this
-        const d = new ShardConsumer({
-          redis: viaProxy,
-          keys,
-          hostId: "d",
-          slots: 1,
-          visibilityMs: VISIBILITY_MS,
-          workDir: `${dir}/d`,
-          backend: "wasm",
-          resolve: () => resolution,
-          retainSeconds: 60,
-          workerUrl: new URL("./helpers/fake_shard_worker.ts", import.meta.url),
-          timers: dClock,
-        });
+        const d = consumer("d", "", { redis: connectRedis(proxy.url, "d"), timers: dClock });
         try {
           d.start();
           proxy.silenceNextRead(); // d's reader: its next XREADGROUP and all after it go unanswered
@@ -202,19 +189,10 @@ Deno.test("shard consumer: spread, merged once; a wedged worker or a silent conn
         const proxy = silentRedisProxy(server.port);
         proxy.holdNextConnection(); // e's own connection: its ready check gets no reply until released
         const main = connectRedis(proxy.url, "e");
-        connections.push(main);
         const logs: string[] = [];
-        const e = new ShardConsumer({
+        const e = consumer("e", "", {
           redis: main,
-          keys,
-          hostId: "e",
-          slots: 1,
           visibilityMs: LONG_VISIBILITY_MS,
-          workDir: `${dir}/e`,
-          backend: "wasm",
-          resolve: () => resolution,
-          retainSeconds: 60,
-          workerUrl: new URL("./helpers/fake_shard_worker.ts", import.meta.url),
           timers: new ManualTimers(),
           log: (level, message) => logs.push(`${level} ${message}`),
         });
