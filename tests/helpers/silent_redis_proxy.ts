@@ -27,11 +27,15 @@ export function silentRedisProxy(redisPort: number): SilentRedisProxy {
   const open: Deno.Conn[] = [];
   let armed = false;
   let silenced = 0;
-  let holdNext = false;
+  let hold: Promise<void> | null = null; // the next connection's replies wait for this
+  let release = () => {};
   let accepted = 0;
   let answered = 0;
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
+  const takeHold = () => {
+    const held = hold;
+    hold = null;
+    return held;
+  };
   const pump = async (from: Deno.Conn, to: Deno.Conn, inspect: (chunk: Uint8Array) => boolean) => {
     const buf = new Uint8Array(64 * 1024);
     try {
@@ -60,14 +64,13 @@ export function silentRedisProxy(redisPort: number): SilentRedisProxy {
         return true;
       });
       accepted++;
-      const held = holdNext;
-      holdNext = false;
+      const held = takeHold();
       let replied = false;
       const reply = () => {
         if (!replied && !mute) (replied = true, answered++);
         return !mute;
       };
-      if (held) released.then(() => pump(server, client, reply));
+      if (held) held.then(() => pump(server, client, reply));
       else pump(server, client, reply);
     }
   })().catch(() => {});
@@ -75,7 +78,7 @@ export function silentRedisProxy(redisPort: number): SilentRedisProxy {
     url: `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     silenceNextRead: () => (armed = true),
     silenced: () => silenced,
-    holdNextConnection: () => (holdNext = true),
+    holdNextConnection: () => (hold = new Promise((resolve) => (release = resolve))),
     release: () => release(),
     accepted: () => accepted,
     answered: () => answered,

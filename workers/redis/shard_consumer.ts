@@ -285,8 +285,7 @@ export class ShardConsumer {
     while (!this.closed) {
       try {
         // both connections this loop uses must be ready: a command before that is refused (no offline queue)
-        if (reader.status !== "ready" && !(await whenReady(reader, 2000))) continue;
-        if (this.options.redis.status !== "ready" && !(await whenReady(this.options.redis, 2000))) continue;
+        if (!(await whenReady(reader, 2000)) || !(await whenReady(this.options.redis, 2000))) continue;
         if (!grouped) {
           await ensureGroup(this.options.redis, this.options.keys);
           grouped = true;
